@@ -1,0 +1,222 @@
+// Package lab builds throwaway network namespaces for tests: named
+// namespaces, veth links between them, commands and Go functions run inside
+// them, and a teardown that runs even when a test fails or panics.
+//
+// Everything the lab creates lives in namespaces named with Prefix and the
+// test process id, so a run that was killed before its cleanup can be swept by
+// the next one without touching anything else on the host.
+package lab
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"testing"
+
+	"golang.org/x/sys/unix"
+)
+
+// Prefix starts the name of every namespace the lab creates.
+const Prefix = "mgdlab-"
+
+const netnsDir = "/run/netns"
+
+var (
+	seq       atomic.Uint32
+	sweepOnce sync.Once
+)
+
+// NS is a network namespace owned by one test.
+type NS struct {
+	// Name is the namespace's name under /run/netns.
+	Name string
+	tb   testing.TB
+}
+
+// Require skips the test when it cannot create namespaces (not root, no ip
+// command). Under CI=true such a skip is a failure: CI runs as root and must
+// run every kernel test.
+func Require(tb testing.TB) {
+	tb.Helper()
+	reason := ""
+	switch {
+	case os.Geteuid() != 0:
+		reason = "needs root to create network namespaces"
+	default:
+		if _, err := exec.LookPath("ip"); err != nil {
+			reason = "needs the ip command (iproute2)"
+		}
+	}
+	if reason == "" {
+		return
+	}
+	if os.Getenv("CI") == "true" {
+		tb.Fatalf("kernel test cannot run under CI=true: %s", reason)
+	}
+	tb.Skip(reason)
+}
+
+// New creates an empty namespace with loopback up and registers its
+// deletion with tb.Cleanup. role is a short word that names it in logs.
+func New(tb testing.TB, role string) *NS {
+	tb.Helper()
+	Require(tb)
+	sweepOnce.Do(sweepStale)
+	name := fmt.Sprintf("%s%d-%d-%s", Prefix, os.Getpid(), seq.Add(1), role)
+	if out, err := exec.Command("ip", "netns", "add", name).CombinedOutput(); err != nil {
+		tb.Fatalf("ip netns add %s: %v: %s", name, err, out)
+	}
+	n := &NS{Name: name, tb: tb}
+	tb.Cleanup(func() { n.delete() })
+	n.IP("link", "set", "lo", "up")
+	return n
+}
+
+// delete kills every process still inside the namespace (only processes the
+// test started can be there) and removes it.
+func (n *NS) delete() {
+	if out, err := exec.Command("ip", "netns", "pids", n.Name).Output(); err == nil {
+		for _, f := range strings.Fields(string(out)) {
+			if pid, err := strconv.Atoi(f); err == nil {
+				_ = syscall.Kill(pid, syscall.SIGKILL)
+			}
+		}
+	}
+	if out, err := exec.Command("ip", "netns", "del", n.Name).CombinedOutput(); err != nil {
+		n.tb.Errorf("ip netns del %s: %v: %s", n.Name, err, out)
+	}
+}
+
+// sweepStale deletes namespaces left behind by lab processes that no longer
+// run (a test binary killed by a timeout cannot run its cleanups).
+func sweepStale() {
+	entries, err := os.ReadDir(netnsDir)
+	if err != nil {
+		return
+	}
+	for _, e := range entries {
+		rest, ok := strings.CutPrefix(e.Name(), Prefix)
+		if !ok {
+			continue
+		}
+		pidText, _, _ := strings.Cut(rest, "-")
+		pid, err := strconv.Atoi(pidText)
+		if err != nil || pid == os.Getpid() || syscall.Kill(pid, 0) == nil {
+			continue
+		}
+		_ = exec.Command("ip", "netns", "del", e.Name()).Run()
+	}
+}
+
+// Path is the namespace's bind-mount, usable with setns(2) or ip -n.
+func (n *NS) Path() string { return filepath.Join(netnsDir, n.Name) }
+
+// Open returns a file descriptor of the namespace, for example for
+// netlink.Config.NetNS. The caller closes it.
+func (n *NS) Open() (*os.File, error) { return os.Open(n.Path()) }
+
+// Command prepares name args... to run inside the namespace.
+func (n *NS) Command(ctx context.Context, name string, args ...string) *exec.Cmd {
+	return exec.CommandContext(ctx, "ip", append([]string{"netns", "exec", n.Name, name}, args...)...)
+}
+
+// Exec runs a command inside the namespace and returns its standard output.
+// The error includes standard error.
+func (n *NS) Exec(name string, args ...string) (string, error) {
+	cmd := n.Command(context.Background(), name, args...)
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	if err := cmd.Run(); err != nil {
+		return stdout.String(), fmt.Errorf("%s %s in %s: %w: %s", name, strings.Join(args, " "), n.Name, err, strings.TrimSpace(stderr.String()))
+	}
+	return stdout.String(), nil
+}
+
+// MustExec is Exec that fails the test on error.
+func (n *NS) MustExec(name string, args ...string) string {
+	n.tb.Helper()
+	out, err := n.Exec(name, args...)
+	if err != nil {
+		n.tb.Fatal(err)
+	}
+	return out
+}
+
+// IP runs `ip ARGS...` inside the namespace and fails the test on error.
+func (n *NS) IP(args ...string) string {
+	n.tb.Helper()
+	out, err := exec.Command("ip", append([]string{"-n", n.Name}, args...)...).CombinedOutput()
+	if err != nil {
+		n.tb.Fatalf("ip -n %s %s: %v: %s", n.Name, strings.Join(args, " "), err, out)
+	}
+	return string(out)
+}
+
+// Sysctl sets a sysctl (dotted name, e.g. net.ipv4.conf.all.rp_filter) in
+// the namespace.
+func (n *NS) Sysctl(key, value string) {
+	n.tb.Helper()
+	n.MustExec("sysctl", "-qw", key+"="+value)
+}
+
+// Do runs fn on an OS thread that has entered the namespace. The thread is
+// returned to the test's namespace afterwards, or retired if that fails.
+func (n *NS) Do(fn func() error) error {
+	errc := make(chan error, 1)
+	go func() {
+		runtime.LockOSThread()
+		defer func() {
+			// A panic inside the namespace must not kill the test binary
+			// before its cleanups have deleted the namespaces. The thread
+			// stays locked, so it exits with this goroutine.
+			if r := recover(); r != nil {
+				errc <- fmt.Errorf("panic in namespace %s: %v", n.Name, r)
+			}
+		}()
+		errc <- n.doLocked(fn)
+	}()
+	return <-errc
+}
+
+func (n *NS) doLocked(fn func() error) error {
+	orig, err := os.Open("/proc/thread-self/ns/net")
+	if err != nil {
+		return err
+	}
+	defer orig.Close()
+	target, err := n.Open()
+	if err != nil {
+		return err
+	}
+	defer target.Close()
+	if err := unix.Setns(int(target.Fd()), unix.CLONE_NEWNET); err != nil {
+		return fmt.Errorf("setns %s: %w", n.Name, err)
+	}
+	fnErr := fn()
+	if err := unix.Setns(int(orig.Fd()), unix.CLONE_NEWNET); err != nil {
+		// The thread stays locked and exits with its goroutine, so no other
+		// goroutine ever runs in the wrong namespace.
+		return errors.Join(fnErr, fmt.Errorf("return from %s: %w", n.Name, err))
+	}
+	runtime.UnlockOSThread()
+	return fnErr
+}
+
+// Veth connects namespace a (device aDev) and b (device bDev) with a veth
+// pair and brings both ends up.
+func Veth(a *NS, aDev string, b *NS, bDev string) {
+	a.tb.Helper()
+	a.IP("link", "add", aDev, "type", "veth", "peer", "name", bDev, "netns", b.Name)
+	a.IP("link", "set", aDev, "up")
+	b.IP("link", "set", bDev, "up")
+}
