@@ -1,0 +1,192 @@
+// Package config reads mptcpgd's configuration file (/etc/mptcpgd.toml) into
+// a validated Config, and answers the questions the daemon asks of it: which
+// interfaces are managed and with which endpoint settings, and how many
+// subflows to allow.
+//
+// Every key is optional and defaults to the value in Default. Problems are
+// reported as "FILE:LINE: KEY: what is wrong"; keys inside [[interface]]
+// entries are named interface[N].key with N counted from 1, in file order.
+package config
+
+import (
+	"errors"
+	"fmt"
+	"io/fs"
+	"net/netip"
+	"os"
+	"time"
+
+	"github.com/mptcpgd/mptcpgd/pkg/netlinkmptcp"
+)
+
+// DefaultPath is where the daemon looks for its configuration when none is
+// named on the command line. Only this path may be absent.
+const DefaultPath = "/etc/mptcpgd.toml"
+
+// BuiltinSource is Config.Source for the built-in defaults.
+const BuiltinSource = "built-in defaults"
+
+// Log levels and formats, as written in the file. The levels are the names
+// zapcore.Level parses.
+const (
+	LevelDebug = "debug"
+	LevelInfo  = "info"
+	LevelWarn  = "warn"
+	LevelError = "error"
+
+	FormatAuto    = "auto"    // journal under systemd, console on a TTY, json otherwise
+	FormatJournal = "journal" // native journald fields
+	FormatJSON    = "json"
+	FormatConsole = "console"
+)
+
+// Config is a validated configuration.
+type Config struct {
+	// Source is the file the configuration came from, or BuiltinSource.
+	Source     string
+	Daemon     Daemon
+	Log        Log
+	Limits     Limits
+	Endpoints  Endpoints
+	Interfaces []Interface
+	Routing    Routing
+}
+
+// Daemon is the [daemon] table.
+type Daemon struct {
+	// ResyncInterval is the period of the safety-net full resync; 0
+	// disables it.
+	ResyncInterval time.Duration
+	// CleanupOnExit removes our endpoints, rules and routes on stop.
+	CleanupOnExit bool
+}
+
+// Log is the [log] table.
+type Log struct {
+	// Level is one of LevelDebug, LevelInfo, LevelWarn, LevelError.
+	Level string
+	// Format is one of FormatAuto, FormatJournal, FormatJSON, FormatConsole.
+	Format string
+}
+
+// Limits is the [limits] table: the kernel's per-namespace MPTCP limits.
+type Limits struct {
+	// Subflows is the subflow limit, 0..8; ignored (and 0) when
+	// SubflowsAuto is set.
+	Subflows uint32
+	// SubflowsAuto derives the subflow limit from the number of managed
+	// endpoints: see SubflowsFor.
+	SubflowsAuto bool
+	// AddAddrAccepted is the ADD_ADDR limit, 0..8.
+	AddAddrAccepted uint32
+}
+
+// SubflowsFor returns the subflow limit to apply when managedEndpoints
+// endpoints are ours: the configured number, or with "auto"
+// min(8, max(2, 2 x managedEndpoints)).
+func (l Limits) SubflowsFor(managedEndpoints int) uint32 {
+	if !l.SubflowsAuto {
+		return l.Subflows
+	}
+	n := max(2, 2*max(managedEndpoints, 0))
+	return uint32(min(netlinkmptcp.MaxLimit, n))
+}
+
+// Endpoints is the [endpoints] table: which addresses become endpoints, and
+// their default flags.
+type Endpoints struct {
+	// Flags are the default endpoint flags (never IMPLICIT, never SIGNAL
+	// with FULLMESH).
+	Flags netlinkmptcp.Flags
+	// IPv4 and IPv6 say which address families are managed (at least one).
+	IPv4, IPv6 bool
+	// Include and Exclude are interface name globs (path.Match syntax): an
+	// interface is managed when an Include glob matches it and no Exclude
+	// glob does, unless an [[interface]] entry matches it first.
+	Include, Exclude []string
+	// SkipLinkLocal, SkipULA and SkipTemporary leave those addresses alone.
+	SkipLinkLocal bool
+	SkipULA       bool
+	SkipTemporary bool
+	// RequireDefaultRoute manages an address only while its interface has a
+	// default route in a table that is not ours.
+	RequireDefaultRoute bool
+}
+
+// Interface is one [[interface]] entry: per-interface overrides.
+type Interface struct {
+	// Match is an interface name or glob (path.Match syntax).
+	Match string
+	// Flags override Endpoints.Flags when not nil.
+	Flags *netlinkmptcp.Flags
+	// Gateway4 and Gateway6 override the learned gateways when valid.
+	Gateway4, Gateway6 netip.Addr
+	// Port is announced with signal endpoints; 0 means none.
+	Port uint16
+	// Priority ranks the interface's addresses when there are more
+	// candidates than endpoint slots: higher wins.
+	Priority int
+	// Manage false leaves matching interfaces alone.
+	Manage bool
+}
+
+// Routing is the [routing] table: per-interface source routing.
+type Routing struct {
+	// Enabled installs a rule and a table for each managed address.
+	Enabled bool
+	// TableBase plus the interface's ifindex is its routing table.
+	TableBase uint32
+	// RulePriority is the priority of our `from ADDR lookup TABLE` rules.
+	RulePriority uint32
+	// Protocol tags our routes and rules: what carries it is ours.
+	Protocol uint8
+}
+
+// Default returns the built-in configuration, used when no file exists at
+// DefaultPath and as the base every file's keys override.
+func Default() *Config {
+	return &Config{
+		Source: BuiltinSource,
+		Daemon: Daemon{
+			ResyncInterval: 30 * time.Second,
+		},
+		Log: Log{
+			Level:  LevelInfo,
+			Format: FormatAuto,
+		},
+		Limits: Limits{
+			Subflows:        4,
+			AddAddrAccepted: 4,
+		},
+		Endpoints: Endpoints{
+			Flags:         netlinkmptcp.FlagSubflow,
+			IPv4:          true,
+			IPv6:          true,
+			Include:       []string{"*"},
+			Exclude:       []string{"lo", "docker*", "br-*", "virbr*", "veth*", "tun*", "tap*", "wg*"},
+			SkipLinkLocal: true,
+			SkipTemporary: true,
+		},
+		Routing: Routing{
+			Enabled:      true,
+			TableBase:    10000,
+			RulePriority: 10000,
+			Protocol:     177,
+		},
+	}
+}
+
+// Load reads and parses the configuration file at path. When explicit is
+// false (the path was not named by the user) and the file does not exist,
+// it returns the built-in defaults; a missing explicitly named file is an
+// error.
+func Load(path string, explicit bool) (*Config, error) {
+	data, err := os.ReadFile(path)
+	if errors.Is(err, fs.ErrNotExist) && !explicit {
+		return Default(), nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("read configuration: %w", err)
+	}
+	return Parse(path, data)
+}

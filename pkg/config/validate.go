@@ -1,0 +1,350 @@
+package config
+
+import (
+	"fmt"
+	"math"
+	"net/netip"
+	"path"
+	"time"
+
+	"github.com/mptcpgd/mptcpgd/pkg/netlinkmptcp"
+)
+
+// checker turns a decoded file into a Config, collecting every problem.
+type checker struct {
+	file string
+	doc  *document
+	errs []*Error
+}
+
+func (c *checker) failAt(key string, line int, format string, args ...any) {
+	c.errs = append(c.errs, &Error{File: c.file, Line: line, Key: key, Message: fmt.Sprintf(format, args...)})
+}
+
+func (c *checker) fail(key string, format string, args ...any) {
+	c.failAt(key, c.doc.lines[key], format, args...)
+}
+
+// elemLine is the line of element i of the array at key.
+func (c *checker) elemLine(key string, i int) int {
+	if lines := c.doc.elemLines[key]; i < len(lines) {
+		return lines[i]
+	}
+	return c.doc.lines[key]
+}
+
+// describe shows a decoded value in an error message.
+func describe(v any) string {
+	switch v := v.(type) {
+	case string:
+		return fmt.Sprintf("%q", v)
+	case []any:
+		return "an array"
+	case map[string]any:
+		return "a table"
+	default:
+		return fmt.Sprint(v)
+	}
+}
+
+func (c *checker) config(f *file) *Config {
+	cfg := Default()
+	c.daemon(f.Daemon, &cfg.Daemon)
+	c.log(f.Log, &cfg.Log)
+	c.limits(f.Limits, &cfg.Limits)
+	flagsOK := c.endpoints(f.Endpoints, &cfg.Endpoints)
+	for i, fi := range f.Interface {
+		cfg.Interfaces = append(cfg.Interfaces, c.iface(i+1, fi, cfg.Endpoints.Flags, flagsOK))
+	}
+	c.routing(f.Routing, &cfg.Routing)
+	return cfg
+}
+
+func (c *checker) daemon(f fileDaemon, d *Daemon) {
+	if s, ok := c.str("daemon.resync_interval", f.ResyncInterval, `a duration such as "30s"`); ok {
+		switch dur, err := time.ParseDuration(s); {
+		case err != nil:
+			c.fail("daemon.resync_interval", `%q is not a duration (want e.g. "30s" or "5m", or "0s" to disable)`, s)
+		case dur < 0:
+			c.fail("daemon.resync_interval", `%q is negative (want e.g. "30s" or "5m", or "0s" to disable)`, s)
+		default:
+			d.ResyncInterval = dur
+		}
+	}
+	c.boolean("daemon.cleanup_on_exit", f.CleanupOnExit, &d.CleanupOnExit)
+}
+
+func (c *checker) log(f fileLog, l *Log) {
+	if s, ok := c.str("log.level", f.Level, "a level"); ok {
+		switch s {
+		case LevelDebug, LevelInfo, LevelWarn, LevelError:
+			l.Level = s
+		default:
+			c.fail("log.level", "unknown level %q (want debug, info, warn or error)", s)
+		}
+	}
+	if s, ok := c.str("log.format", f.Format, "a format"); ok {
+		switch s {
+		case FormatAuto, FormatJournal, FormatJSON, FormatConsole:
+			l.Format = s
+		default:
+			c.fail("log.format", "unknown format %q (want auto, journal, json or console)", s)
+		}
+	}
+}
+
+func (c *checker) limits(f fileLimits, l *Limits) {
+	const key = "limits.subflows"
+	switch v := f.Subflows.(type) {
+	case nil:
+	case string:
+		if v != "auto" {
+			c.fail(key, `want 0..8 or "auto", got %q`, v)
+			break
+		}
+		l.Subflows, l.SubflowsAuto = 0, true
+	case int64:
+		if v < 0 || v > netlinkmptcp.MaxLimit {
+			c.fail(key, `%d is out of range (0..8 or "auto")`, v)
+			break
+		}
+		l.Subflows = uint32(v)
+	default:
+		c.fail(key, `want 0..8 or "auto", got %s`, describe(v))
+	}
+	if n, ok := c.integer("limits.add_addr_accepted", f.AddAddrAccepted, 0, netlinkmptcp.MaxLimit, "0..8"); ok {
+		l.AddAddrAccepted = uint32(n)
+	}
+}
+
+// endpoints fills e, and reports whether the flags, if given, are valid.
+func (c *checker) endpoints(f fileEndpoints, e *Endpoints) bool {
+	flags, flagsOK := c.flags("endpoints.flags", f.Flags)
+	if flagsOK && f.Flags != nil {
+		e.Flags = flags
+	}
+	if families, ok := c.strs("endpoints.families", f.Families); ok {
+		c.families(families, e)
+	}
+	if globs, ok := c.strs("endpoints.include", f.Include); ok && c.globs("endpoints.include", globs) {
+		e.Include = globs
+	}
+	if globs, ok := c.strs("endpoints.exclude", f.Exclude); ok && c.globs("endpoints.exclude", globs) {
+		e.Exclude = globs
+	}
+	c.boolean("endpoints.skip_link_local", f.SkipLinkLocal, &e.SkipLinkLocal)
+	c.boolean("endpoints.skip_ula", f.SkipULA, &e.SkipULA)
+	c.boolean("endpoints.skip_temporary", f.SkipTemporary, &e.SkipTemporary)
+	c.boolean("endpoints.require_default_route", f.RequireDefaultRoute, &e.RequireDefaultRoute)
+	return flagsOK
+}
+
+func (c *checker) families(names []string, e *Endpoints) {
+	const key = "endpoints.families"
+	if len(names) == 0 {
+		c.fail(key, `empty (want "ipv4", "ipv6" or both)`)
+		return
+	}
+	var v4, v6 bool
+	for i, name := range names {
+		switch name {
+		case "ipv4":
+			v4 = true
+		case "ipv6":
+			v6 = true
+		default:
+			c.failAt(key, c.elemLine(key, i), `unknown family %q (want "ipv4", "ipv6" or both)`, name)
+			return
+		}
+	}
+	e.IPv4, e.IPv6 = v4, v6
+}
+
+// flags parses a list of flag names. It reports false after a problem.
+func (c *checker) flags(key string, v any) (netlinkmptcp.Flags, bool) {
+	names, ok := c.strs(key, v)
+	if !ok {
+		return 0, v == nil
+	}
+	var flags netlinkmptcp.Flags
+	for i, name := range names {
+		if name == "implicit" {
+			c.failAt(key, c.elemLine(key, i), `"implicit" marks endpoints the kernel makes itself; it cannot be configured`)
+			return 0, false
+		}
+		flag, err := netlinkmptcp.ParseFlag(name)
+		if err != nil {
+			c.failAt(key, c.elemLine(key, i), "unknown flag %q (want signal, subflow, backup, fullmesh or laminar)", name)
+			return 0, false
+		}
+		flags |= flag
+	}
+	if flags&netlinkmptcp.FlagSignal != 0 && flags&netlinkmptcp.FlagFullmesh != 0 {
+		c.fail(key, "signal and fullmesh cannot be combined (the kernel refuses it)")
+		return 0, false
+	}
+	return flags, true
+}
+
+// globs checks interface name patterns. It reports false after a problem.
+func (c *checker) globs(key string, globs []string) bool {
+	for i, g := range globs {
+		if !c.glob(key, c.elemLine(key, i), g) {
+			return false
+		}
+	}
+	return true
+}
+
+func (c *checker) glob(key string, line int, g string) bool {
+	if g == "" {
+		c.failAt(key, line, "empty pattern (want an interface name or glob)")
+		return false
+	}
+	if _, err := path.Match(g, ""); err != nil {
+		c.failAt(key, line, "bad pattern %q: %v", g, err)
+		return false
+	}
+	return true
+}
+
+func (c *checker) iface(n int, f fileInterface, defaultFlags netlinkmptcp.Flags, defaultFlagsOK bool) Interface {
+	entry := fmt.Sprintf("interface[%d]", n)
+	key := func(name string) string { return entry + "." + name }
+	in := Interface{Manage: true}
+
+	if f.Match == nil {
+		c.failAt(key("match"), c.doc.lines[entry], "missing (want an interface name or glob)")
+	} else if s, ok := c.str(key("match"), f.Match, "an interface name or glob"); ok && c.glob(key("match"), c.doc.lines[key("match")], s) {
+		in.Match = s
+	}
+
+	flags, flagsOK := c.flags(key("flags"), f.Flags)
+	if flagsOK && f.Flags != nil {
+		in.Flags = &flags
+	}
+	in.Gateway4 = c.gateway(key("gateway4"), f.Gateway4, netip.Addr.Is4, "IPv4")
+	in.Gateway6 = c.gateway(key("gateway6"), f.Gateway6, func(a netip.Addr) bool { return a.Is6() && !a.Is4In6() }, "IPv6")
+
+	if port, ok := c.integer(key("port"), f.Port, 0, math.MaxUint16, "0..65535"); ok {
+		in.Port = uint16(port)
+		effective, effectiveOK, from := defaultFlags, defaultFlagsOK, " (from endpoints.flags)"
+		if f.Flags != nil {
+			effective, effectiveOK, from = flags, flagsOK, ""
+		}
+		if port != 0 && effectiveOK && effective&netlinkmptcp.FlagSignal == 0 {
+			c.fail(key("port"), "%d needs the signal flag, but flags are %s%s", port, effective, from)
+		}
+	}
+	if prio, ok := c.integer(key("priority"), f.Priority, math.MinInt32, math.MaxInt32, "-2147483648..2147483647"); ok {
+		in.Priority = int(prio)
+	}
+	c.boolean(key("manage"), f.Manage, &in.Manage)
+	return in
+}
+
+// gateway parses a gateway address of the family is tests. An absent
+// gateway, or one with a problem, is the zero Addr.
+func (c *checker) gateway(key string, v any, is func(netip.Addr) bool, family string) netip.Addr {
+	s, ok := c.str(key, v, "an "+family+" address")
+	if !ok {
+		return netip.Addr{}
+	}
+	addr, err := netip.ParseAddr(s)
+	switch {
+	case err != nil:
+		c.fail(key, "%q is not an IP address", s)
+	case addr.Zone() != "":
+		c.fail(key, "%q has a zone: leave it out, the interface is implied", s)
+	case !is(addr):
+		c.fail(key, "%q is not an %s address", s, family)
+	case addr.IsUnspecified() || addr.IsMulticast():
+		c.fail(key, "%q is not a unicast address", s)
+	default:
+		return addr
+	}
+	return netip.Addr{}
+}
+
+func (c *checker) routing(f fileRouting, r *Routing) {
+	c.boolean("routing.enabled", f.Enabled, &r.Enabled)
+	// Tables 253-255 are the kernel's default, main and local; the ifindex
+	// added to table_base is a positive int32.
+	if n, ok := c.integer("routing.table_base", f.TableBase, 256, 1<<31,
+		"256..2147483648, so that table_base + ifindex misses the kernel's tables 0-255 and fits in 32 bits"); ok {
+		r.TableBase = uint32(n)
+	}
+	if n, ok := c.integer("routing.rule_priority", f.RulePriority, 1, 32765,
+		"1..32765, so that our rules come before the main table's at 32766"); ok {
+		r.RulePriority = uint32(n)
+	}
+	if n, ok := c.integer("routing.protocol", f.Protocol, 5, 255, "5..255; 0-4 are the kernel's own"); ok {
+		r.Protocol = uint8(n)
+	}
+}
+
+// boolean sets *dst from v when v is present and a boolean.
+func (c *checker) boolean(key string, v any, dst *bool) {
+	if v == nil {
+		return
+	}
+	b, ok := v.(bool)
+	if !ok {
+		c.fail(key, "want true or false, got %s", describe(v))
+		return
+	}
+	*dst = b
+}
+
+// str returns v when it is present and a string; want describes what the
+// key holds, for the error when it is not a string.
+func (c *checker) str(key string, v any, want string) (string, bool) {
+	if v == nil {
+		return "", false
+	}
+	s, ok := v.(string)
+	if !ok {
+		c.fail(key, "want %s, got %s", want, describe(v))
+	}
+	return s, ok
+}
+
+// integer returns v when it is present, an integer and within lo..hi;
+// bounds describes the range for the error when it is not.
+func (c *checker) integer(key string, v any, lo, hi int64, bounds string) (int64, bool) {
+	if v == nil {
+		return 0, false
+	}
+	n, ok := v.(int64)
+	switch {
+	case !ok:
+		c.fail(key, "want an integer, got %s", describe(v))
+	case n < lo || n > hi:
+		c.fail(key, "%d is out of range (%s)", n, bounds)
+		ok = false
+	}
+	return n, ok
+}
+
+// strs returns v when it is present and an array of strings. An empty array
+// is an empty, not nil, slice.
+func (c *checker) strs(key string, v any) ([]string, bool) {
+	if v == nil {
+		return nil, false
+	}
+	elems, ok := v.([]any)
+	if !ok {
+		c.fail(key, "want an array of strings, got %s", describe(v))
+		return nil, false
+	}
+	out := make([]string, len(elems))
+	for i, e := range elems {
+		s, ok := e.(string)
+		if !ok {
+			c.failAt(key, c.elemLine(key, i), "want an array of strings, got %s in it", describe(e))
+			return nil, false
+		}
+		out[i] = s
+	}
+	return out, true
+}
