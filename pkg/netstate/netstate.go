@@ -1,0 +1,324 @@
+// Package netstate models what the kernel's rtnetlink side holds that the
+// path manager decides on: links, addresses, default routes, and the routes
+// and rules that carry our protocol tag. It is plain data with pure update
+// methods, fed by a dump and then by events; no I/O happens here.
+package netstate
+
+import (
+	"cmp"
+	"fmt"
+	"maps"
+	"net/netip"
+	"slices"
+)
+
+// LinkFlags are the IFF_* bits of a link that matter to us.
+type LinkFlags uint32
+
+// Link flag bits, as the kernel numbers them (IFF_*).
+const (
+	LinkUp           LinkFlags = 0x1     // administratively up
+	LinkLoopback     LinkFlags = 0x8     // loopback device
+	LinkPointToPoint LinkFlags = 0x10    // point-to-point link (no gateway needed)
+	LinkRunning      LinkFlags = 0x40    // operationally up: carrier and not dormant
+	LinkNoARP        LinkFlags = 0x80    // no link-layer resolution (e.g. raw-IP modems)
+	LinkLowerUp      LinkFlags = 0x10000 // carrier present
+)
+
+// Link is a network interface.
+type Link struct {
+	Index int
+	Name  string
+	Flags LinkFlags
+}
+
+// Carrier tells whether the link can carry traffic: up and running. A
+// pulled cable, a peer that went down or a dormant Wi-Fi clear IFF_RUNNING.
+func (l Link) Carrier() bool {
+	return l.Flags&LinkUp != 0 && l.Flags&LinkRunning != 0
+}
+
+// OnLink tells whether the link reaches everything directly, so a default
+// route needs no gateway (point-to-point links, raw-IP modems).
+func (l Link) OnLink() bool {
+	return l.Flags&(LinkPointToPoint|LinkNoARP) != 0 && l.Flags&LinkLoopback == 0
+}
+
+// AddrFlags are the IFA_F_* bits of an address.
+type AddrFlags uint32
+
+// Address flag bits (IFA_F_*). Bit 0x01 means "temporary" for IPv6 and
+// "secondary" for IPv4: use Addr.Temporary, never the bit alone.
+const (
+	AddrTemporary     AddrFlags = 0x01
+	AddrNoDAD         AddrFlags = 0x02
+	AddrOptimistic    AddrFlags = 0x04
+	AddrDADFailed     AddrFlags = 0x08
+	AddrDeprecated    AddrFlags = 0x20
+	AddrTentative     AddrFlags = 0x40
+	AddrPermanent     AddrFlags = 0x80
+	AddrNoPrefixRoute AddrFlags = 0x200
+)
+
+// Address scopes (RT_SCOPE_*).
+const (
+	ScopeUniverse uint8 = 0
+	ScopeLink     uint8 = 253
+	ScopeHost     uint8 = 254
+)
+
+// Addr is an address assigned to a link.
+type Addr struct {
+	IfIndex int
+	// Addr is the local address.
+	Addr netip.Addr
+	// Prefix is the connected network: the address's own prefix, or on a
+	// point-to-point link with a peer, the peer's prefix.
+	Prefix netip.Prefix
+	Scope  uint8
+	Flags  AddrFlags
+}
+
+// Temporary tells whether the address is an IPv6 privacy address.
+func (a Addr) Temporary() bool { return a.Addr.Is6() && a.Flags&AddrTemporary != 0 }
+
+// AddrKey identifies an address on a link.
+type AddrKey struct {
+	IfIndex int
+	Addr    netip.Addr
+}
+
+// Key returns the address's identity.
+func (a Addr) Key() AddrKey { return AddrKey{a.IfIndex, a.Addr} }
+
+// NextHop is one way out of a route.
+type NextHop struct {
+	Gateway netip.Addr // zero: on-link
+	IfIndex int
+}
+
+// Route is a routing-table entry. Only default routes (for gateways and
+// require_default_route) and routes carrying our protocol are kept.
+type Route struct {
+	Table    uint32
+	Protocol uint8
+	Type     uint8 // RTN_*: only unicast routes forward
+	Scope    uint8
+	Dst      netip.Prefix
+	Priority uint32 // metric
+	// NextHops has one entry for a plain route, several for multipath.
+	NextHops []NextHop
+}
+
+// RouteTypeUnicast is RTN_UNICAST.
+const RouteTypeUnicast uint8 = 1
+
+// RouteKey identifies a route the way the kernel does for replace and
+// delete: table, destination and metric (TOS is never used here).
+type RouteKey struct {
+	Table    uint32
+	Dst      netip.Prefix
+	Priority uint32
+}
+
+// Key returns the route's identity.
+func (r Route) Key() RouteKey { return RouteKey{r.Table, r.Dst, r.Priority} }
+
+// IsDefault tells whether the route is a default route.
+func (r Route) IsDefault() bool { return r.Dst.IsValid() && r.Dst.Bits() == 0 }
+
+// Equal reports whether two routes are the same in every field we write.
+func (r Route) Equal(o Route) bool {
+	return r.Key() == o.Key() && r.Protocol == o.Protocol && r.Type == o.Type &&
+		r.Scope == o.Scope && slices.Equal(r.NextHops, o.NextHops)
+}
+
+func (r Route) String() string {
+	s := r.Dst.String()
+	if r.IsDefault() {
+		s = "default"
+	}
+	for _, nh := range r.NextHops {
+		if nh.Gateway.IsValid() {
+			s += " via " + nh.Gateway.String()
+		}
+		s += fmt.Sprintf(" ifindex %d", nh.IfIndex)
+	}
+	return fmt.Sprintf("%s table %d proto %d metric %d", s, r.Table, r.Protocol, r.Priority)
+}
+
+// Rule is a routing policy rule of the simple form we write:
+// `from SRC lookup TABLE` at a priority. Rules with other selectors are
+// never ours and are not kept.
+type Rule struct {
+	Priority uint32
+	Src      netip.Prefix
+	Table    uint32
+	Protocol uint8
+}
+
+func (r Rule) String() string {
+	return fmt.Sprintf("%d: from %s lookup %d proto %d", r.Priority, r.Src, r.Table, r.Protocol)
+}
+
+// State is a snapshot of the observed network.
+type State struct {
+	Links  map[int]Link
+	Addrs  map[AddrKey]Addr
+	Routes map[RouteKey]Route
+	Rules  map[Rule]struct{}
+}
+
+// New returns an empty State.
+func New() State {
+	return State{
+		Links:  map[int]Link{},
+		Addrs:  map[AddrKey]Addr{},
+		Routes: map[RouteKey]Route{},
+		Rules:  map[Rule]struct{}{},
+	}
+}
+
+// Clone returns a deep copy, so a decision can read it while the owner
+// keeps updating the original.
+func (s State) Clone() State {
+	c := State{
+		Links:  maps.Clone(s.Links),
+		Addrs:  maps.Clone(s.Addrs),
+		Routes: make(map[RouteKey]Route, len(s.Routes)),
+		Rules:  maps.Clone(s.Rules),
+	}
+	for k, r := range s.Routes {
+		r.NextHops = slices.Clone(r.NextHops)
+		c.Routes[k] = r
+	}
+	return c
+}
+
+// LinkByName finds a link by name.
+func (s State) LinkByName(name string) (Link, bool) {
+	for _, l := range s.Links {
+		if l.Name == name {
+			return l, true
+		}
+	}
+	return Link{}, false
+}
+
+// SortedLinks returns the links ordered by index.
+func (s State) SortedLinks() []Link {
+	links := slices.Collect(maps.Values(s.Links))
+	slices.SortFunc(links, func(a, b Link) int { return cmp.Compare(a.Index, b.Index) })
+	return links
+}
+
+// SortedAddrs returns the addresses ordered by link, family (IPv4 first)
+// and address.
+func (s State) SortedAddrs() []Addr {
+	addrs := slices.Collect(maps.Values(s.Addrs))
+	slices.SortFunc(addrs, func(a, b Addr) int {
+		return cmp.Or(cmp.Compare(a.IfIndex, b.IfIndex), a.Addr.Compare(b.Addr))
+	})
+	return addrs
+}
+
+// AddrsOn returns the addresses of one link, ordered.
+func (s State) AddrsOn(ifindex int) []Addr {
+	var out []Addr
+	for _, a := range s.SortedAddrs() {
+		if a.IfIndex == ifindex {
+			out = append(out, a)
+		}
+	}
+	return out
+}
+
+// Update is one observed change.
+type Update struct {
+	Kind    UpdateKind
+	Deleted bool
+	Link    Link
+	Addr    Addr
+	Route   Route
+	Rule    Rule
+}
+
+// UpdateKind says which field of an Update is set.
+type UpdateKind uint8
+
+// Update kinds.
+const (
+	LinkUpdate UpdateKind = iota + 1
+	AddrUpdate
+	RouteUpdate
+	RuleUpdate
+)
+
+func (k UpdateKind) String() string {
+	switch k {
+	case LinkUpdate:
+		return "link"
+	case AddrUpdate:
+		return "address"
+	case RouteUpdate:
+		return "route"
+	case RuleUpdate:
+		return "rule"
+	}
+	return fmt.Sprintf("update(%d)", uint8(k))
+}
+
+// Apply records one change. A deleted link takes its addresses and routes
+// with it, as the kernel does (it does not always send those deletions).
+func (s State) Apply(u Update) {
+	switch u.Kind {
+	case LinkUpdate:
+		if !u.Deleted {
+			s.Links[u.Link.Index] = u.Link
+			return
+		}
+		delete(s.Links, u.Link.Index)
+		for k := range s.Addrs {
+			if k.IfIndex == u.Link.Index {
+				delete(s.Addrs, k)
+			}
+		}
+		for k, r := range s.Routes {
+			if r.usesOnly(u.Link.Index) {
+				delete(s.Routes, k)
+			}
+		}
+	case AddrUpdate:
+		if u.Deleted {
+			delete(s.Addrs, u.Addr.Key())
+		} else {
+			s.Addrs[u.Addr.Key()] = u.Addr
+		}
+	case RouteUpdate:
+		if u.Deleted {
+			if cur, ok := s.Routes[u.Route.Key()]; ok && cur.Protocol == u.Route.Protocol {
+				delete(s.Routes, u.Route.Key())
+			}
+		} else {
+			s.Routes[u.Route.Key()] = u.Route
+		}
+	case RuleUpdate:
+		if u.Deleted {
+			delete(s.Rules, u.Rule)
+		} else {
+			s.Rules[u.Rule] = struct{}{}
+		}
+	}
+}
+
+func (r Route) usesOnly(ifindex int) bool {
+	if len(r.NextHops) == 0 {
+		return false
+	}
+	for _, nh := range r.NextHops {
+		if nh.IfIndex != ifindex {
+			return false
+		}
+	}
+	return true
+}

@@ -1,0 +1,241 @@
+package rtnl
+
+import (
+	"context"
+	"net/netip"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/mptcpgd/mptcpgd/internal/lab"
+	"github.com/mptcpgd/mptcpgd/pkg/netstate"
+)
+
+const testProto = 177
+
+func dialIn(t *testing.T, ns *lab.NS) (*Conn, Config) {
+	t.Helper()
+	f, err := ns.Open()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { f.Close() })
+	cfg := Config{NetNS: int(f.Fd()), Filter: Filter{Protocol: testProto}}
+	c, err := Dial(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	return c, cfg
+}
+
+// twoHosts gives host "h" an uplink eth1 to "peer", with IPv4 and IPv6
+// addresses and default routes in the main table.
+func twoHosts(t *testing.T) (h, peer *lab.NS) {
+	h, peer = lab.New(t, "h"), lab.New(t, "peer")
+	lab.Veth(h, "eth1", peer, "p1")
+	h.IP("addr", "add", "192.0.2.2/24", "dev", "eth1")
+	h.IP("-6", "addr", "add", "2001:db8:1::2/64", "dev", "eth1", "nodad")
+	peer.IP("addr", "add", "192.0.2.1/24", "dev", "p1")
+	peer.IP("-6", "addr", "add", "2001:db8:1::1/64", "dev", "p1", "nodad")
+	h.IP("route", "add", "default", "via", "192.0.2.1", "dev", "eth1", "metric", "100")
+	h.IP("-6", "route", "add", "default", "via", "2001:db8:1::1", "dev", "eth1", "metric", "100")
+	return h, peer
+}
+
+func TestDumpSeesLinksAddressesDefaultRoutes(t *testing.T) {
+	h, _ := twoHosts(t)
+	c, _ := dialIn(t, h)
+	s, skipped, err := c.Dump()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if skipped != 0 {
+		t.Errorf("Dump skipped %d messages it could not decode", skipped)
+	}
+	eth1, ok := s.LinkByName("eth1")
+	if !ok || !eth1.Carrier() {
+		t.Fatalf("eth1 = %+v, %v; want a link with carrier", eth1, ok)
+	}
+	want4 := netip.MustParseAddr("192.0.2.2")
+	a, ok := s.Addrs[netstate.AddrKey{IfIndex: eth1.Index, Addr: want4}]
+	if !ok || a.Prefix != netip.MustParsePrefix("192.0.2.0/24") || a.Scope != netstate.ScopeUniverse {
+		t.Errorf("address 192.0.2.2 on eth1 = %+v, %v", a, ok)
+	}
+	var defaults []string
+	for _, r := range s.Routes {
+		if r.IsDefault() && r.Table == 254 {
+			defaults = append(defaults, r.String())
+		}
+		if !r.IsDefault() && r.Protocol != testProto {
+			t.Errorf("route %s kept although it is neither default nor ours", r)
+		}
+	}
+	if len(defaults) != 2 {
+		t.Errorf("main-table default routes = %q, want the IPv4 and IPv6 ones", defaults)
+	}
+}
+
+func TestRuleAndRouteWrites(t *testing.T) {
+	h, _ := twoHosts(t)
+	c, _ := dialIn(t, h)
+	s, _, err := c.Dump()
+	if err != nil {
+		t.Fatal(err)
+	}
+	eth1, _ := s.LinkByName("eth1")
+	for _, fam := range []struct {
+		src, gw, net, def string
+		ipflag            string
+	}{
+		{"192.0.2.2/32", "192.0.2.1", "192.0.2.0/24", "0.0.0.0/0", "-4"},
+		{"2001:db8:1::2/128", "2001:db8:1::1", "2001:db8:1::/64", "::/0", "-6"},
+	} {
+		rule := netstate.Rule{Priority: 10000, Src: netip.MustParsePrefix(fam.src), Table: 10000 + uint32(eth1.Index), Protocol: testProto}
+		connected := netstate.Route{Table: rule.Table, Protocol: testProto, Type: netstate.RouteTypeUnicast, Scope: netstate.ScopeLink, Priority: 1024,
+			Dst: netip.MustParsePrefix(fam.net), NextHops: []netstate.NextHop{{IfIndex: eth1.Index}}}
+		def := netstate.Route{Table: rule.Table, Protocol: testProto, Type: netstate.RouteTypeUnicast, Priority: 1024,
+			Dst: netip.MustParsePrefix(fam.def), NextHops: []netstate.NextHop{{Gateway: netip.MustParseAddr(fam.gw), IfIndex: eth1.Index}}}
+		if err := c.AddRule(rule); err != nil {
+			t.Fatal(err)
+		}
+		if err := c.AddRule(rule); !IsExists(err) {
+			t.Errorf("second AddRule(%s) = %v, want EEXIST", rule, err)
+		}
+		for _, r := range []netstate.Route{connected, def} {
+			if err := c.AddRoute(r); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if err := c.AddRoute(def); !IsExists(err) {
+			t.Errorf("second AddRoute(%s) = %v, want EEXIST", def, err)
+		}
+		if err := c.ReplaceRoute(def); err != nil {
+			t.Errorf("ReplaceRoute(%s) = %v", def, err)
+		}
+		rules := h.IP(fam.ipflag, "rule", "show")
+		wantRule := "from " + strings.TrimSuffix(strings.TrimSuffix(fam.src, "/32"), "/128") + " lookup " + itoa(rule.Table) + " proto 177"
+		if !strings.Contains(rules, wantRule) {
+			t.Errorf("ip rule show lacks %q:\n%s", wantRule, rules)
+		}
+		routes := h.IP(fam.ipflag, "route", "show", "table", itoa(rule.Table))
+		if !strings.Contains(routes, "default via "+fam.gw+" dev eth1 proto 177") || !strings.Contains(routes, fam.net+" dev eth1 proto 177") {
+			t.Errorf("table %d lacks our routes:\n%s", rule.Table, routes)
+		}
+		got, _, err := c.Dump()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, ok := got.Rules[rule]; !ok {
+			t.Errorf("Dump lacks rule %s; has %v", rule, got.Rules)
+		}
+		if r, ok := got.Routes[def.Key()]; !ok || !r.Equal(def) {
+			t.Errorf("Dump has %s, want %s", r, def)
+		}
+		if err := c.DeleteRule(rule); err != nil {
+			t.Error(err)
+		}
+		if err := c.DeleteRule(rule); !IsNotFound(err) {
+			t.Errorf("second DeleteRule = %v, want not found", err)
+		}
+		for _, r := range []netstate.Route{connected, def} {
+			if err := c.DeleteRoute(r); err != nil {
+				t.Error(err)
+			}
+			if err := c.DeleteRoute(r); !IsNotFound(err) {
+				t.Errorf("second DeleteRoute(%s) = %v, want not found", r, err)
+			}
+		}
+	}
+}
+
+func TestDeleteLeavesForeignRuleAndRoute(t *testing.T) {
+	h, _ := twoHosts(t)
+	c, _ := dialIn(t, h)
+	h.IP("rule", "add", "from", "192.0.2.2", "lookup", "10005", "priority", "10000")
+	h.IP("route", "add", "default", "via", "192.0.2.1", "dev", "eth1", "table", "10005")
+	rule := netstate.Rule{Priority: 10000, Src: netip.MustParsePrefix("192.0.2.2/32"), Table: 10005, Protocol: testProto}
+	if err := c.DeleteRule(rule); !IsNotFound(err) {
+		t.Errorf("DeleteRule of a foreign rule = %v, want not found", err)
+	}
+	def := netstate.Route{Table: 10005, Protocol: testProto, Type: netstate.RouteTypeUnicast, Dst: netip.MustParsePrefix("0.0.0.0/0")}
+	if err := c.DeleteRoute(def); !IsNotFound(err) {
+		t.Errorf("DeleteRoute of a foreign route = %v, want not found", err)
+	}
+	if !strings.Contains(h.IP("rule", "show"), "lookup 10005") || !strings.Contains(h.IP("route", "show", "table", "10005"), "default via 192.0.2.1") {
+		t.Errorf("foreign rule or route was deleted")
+	}
+}
+
+func TestWatchSeesChangesAndIgnoresOwnWrites(t *testing.T) {
+	h, peer := twoHosts(t)
+	c, cfg := dialIn(t, h)
+	w, err := Watch(cfg, c.PID())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer w.Close()
+	s, _, err := c.Dump()
+	if err != nil {
+		t.Fatal(err)
+	}
+	eth1, _ := s.LinkByName("eth1")
+
+	own := netstate.Rule{Priority: 10000, Src: netip.MustParsePrefix("192.0.2.2/32"), Table: 10001, Protocol: testProto}
+	if err := c.AddRule(own); err != nil {
+		t.Fatal(err)
+	}
+	h.IP("addr", "add", "192.0.2.9/24", "dev", "eth1")
+	peer.IP("link", "set", "p1", "down")
+	h.IP("rule", "del", "from", "192.0.2.2", "lookup", "10001", "priority", "10000")
+
+	var sawAddr, sawCarrierLoss, sawForeignRuleDelete bool
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	for !(sawAddr && sawCarrierLoss && sawForeignRuleDelete) {
+		updates, _, err := w.Receive(ctx)
+		if err != nil {
+			t.Fatalf("Receive: %v (addr %v, carrier loss %v, rule delete %v)", err, sawAddr, sawCarrierLoss, sawForeignRuleDelete)
+		}
+		for _, u := range updates {
+			switch {
+			case u.Kind == netstate.AddrUpdate && !u.Deleted && u.Addr.Addr == netip.MustParseAddr("192.0.2.9"):
+				sawAddr = true
+			case u.Kind == netstate.LinkUpdate && u.Link.Index == eth1.Index && !u.Link.Carrier():
+				sawCarrierLoss = true
+			case u.Kind == netstate.RuleUpdate && !u.Deleted:
+				t.Errorf("got the echo of our own rule add: %+v", u)
+			case u.Kind == netstate.RuleUpdate && u.Deleted && u.Rule == own:
+				sawForeignRuleDelete = true
+			}
+		}
+	}
+}
+
+func TestWatchReceiveStopsOnCancel(t *testing.T) {
+	h, _ := twoHosts(t)
+	_, cfg := dialIn(t, h)
+	w, err := Watch(cfg, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer w.Close()
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() {
+		_, _, err := w.Receive(ctx)
+		done <- err
+	}()
+	cancel()
+	select {
+	case err := <-done:
+		if err != context.Canceled {
+			t.Errorf("Receive after cancel = %v, want context.Canceled", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("Receive did not return after its context was cancelled")
+	}
+}
+
+func itoa(n uint32) string { return strconv.FormatUint(uint64(n), 10) }
