@@ -1,0 +1,252 @@
+// Package srcroute decides the source routing that lets a subflow leave
+// through the interface its address belongs to: one table per interface
+// (connected route and default route via the interface's gateway) and one
+// rule `from ADDR lookup TABLE` per endpoint address. It is pure: it reads
+// the observed network and returns what the kernel should hold.
+package srcroute
+
+import (
+	"cmp"
+	"fmt"
+	"net/netip"
+	"slices"
+
+	"github.com/mptcpgd/mptcpgd/pkg/netstate"
+)
+
+// Settings are the [routing] configuration.
+type Settings struct {
+	TableBase    uint32
+	RulePriority uint32
+	Protocol     uint8
+}
+
+// Table is the routing table of an interface.
+func (s Settings) Table(ifindex int) uint32 { return s.TableBase + uint32(ifindex) }
+
+// RouteMetric is the metric of every route we write. IPv6 stores metric 0
+// as 1024; writing 1024 for both families keeps a route's key equal to what
+// the kernel reports back.
+const RouteMetric = 1024
+
+// Source is one endpoint address that gets source routing.
+type Source struct {
+	Addr netstate.Addr
+	Link netstate.Link
+	// Gateway4 and Gateway6 are configured gateways; zero means learn.
+	Gateway4, Gateway6 netip.Addr
+}
+
+// GatewayOrigin says where a gateway came from.
+type GatewayOrigin uint8
+
+// Gateway origins, in the order they are tried.
+const (
+	GatewayNone       GatewayOrigin = iota // nothing found: no default route
+	GatewayConfigured                      // gateway4/gateway6 in the configuration
+	GatewayLearned                         // a default route of this interface we do not own
+	GatewayShared                          // another interface's gateway inside this interface's prefix
+	GatewayOnLink                          // point-to-point or on-link: default dev IFACE
+)
+
+func (o GatewayOrigin) String() string {
+	switch o {
+	case GatewayConfigured:
+		return "configured"
+	case GatewayLearned:
+		return "learned"
+	case GatewayShared:
+		return "shared"
+	case GatewayOnLink:
+		return "on-link"
+	}
+	return "none"
+}
+
+// Gateway is the default route chosen for an interface and family.
+type Gateway struct {
+	IfIndex int
+	IfName  string
+	IPv6    bool
+	// Addr is the next hop; zero for on-link and none.
+	Addr   netip.Addr
+	Origin GatewayOrigin
+	// Detail explains the choice for `mptcpgd show`.
+	Detail string
+}
+
+// Plan is the source routing the kernel should hold.
+type Plan struct {
+	Rules    []netstate.Rule
+	Routes   []netstate.Route
+	Gateways []Gateway
+}
+
+type linkFamily struct {
+	ifindex int
+	ipv6    bool
+}
+
+// Decide returns the rules, routes and gateway choices for sources, given
+// the observed network.
+func Decide(set Settings, sources []Source, net netstate.State) Plan {
+	var p Plan
+	groups := map[linkFamily][]Source{}
+	var order []linkFamily
+	for _, src := range sources {
+		k := linkFamily{src.Link.Index, src.Addr.Addr.Is6()}
+		if _, ok := groups[k]; !ok {
+			order = append(order, k)
+		}
+		groups[k] = append(groups[k], src)
+	}
+	slices.SortFunc(order, func(a, b linkFamily) int {
+		return cmp.Or(cmp.Compare(a.ifindex, b.ifindex), compareBool(a.ipv6, b.ipv6))
+	})
+	for _, k := range order {
+		srcs := groups[k]
+		link := srcs[0].Link
+		table := set.Table(link.Index)
+		seen := map[netip.Prefix]bool{}
+		for _, src := range srcs {
+			a := src.Addr.Addr
+			p.Rules = append(p.Rules, netstate.Rule{
+				Priority: set.RulePriority,
+				Src:      netip.PrefixFrom(a, a.BitLen()),
+				Table:    table,
+				Protocol: set.Protocol,
+			})
+			pfx := src.Addr.Prefix.Masked()
+			// A host prefix (/32, /128) has no neighbours to route to.
+			if pfx.Bits() == pfx.Addr().BitLen() || seen[pfx] {
+				continue
+			}
+			seen[pfx] = true
+			p.Routes = append(p.Routes, netstate.Route{
+				Table: table, Protocol: set.Protocol, Type: netstate.RouteTypeUnicast,
+				Scope: netstate.ScopeLink, Dst: pfx, Priority: RouteMetric,
+				NextHops: []netstate.NextHop{{IfIndex: link.Index}},
+			})
+		}
+		gw := chooseGateway(set, srcs, net)
+		p.Gateways = append(p.Gateways, gw)
+		if gw.Origin == GatewayNone {
+			continue
+		}
+		def := netstate.Route{
+			Table: table, Protocol: set.Protocol, Type: netstate.RouteTypeUnicast,
+			Dst: defaultPrefix(k.ipv6), Priority: RouteMetric,
+			NextHops: []netstate.NextHop{{Gateway: gw.Addr, IfIndex: link.Index}},
+		}
+		if !gw.Addr.IsValid() {
+			def.Scope = netstate.ScopeLink
+		}
+		p.Routes = append(p.Routes, def)
+	}
+	return p
+}
+
+func chooseGateway(set Settings, srcs []Source, net netstate.State) Gateway {
+	link := srcs[0].Link
+	ipv6 := srcs[0].Addr.Addr.Is6()
+	gw := Gateway{IfIndex: link.Index, IfName: link.Name, IPv6: ipv6}
+	configured := srcs[0].Gateway4
+	key := "gateway4"
+	if ipv6 {
+		configured, key = srcs[0].Gateway6, "gateway6"
+	}
+	if configured.IsValid() {
+		gw.Addr, gw.Origin, gw.Detail = configured, GatewayConfigured, key+" in the configuration"
+		return gw
+	}
+	defaults := foreignDefaults(set, net, ipv6)
+	for _, d := range defaults {
+		if d.hop.IfIndex == link.Index {
+			gw.Addr, gw.Origin = d.hop.Gateway, GatewayLearned
+			gw.Detail = fmt.Sprintf("default route in table %d, metric %d", d.route.Table, d.route.Priority)
+			if !d.hop.Gateway.IsValid() {
+				gw.Origin = GatewayOnLink
+				gw.Detail = fmt.Sprintf("on-link default route in table %d", d.route.Table)
+			}
+			return gw
+		}
+	}
+	for _, d := range defaults {
+		if !d.hop.Gateway.IsValid() || d.hop.Gateway.IsLinkLocalUnicast() {
+			continue
+		}
+		for _, src := range srcs {
+			if src.Addr.Prefix.Contains(d.hop.Gateway) {
+				other := net.Links[d.hop.IfIndex].Name
+				gw.Addr, gw.Origin = d.hop.Gateway, GatewayShared
+				gw.Detail = fmt.Sprintf("default gateway of %s, inside %s", other, src.Addr.Prefix.Masked())
+				return gw
+			}
+		}
+	}
+	if link.OnLink() {
+		gw.Origin, gw.Detail = GatewayOnLink, "point-to-point interface"
+		return gw
+	}
+	gw.Detail = fmt.Sprintf("no default route found for %s: set %s in an [[interface]] entry matching it", link.Name, key)
+	return gw
+}
+
+type defaultHop struct {
+	route netstate.Route
+	hop   netstate.NextHop
+}
+
+// foreignDefaults lists the unicast default routes of one family that we do
+// not own, best first: the main table, then lower metric, then lower table,
+// then lower gateway address, so the choice is deterministic.
+func foreignDefaults(set Settings, net netstate.State, ipv6 bool) []defaultHop {
+	const mainTable = 254
+	var out []defaultHop
+	for _, r := range net.Routes {
+		if !r.IsDefault() || r.Dst.Addr().Is6() != ipv6 || r.Protocol == set.Protocol || r.Type != netstate.RouteTypeUnicast {
+			continue
+		}
+		for _, nh := range r.NextHops {
+			out = append(out, defaultHop{r, nh})
+		}
+	}
+	slices.SortFunc(out, func(a, b defaultHop) int {
+		return cmp.Or(
+			compareBool(a.route.Table != mainTable, b.route.Table != mainTable),
+			cmp.Compare(a.route.Priority, b.route.Priority),
+			cmp.Compare(a.route.Table, b.route.Table),
+			cmp.Compare(a.hop.IfIndex, b.hop.IfIndex),
+			a.hop.Gateway.Compare(b.hop.Gateway),
+		)
+	})
+	return out
+}
+
+// HasDefaultRoute tells whether an interface has a unicast default route of
+// the given family in a table we do not own (require_default_route).
+func HasDefaultRoute(set Settings, net netstate.State, ifindex int, ipv6 bool) bool {
+	for _, d := range foreignDefaults(set, net, ipv6) {
+		if d.hop.IfIndex == ifindex {
+			return true
+		}
+	}
+	return false
+}
+
+func defaultPrefix(ipv6 bool) netip.Prefix {
+	if ipv6 {
+		return netip.PrefixFrom(netip.IPv6Unspecified(), 0)
+	}
+	return netip.PrefixFrom(netip.IPv4Unspecified(), 0)
+}
+
+func compareBool(a, b bool) int {
+	switch {
+	case a == b:
+		return 0
+	case !a:
+		return -1
+	}
+	return 1
+}

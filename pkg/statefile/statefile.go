@@ -1,0 +1,106 @@
+// Package statefile keeps mptcpgd's ownership record: the endpoints it
+// created or adopted (the kernel tags endpoints with no owner) and the limits
+// it found at first start, so a restart knows what is its own and cleanup can
+// put the limits back. The file is small JSON, replaced atomically.
+package statefile
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io/fs"
+	"net/netip"
+	"os"
+	"path/filepath"
+
+	"github.com/mptcpgd/mptcpgd/pkg/netlinkmptcp"
+)
+
+// DefaultPath is the state file under systemd's StateDirectory=mptcpgd.
+const DefaultPath = "/var/lib/mptcpgd/state.json"
+
+// version is bumped when the format changes incompatibly.
+const version = 1
+
+// Endpoint is an endpoint we own: the kernel's id and its address, which
+// together tell it apart from an endpoint someone else made later with a
+// recycled id.
+type Endpoint struct {
+	ID   uint8      `json:"id"`
+	Addr netip.Addr `json:"addr"`
+	Port uint16     `json:"port,omitempty"`
+}
+
+// State is the file's content.
+type State struct {
+	Version   int        `json:"version"`
+	Endpoints []Endpoint `json:"endpoints"`
+	// InitialLimits are the kernel's limits before we first changed them.
+	InitialLimits *netlinkmptcp.Limits `json:"initial_limits,omitempty"`
+}
+
+// File is a state file at a path.
+type File struct {
+	Path string
+}
+
+// Load reads the state. A missing file is an empty state: a first start.
+func (f File) Load() (State, error) {
+	data, err := os.ReadFile(f.Path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return State{Version: version}, nil
+	}
+	if err != nil {
+		return State{}, fmt.Errorf("read state file: %w", err)
+	}
+	var s State
+	if err := json.Unmarshal(data, &s); err != nil {
+		return State{}, fmt.Errorf("read state file %s: %w", f.Path, err)
+	}
+	if s.Version != version {
+		return State{}, fmt.Errorf("read state file %s: version %d, this mptcpgd understands %d", f.Path, s.Version, version)
+	}
+	return s, nil
+}
+
+// Save replaces the file atomically: a crash leaves the old or the new
+// content, never a torn one.
+func (f File) Save(s State) error {
+	s.Version = version
+	data, err := json.MarshalIndent(s, "", "  ")
+	if err != nil {
+		return fmt.Errorf("encode state: %w", err)
+	}
+	dir := filepath.Dir(f.Path)
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return fmt.Errorf("write state file: %w", err)
+	}
+	tmp, err := os.CreateTemp(dir, ".state-*.json")
+	if err != nil {
+		return fmt.Errorf("write state file: %w", err)
+	}
+	defer os.Remove(tmp.Name())
+	if _, err := tmp.Write(append(data, '\n')); err != nil {
+		tmp.Close()
+		return fmt.Errorf("write state file %s: %w", tmp.Name(), err)
+	}
+	if err := tmp.Sync(); err != nil {
+		tmp.Close()
+		return fmt.Errorf("write state file %s: %w", tmp.Name(), err)
+	}
+	if err := tmp.Close(); err != nil {
+		return fmt.Errorf("write state file %s: %w", tmp.Name(), err)
+	}
+	if err := os.Rename(tmp.Name(), f.Path); err != nil {
+		return fmt.Errorf("write state file: %w", err)
+	}
+	d, err := os.Open(dir)
+	if err != nil {
+		return fmt.Errorf("write state file: %w", err)
+	}
+	defer d.Close()
+	if err := d.Sync(); err != nil {
+		return fmt.Errorf("write state file: sync %s: %w", dir, err)
+	}
+	return nil
+}
