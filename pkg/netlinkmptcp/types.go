@@ -130,6 +130,7 @@ type Limits struct {
 	AddAddrAccepted uint32
 }
 
+// String is "subflows N add_addr_accepted M".
 func (l Limits) String() string {
 	return fmt.Sprintf("subflows %d add_addr_accepted %d", l.Subflows, l.AddAddrAccepted)
 }
