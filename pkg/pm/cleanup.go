@@ -1,0 +1,90 @@
+package pm
+
+import (
+	"errors"
+	"fmt"
+
+	"github.com/mptcpgd/mptcpgd/pkg/config"
+	"github.com/mptcpgd/mptcpgd/pkg/netlinkmptcp"
+	"github.com/mptcpgd/mptcpgd/pkg/netstate"
+	"github.com/mptcpgd/mptcpgd/pkg/rtnl"
+	"github.com/mptcpgd/mptcpgd/pkg/statefile"
+)
+
+// CleanupReport says what Cleanup removed.
+type CleanupReport struct {
+	Endpoints []netlinkmptcp.Endpoint
+	Rules     []netstate.Rule
+	Routes    []netstate.Route
+	// Limits are the limits put back, if the state file knew them.
+	Limits *netlinkmptcp.Limits
+}
+
+// Cleanup removes every endpoint, rule and route that is ours and puts back
+// the limits found at first start, then empties the state file. Nothing
+// that is not ours is touched. Every step is tried; the errors are joined.
+func Cleanup(cfg *config.Config, k MPTCP, r Routing, n Network, store Store) (CleanupReport, error) {
+	var rep CleanupReport
+	own, err := store.Load()
+	if err != nil {
+		return rep, err
+	}
+	net, _, err := n.Dump()
+	if err != nil {
+		return rep, fmt.Errorf("read links, addresses, routes and rules: %w", err)
+	}
+	eps, err := k.Endpoints()
+	if err != nil {
+		return rep, fmt.Errorf("read MPTCP endpoints: %w", err)
+	}
+	var errs []error
+	owned := ownership(Input{Config: cfg, Net: net, Kernel: eps, Records: own.Endpoints})
+	proto := cfg.Routing.Protocol
+	// Routing first, as on any withdrawal: no subflow is steered through a
+	// table that is about to empty.
+	for _, rule := range PlanRouting(nil, nil, net, proto).DeleteRules {
+		if err := r.DeleteRule(rule); err != nil && !rtnl.IsNotFound(err) {
+			errs = append(errs, err)
+			continue
+		}
+		rep.Rules = append(rep.Rules, rule)
+	}
+	for _, route := range PlanRouting(nil, nil, net, proto).DeleteRoutes {
+		if err := r.DeleteRoute(route); err != nil && !rtnl.IsNotFound(err) {
+			errs = append(errs, err)
+			continue
+		}
+		rep.Routes = append(rep.Routes, route)
+	}
+	var kept []statefile.Endpoint
+	for _, ep := range eps {
+		if !owned[ep.ID] {
+			continue
+		}
+		if err := k.DeleteEndpoint(ep.ID); err != nil && !errors.Is(err, netlinkmptcp.ErrNotFound) {
+			errs = append(errs, err)
+			kept = append(kept, statefile.Endpoint{ID: ep.ID, Addr: ep.Addr, Port: ep.Port})
+			continue
+		}
+		rep.Endpoints = append(rep.Endpoints, ep)
+	}
+	if l := own.InitialLimits; l != nil {
+		sub, acc := l.Subflows, l.AddAddrAccepted
+		if err := k.SetLimits(netlinkmptcp.LimitsUpdate{Subflows: &sub, AddAddrAccepted: &acc}); err != nil {
+			errs = append(errs, err)
+		} else {
+			rep.Limits = l
+		}
+	}
+	// What could not be removed stays recorded, so a second cleanup (or
+	// the daemon) still knows it is ours; restored limits are forgotten so
+	// the next first start records the limits of that time.
+	next := statefile.State{Endpoints: kept}
+	if rep.Limits == nil {
+		next.InitialLimits = own.InitialLimits
+	}
+	if err := store.Save(next); err != nil {
+		errs = append(errs, err)
+	}
+	return rep, errors.Join(errs...)
+}

@@ -1,0 +1,53 @@
+package pm
+
+import (
+	"net/netip"
+	"slices"
+	"testing"
+
+	mp "github.com/mptcpgd/mptcpgd/pkg/netlinkmptcp"
+	"github.com/mptcpgd/mptcpgd/pkg/netstate"
+)
+
+func TestCleanupRemovesOnlyOursAndRestoresLimits(t *testing.T) {
+	k := newFakeKernel(clientNet())
+	foreignRule := netstate.Rule{Priority: 10000, Src: netip.MustParsePrefix("192.0.2.2/32"), Table: 10002}
+	foreignRoute := netstate.Route{Table: 10002, Protocol: 4, Type: netstate.RouteTypeUnicast, Dst: netip.MustParsePrefix("203.0.113.0/24"),
+		Priority: 1024, NextHops: []netstate.NextHop{{IfIndex: 2}}}
+	k.net.Rules[foreignRule] = struct{}{}
+	k.net.Routes[foreignRoute.Key()] = foreignRoute
+	k.eps[50] = mp.Endpoint{ID: 50, Addr: netip.MustParseAddr("203.0.113.50"), Flags: mp.FlagSignal}
+	store := &memStore{}
+	startEngine(t, parseConfig(t, ""), k, store, nil).stop()
+
+	rep, err := Cleanup(parseConfig(t, ""), k, k, k, store)
+	if err != nil {
+		t.Fatal(err)
+	}
+	eps, lim, _ := k.snapshot()
+	if got := addrsOf(eps); !slices.Equal(got, []string{"203.0.113.50"}) {
+		t.Errorf("endpoints after cleanup = %v, want only the foreign one", got)
+	}
+	if lim != (mp.Limits{Subflows: 2}) {
+		t.Errorf("limits after cleanup = %v, want the ones found at first start", lim)
+	}
+	if len(rep.Endpoints) != 2 || len(rep.Rules) != 2 || len(rep.Routes) != 4 {
+		t.Errorf("report: %d endpoints, %d rules, %d routes; want 2, 2, 4", len(rep.Endpoints), len(rep.Rules), len(rep.Routes))
+	}
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	if _, ok := k.net.Rules[foreignRule]; !ok {
+		t.Error("cleanup deleted an untagged rule")
+	}
+	if _, ok := k.net.Routes[foreignRoute.Key()]; !ok {
+		t.Error("cleanup deleted an untagged route in our table")
+	}
+	for _, r := range k.net.Routes {
+		if r.Protocol == 177 {
+			t.Errorf("route %s of ours left behind", r)
+		}
+	}
+	if st := store.get(); len(st.Endpoints) != 0 || st.InitialLimits != nil {
+		t.Errorf("state after cleanup = %+v, want empty", st)
+	}
+}

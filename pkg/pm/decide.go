@@ -1,0 +1,355 @@
+package pm
+
+import (
+	"cmp"
+	"fmt"
+	"net/netip"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/mptcpgd/mptcpgd/pkg/config"
+	"github.com/mptcpgd/mptcpgd/pkg/netlinkmptcp"
+	"github.com/mptcpgd/mptcpgd/pkg/netstate"
+	"github.com/mptcpgd/mptcpgd/pkg/srcroute"
+	"github.com/mptcpgd/mptcpgd/pkg/statefile"
+)
+
+// Input is everything a decision reads.
+type Input struct {
+	Config *config.Config
+	Net    netstate.State
+	// Kernel is the kernel's endpoint table as far as we know it.
+	Kernel []netlinkmptcp.Endpoint
+	// Records are the endpoints the state file says we created or adopted.
+	Records []statefile.Endpoint
+	// HeldUntil holds links back after flapping (see flapTracker) until the
+	// given time; Now is compared with it.
+	HeldUntil map[int]time.Time
+	Now       time.Time
+	// ARP reads an interface's effective ARP sysctls; it is asked only
+	// about interfaces that share a subnet. Nil never warns.
+	ARP func(ifname string) srcroute.ARP
+}
+
+// Endpoint is an endpoint the configuration asks for.
+type Endpoint struct {
+	Addr     netip.Addr
+	Port     uint16
+	Flags    netlinkmptcp.Flags
+	IfIndex  int
+	IfName   string
+	Priority int
+}
+
+func (e Endpoint) String() string {
+	s := fmt.Sprintf("%s on %s (%s)", e.Addr, e.IfName, e.Flags)
+	if e.Port != 0 {
+		s += fmt.Sprintf(" port %d", e.Port)
+	}
+	return s
+}
+
+// Kernel returns the endpoint as it is written to the kernel.
+func (e Endpoint) Kernel() netlinkmptcp.Endpoint {
+	return netlinkmptcp.Endpoint{Addr: e.Addr, Port: e.Port, Flags: e.Flags, IfIndex: int32(e.IfIndex)}
+}
+
+// InterfaceStatus explains what is done with one link.
+type InterfaceStatus struct {
+	Link    netstate.Link
+	Managed bool
+	// Policy says why the configuration manages the link or not.
+	Policy string
+	// Withdrawn says why a managed link's endpoints are withdrawn (no
+	// carrier, held down after flapping); empty while in use.
+	Withdrawn string
+	Carrier   bool
+	Gateways  []srcroute.Gateway
+}
+
+// AddressStatus explains what is done with one address.
+type AddressStatus struct {
+	Addr    netstate.Addr
+	IfName  string
+	Managed bool
+	// Reason says why the address is not an endpoint.
+	Reason string
+}
+
+// Decision is what the kernel should hold, and why.
+type Decision struct {
+	Interfaces []InterfaceStatus
+	Addresses  []AddressStatus
+	// Endpoints are the endpoints to hold, best first.
+	Endpoints []Endpoint
+	// OverCap are candidates left out by the kernel's endpoint limit.
+	OverCap []Endpoint
+	// Foreign are kernel endpoints that are not ours; they use slots.
+	Foreign []netlinkmptcp.Endpoint
+	// Owned are the ids of the kernel endpoints that are ours.
+	Owned   map[uint8]bool
+	Limits  netlinkmptcp.Limits
+	Routing srcroute.Plan
+	// Warnings are conditions an administrator should fix; the same
+	// warning is logged once while it lasts.
+	Warnings []string
+}
+
+// RoutingSettings returns the [routing] settings in srcroute's terms.
+func RoutingSettings(c *config.Config) srcroute.Settings {
+	return srcroute.Settings{TableBase: c.Routing.TableBase, RulePriority: c.Routing.RulePriority, Protocol: c.Routing.Protocol}
+}
+
+// Decide computes the endpoints, limits and routing the configuration asks
+// for in the observed network. It is pure.
+func Decide(in Input) Decision {
+	var d Decision
+	cfg := in.Config
+	set := RoutingSettings(cfg)
+	owned := ownership(in)
+	d.Owned = owned
+	byAddr := map[netip.Addr]netlinkmptcp.Endpoint{}
+	for _, ep := range in.Kernel {
+		byAddr[ep.Addr] = ep
+		if !owned[ep.ID] && !implicitWanted(ep, in) {
+			d.Foreign = append(d.Foreign, ep)
+		}
+	}
+
+	var candidates []Endpoint
+	seen := map[netip.Addr]string{}
+	for _, link := range in.Net.SortedLinks() {
+		pol := cfg.Interface(link.Name)
+		st := InterfaceStatus{Link: link, Managed: pol.Managed, Policy: pol.Reason, Carrier: link.Carrier()}
+		usable := ""
+		switch {
+		case !pol.Managed:
+			usable = pol.Reason
+		case !link.Carrier():
+			st.Withdrawn = "no carrier"
+			usable = st.Withdrawn
+		case in.HeldUntil[link.Index].After(in.Now):
+			st.Withdrawn = "held down after flapping until " + in.HeldUntil[link.Index].Format(time.TimeOnly)
+			usable = st.Withdrawn
+		}
+		d.Interfaces = append(d.Interfaces, st)
+		for _, a := range in.Net.AddrsOn(link.Index) {
+			as := AddressStatus{Addr: a, IfName: link.Name}
+			as.Reason = usable
+			if as.Reason == "" {
+				as.Reason = skipReason(cfg, set, in.Net, link, a)
+			}
+			if as.Reason == "" {
+				if other, dup := seen[a.Addr]; dup {
+					as.Reason = "address already managed on " + other
+				} else if ep, ok := byAddr[a.Addr]; ok && !owned[ep.ID] && ep.Flags&netlinkmptcp.FlagImplicit == 0 {
+					as.Reason = fmt.Sprintf("held by endpoint id %d, which is not ours", ep.ID)
+				}
+			}
+			if as.Reason == "" {
+				seen[a.Addr] = link.Name
+				candidates = append(candidates, Endpoint{
+					Addr: a.Addr, Port: pol.Port, Flags: pol.Flags,
+					IfIndex: link.Index, IfName: link.Name, Priority: pol.Priority,
+				})
+			}
+			d.Addresses = append(d.Addresses, as)
+		}
+	}
+
+	slices.SortStableFunc(candidates, betterCandidate)
+	budget := max(netlinkmptcp.MaxEndpoints-len(d.Foreign), 0)
+	if len(candidates) > budget {
+		d.OverCap = candidates[budget:]
+		candidates = candidates[:budget]
+		over := map[netip.Addr]bool{}
+		for _, e := range d.OverCap {
+			over[e.Addr] = true
+		}
+		reason := fmt.Sprintf("over the kernel's %d-endpoint limit (%d held by others)", netlinkmptcp.MaxEndpoints, len(d.Foreign))
+		for i := range d.Addresses {
+			if over[d.Addresses[i].Addr.Addr] && d.Addresses[i].Reason == "" {
+				d.Addresses[i].Reason = reason
+			}
+		}
+	}
+	d.Endpoints = candidates
+	chosen := map[netip.Addr]bool{}
+	for _, e := range candidates {
+		chosen[e.Addr] = true
+	}
+	for i := range d.Addresses {
+		d.Addresses[i].Managed = chosen[d.Addresses[i].Addr.Addr]
+	}
+	d.Limits = netlinkmptcp.Limits{
+		Subflows:        cfg.Limits.SubflowsFor(len(candidates)),
+		AddAddrAccepted: cfg.Limits.AddAddrAccepted,
+	}
+
+	if cfg.Routing.Enabled {
+		d.Routing = srcroute.Decide(set, routingSources(cfg, in.Net, candidates), in.Net)
+		for _, gw := range d.Routing.Gateways {
+			for i := range d.Interfaces {
+				if d.Interfaces[i].Link.Index == gw.IfIndex {
+					d.Interfaces[i].Gateways = append(d.Interfaces[i].Gateways, gw)
+				}
+			}
+			if gw.Origin == srcroute.GatewayNone {
+				d.Warnings = append(d.Warnings, gw.Detail)
+			}
+		}
+	}
+	d.Warnings = append(d.Warnings, arpWarnings(in, candidates)...)
+	return d
+}
+
+// betterCandidate orders candidates for the endpoint slots: configured
+// priority (higher first), then ifindex, then IPv4 before IPv6, then
+// address, so the choice is the same on every run.
+func betterCandidate(a, b Endpoint) int {
+	return cmp.Or(
+		cmp.Compare(b.Priority, a.Priority),
+		cmp.Compare(a.IfIndex, b.IfIndex),
+		compareBool(a.Addr.Is6(), b.Addr.Is6()),
+		a.Addr.Compare(b.Addr),
+	)
+}
+
+func compareBool(a, b bool) int {
+	switch {
+	case a == b:
+		return 0
+	case !a:
+		return -1
+	}
+	return 1
+}
+
+// skipReason says why an address on a managed, usable link is not a
+// candidate, or "" when it is.
+func skipReason(cfg *config.Config, set srcroute.Settings, net netstate.State, link netstate.Link, a netstate.Addr) string {
+	ip := a.Addr
+	switch {
+	case ip.Is4() && !cfg.Endpoints.IPv4:
+		return "IPv4 is not in endpoints.families"
+	case ip.Is6() && !cfg.Endpoints.IPv6:
+		return "IPv6 is not in endpoints.families"
+	case ip.IsLoopback() || a.Scope == netstate.ScopeHost:
+		return "loopback address"
+	case ip.IsMulticast() || ip.IsUnspecified():
+		return "not a unicast address"
+	case ip.IsLinkLocalUnicast() && cfg.Endpoints.SkipLinkLocal:
+		return "link-local address (skip_link_local)"
+	case ip.Is6() && isULA(ip) && cfg.Endpoints.SkipULA:
+		return "unique local address (skip_ula)"
+	case a.Temporary() && cfg.Endpoints.SkipTemporary:
+		return "temporary privacy address (skip_temporary)"
+	case a.Flags&netstate.AddrDADFailed != 0:
+		return "duplicate address detection failed"
+	case a.Flags&netstate.AddrTentative != 0:
+		return "tentative: duplicate address detection still running"
+	case a.Flags&netstate.AddrDeprecated != 0:
+		return "deprecated: preferred lifetime over"
+	case cfg.Endpoints.RequireDefaultRoute && !srcroute.HasDefaultRoute(set, net, link.Index, ip.Is6()):
+		return fmt.Sprintf("no %s default route on %s (require_default_route)", familyName(ip), link.Name)
+	}
+	return ""
+}
+
+func isULA(ip netip.Addr) bool { return ip.Is6() && ip.As16()[0]&0xfe == 0xfc }
+
+func familyName(ip netip.Addr) string {
+	if ip.Is4() {
+		return "IPv4"
+	}
+	return "IPv6"
+}
+
+// ownership returns the ids of the kernel endpoints that are ours: recorded
+// in the state file (same id and address), or not IMPLICIT and on a managed
+// interface (adopted, then converged to the configuration).
+func ownership(in Input) map[uint8]bool {
+	recorded := map[uint8]netip.Addr{}
+	for _, r := range in.Records {
+		recorded[r.ID] = r.Addr
+	}
+	owned := map[uint8]bool{}
+	for _, ep := range in.Kernel {
+		if a, ok := recorded[ep.ID]; ok && a == ep.Addr {
+			owned[ep.ID] = true
+			continue
+		}
+		if ep.Flags&netlinkmptcp.FlagImplicit != 0 {
+			continue
+		}
+		if link, ok := endpointLink(in.Net, ep); ok && in.Config.Interface(link.Name).Managed {
+			owned[ep.ID] = true
+		}
+	}
+	return owned
+}
+
+// implicitWanted tells whether an IMPLICIT endpoint sits on an address the
+// configuration wants: adding that address replaces it in place with the
+// same id (the kernel's documented upgrade), so it uses no extra slot.
+func implicitWanted(ep netlinkmptcp.Endpoint, in Input) bool {
+	if ep.Flags&netlinkmptcp.FlagImplicit == 0 {
+		return false
+	}
+	link, ok := endpointLink(in.Net, ep)
+	return ok && in.Config.Interface(link.Name).Managed
+}
+
+// endpointLink finds the link an endpoint belongs to: its bound device, or
+// else the link holding its address.
+func endpointLink(net netstate.State, ep netlinkmptcp.Endpoint) (netstate.Link, bool) {
+	if ep.IfIndex != 0 {
+		l, ok := net.Links[int(ep.IfIndex)]
+		return l, ok
+	}
+	for _, a := range net.Addrs {
+		if a.Addr == ep.Addr {
+			l, ok := net.Links[a.IfIndex]
+			return l, ok
+		}
+	}
+	return netstate.Link{}, false
+}
+
+func routingSources(cfg *config.Config, net netstate.State, eps []Endpoint) []srcroute.Source {
+	var out []srcroute.Source
+	for _, e := range eps {
+		a := net.Addrs[netstate.AddrKey{IfIndex: e.IfIndex, Addr: e.Addr}]
+		pol := cfg.Interface(e.IfName)
+		out = append(out, srcroute.Source{
+			Addr: a, Link: net.Links[e.IfIndex],
+			Gateway4: pol.Gateway4, Gateway6: pol.Gateway6,
+		})
+	}
+	return out
+}
+
+func arpWarnings(in Input, eps []Endpoint) []string {
+	if in.ARP == nil {
+		return nil
+	}
+	var sources []srcroute.Source
+	for _, e := range eps {
+		sources = append(sources, srcroute.Source{Addr: in.Net.Addrs[netstate.AddrKey{IfIndex: e.IfIndex, Addr: e.Addr}], Link: in.Net.Links[e.IfIndex]})
+	}
+	var out []string
+	for _, sh := range srcroute.SharedSubnets(sources) {
+		var unsafe []string
+		for _, name := range sh.Links {
+			if !in.ARP(name).Safe() {
+				unsafe = append(unsafe, name)
+			}
+		}
+		if len(unsafe) > 0 {
+			out = append(out, fmt.Sprintf("%s share %s but %s lack arp_ignore=1 and arp_announce=2 (or arp_filter=1): the LAN may deliver one NIC's traffic to the other; set them with sysctl",
+				strings.Join(sh.Links, " and "), sh.Prefix, strings.Join(unsafe, ", ")))
+		}
+	}
+	return out
+}

@@ -1,0 +1,389 @@
+package pm
+
+import (
+	"context"
+	"net/netip"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"go.uber.org/zap"
+	"go.uber.org/zap/zapcore"
+	"go.uber.org/zap/zaptest/observer"
+
+	"github.com/mptcpgd/mptcpgd/pkg/config"
+	mp "github.com/mptcpgd/mptcpgd/pkg/netlinkmptcp"
+	"github.com/mptcpgd/mptcpgd/pkg/netstate"
+	"github.com/mptcpgd/mptcpgd/pkg/rtnl"
+	"github.com/mptcpgd/mptcpgd/pkg/statefile"
+)
+
+type harness struct {
+	t      *testing.T
+	k      *fakeKernel
+	w      *fakeWatcher
+	store  *memStore
+	e      *Engine
+	logs   *observer.ObservedLogs
+	cancel context.CancelFunc
+	done   chan error
+}
+
+func startEngine(t *testing.T, cfg *config.Config, k *fakeKernel, store *memStore, tweak func(*Options)) *harness {
+	t.Helper()
+	core, logs := observer.New(zapcore.DebugLevel)
+	h := &harness{t: t, k: k, w: newFakeWatcher(), store: store, logs: logs, done: make(chan error, 1)}
+	o := Options{Config: cfg, Log: zap.New(core), MPTCP: k, Routing: k, Network: k, Watcher: h.w, Store: store,
+		Backoff: Backoff{Initial: 10 * time.Millisecond, Max: 50 * time.Millisecond}}
+	if tweak != nil {
+		tweak(&o)
+	}
+	e, err := New(o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	h.e = e
+	ctx, cancel := context.WithCancel(context.Background())
+	h.cancel = cancel
+	go func() { h.done <- e.Run(ctx) }()
+	t.Cleanup(h.stop)
+	select {
+	case <-e.Ready():
+	case err := <-h.done:
+		t.Fatalf("engine stopped before ready: %v", err)
+	case <-time.After(10 * time.Second):
+		t.Fatal("engine not ready after 10s")
+	}
+	return h
+}
+
+func (h *harness) stop() {
+	if h.cancel == nil {
+		return
+	}
+	h.cancel()
+	h.cancel = nil
+	if err := <-h.done; err != nil {
+		h.t.Errorf("Run: %v", err)
+	}
+}
+
+// waitFor waits until cond holds on the fake kernel. It bounds a wait for
+// something that must happen; it measures nothing.
+func (h *harness) waitFor(what string, cond func(eps []mp.Endpoint, lim mp.Limits, log []string) bool) {
+	h.t.Helper()
+	deadline := time.After(10 * time.Second)
+	for {
+		eps, lim, log := h.k.snapshot()
+		if cond(eps, lim, log) {
+			return
+		}
+		select {
+		case <-h.k.changed:
+		case <-time.After(20 * time.Millisecond):
+		case <-deadline:
+			h.t.Fatalf("timed out waiting for %s; endpoints %v, limits %v, writes:\n%s", what, eps, lim, strings.Join(log, "\n"))
+		}
+	}
+}
+
+// waitStatus polls the engine's status until cond holds.
+func (h *harness) waitStatus(what string, cond func(Status) bool) Status {
+	h.t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		st, err := h.e.Status(context.Background())
+		if err != nil {
+			h.t.Fatal(err)
+		}
+		if cond(st) {
+			return st
+		}
+		if time.Now().After(deadline) {
+			h.t.Fatalf("timed out waiting for %s; status %+v", what, st)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+func addrsOf(eps []mp.Endpoint) []string {
+	var out []string
+	for _, e := range eps {
+		out = append(out, e.Addr.String())
+	}
+	slices.Sort(out)
+	return out
+}
+
+func hasAddrs(want ...string) func([]mp.Endpoint, mp.Limits, []string) bool {
+	slices.Sort(want)
+	return func(eps []mp.Endpoint, _ mp.Limits, _ []string) bool { return slices.Equal(addrsOf(eps), want) }
+}
+
+func clientNet() netstate.State {
+	return newNet().
+		link(1, "lo", netstate.LinkUp|netstate.LinkRunning|netstate.LinkLoopback).addr(1, "127.0.0.1/8", 0).
+		link(2, "eth1", up).addr(2, "192.0.2.2/24", 0).
+		link(3, "eth2", up).addr(3, "198.51.100.2/24", 0).
+		defaultRoute(2, "192.0.2.1", 16).defaultRoute(3, "198.51.100.1", 16).s
+}
+
+func TestEngineStartConverges(t *testing.T) {
+	k := newFakeKernel(clientNet())
+	store := &memStore{}
+	h := startEngine(t, parseConfig(t, ""), k, store, nil)
+	eps, lim, _ := k.snapshot()
+	if got := addrsOf(eps); !slices.Equal(got, []string{"192.0.2.2", "198.51.100.2"}) {
+		t.Fatalf("endpoints at ready = %v", got)
+	}
+	for _, ep := range eps {
+		if ep.Flags != mp.FlagSubflow || ep.IfIndex == 0 {
+			t.Errorf("endpoint %v: want subflow, bound to its device", ep)
+		}
+	}
+	if lim != (mp.Limits{Subflows: 4, AddAddrAccepted: 4}) {
+		t.Errorf("limits = %v", lim)
+	}
+	k.mu.Lock()
+	rules, routes := len(k.net.Rules), 0
+	for _, r := range k.net.Routes {
+		if r.Protocol == 177 {
+			routes++
+		}
+	}
+	k.mu.Unlock()
+	if rules != 2 || routes != 4 {
+		t.Errorf("rules %d, our routes %d: want 2 rules and a connected and default route per uplink", rules, routes)
+	}
+	h.stop()
+	st := store.get()
+	if st.InitialLimits == nil || *st.InitialLimits != (mp.Limits{Subflows: 2}) {
+		t.Errorf("initial limits recorded = %v, want the kernel's before we changed them", st.InitialLimits)
+	}
+	if len(st.Endpoints) != 2 {
+		t.Errorf("state file records %v, want both endpoints", st.Endpoints)
+	}
+}
+
+func TestEngineRestartAdoptsWithoutTouching(t *testing.T) {
+	k := newFakeKernel(clientNet())
+	store := &memStore{}
+	h := startEngine(t, parseConfig(t, ""), k, store, nil)
+	h.stop()
+	before, _, log := k.snapshot()
+	writes := len(log)
+
+	startEngine(t, parseConfig(t, ""), k, store, nil).stop()
+	after, _, log := k.snapshot()
+	if !slices.Equal(before, after) {
+		t.Errorf("endpoints changed across a restart: %v -> %v", before, after)
+	}
+	if len(log) != writes {
+		t.Errorf("a restart wrote to the kernel: %q", log[writes:])
+	}
+}
+
+func TestEngineAdoptsUnrecordedAndRemovesStale(t *testing.T) {
+	k := newFakeKernel(clientNet())
+	k.eps[5] = mp.Endpoint{ID: 5, Addr: netip.MustParseAddr("192.0.2.2"), Flags: mp.FlagSubflow, IfIndex: 2}         // made by hand on a managed NIC
+	k.eps[6] = mp.Endpoint{ID: 6, Addr: netip.MustParseAddr("198.18.5.5"), Flags: mp.FlagSubflow}                    // ours, address gone while stopped
+	k.eps[7] = mp.Endpoint{ID: 7, Addr: netip.MustParseAddr("203.0.113.7"), Flags: mp.FlagSignal}                    // someone else's
+	k.eps[8] = mp.Endpoint{ID: 8, Addr: netip.MustParseAddr("198.51.100.2"), Flags: mp.FlagImplicit | mp.FlagSignal} // kernel-made for a join
+	k.nextID = 9
+	store := &memStore{state: statefile.State{Version: 1, Endpoints: []statefile.Endpoint{{ID: 6, Addr: netip.MustParseAddr("198.18.5.5")}}}}
+	h := startEngine(t, parseConfig(t, ""), k, store, nil)
+	h.waitFor("stale endpoint removed", hasAddrs("192.0.2.2", "198.51.100.2", "203.0.113.7"))
+	eps, _, _ := k.snapshot()
+	for _, ep := range eps {
+		switch ep.Addr.String() {
+		case "192.0.2.2":
+			if ep.ID != 5 {
+				t.Errorf("adopted endpoint changed id: %v", ep)
+			}
+		case "198.51.100.2":
+			if ep.ID != 8 || ep.Flags != mp.FlagSubflow {
+				t.Errorf("implicit endpoint on a managed address = %v, want it replaced in place as subflow", ep)
+			}
+		case "203.0.113.7":
+			if ep != k.eps[7] {
+				t.Errorf("foreign endpoint touched: %v", ep)
+			}
+		}
+	}
+}
+
+func TestEngineAddressAndCarrierChanges(t *testing.T) {
+	k := newFakeKernel(clientNet())
+	h := startEngine(t, parseConfig(t, ""), k, &memStore{}, nil)
+
+	// An address goes: routing first, then the endpoint.
+	a := k.net.Addrs[netstate.AddrKey{IfIndex: 3, Addr: netip.MustParseAddr("198.51.100.2")}]
+	h.w.send(k.change(netstate.Update{Kind: netstate.AddrUpdate, Deleted: true, Addr: a}))
+	h.waitFor("endpoint of removed address gone", hasAddrs("192.0.2.2"))
+	_, _, log := k.snapshot()
+	ruleAt := slices.IndexFunc(log, func(s string) bool { return s == "delete rule 198.51.100.2" })
+	epAt := slices.IndexFunc(log, func(s string) bool { return strings.HasPrefix(s, "delete endpoint 198.51.100.2") })
+	if ruleAt < 0 || epAt < 0 || ruleAt > epAt {
+		t.Errorf("rule deleted at %d, endpoint at %d: want the rule first\n%s", ruleAt, epAt, strings.Join(log, "\n"))
+	}
+
+	// It comes back: routing first, then the endpoint.
+	n := len(log)
+	h.w.send(k.change(netstate.Update{Kind: netstate.AddrUpdate, Addr: a}))
+	h.waitFor("endpoint back", hasAddrs("192.0.2.2", "198.51.100.2"))
+	_, _, log = k.snapshot()
+	log = log[n:]
+	ruleAt = slices.Index(log, "add rule 198.51.100.2")
+	epAt = slices.IndexFunc(log, func(s string) bool { return strings.HasPrefix(s, "add endpoint 198.51.100.2") })
+	if ruleAt < 0 || epAt < 0 || ruleAt > epAt {
+		t.Errorf("rule added at %d, endpoint at %d: want the rule first\n%s", ruleAt, epAt, strings.Join(log, "\n"))
+	}
+
+	// Carrier lost and back.
+	eth1 := k.net.Links[2]
+	down := eth1
+	down.Flags &^= netstate.LinkRunning | netstate.LinkLowerUp
+	h.w.send(k.change(netstate.Update{Kind: netstate.LinkUpdate, Link: down}))
+	h.waitFor("carrier loss withdraws eth1", hasAddrs("198.51.100.2"))
+	k.mu.Lock()
+	_, ruleLeft := k.net.Rules[netstate.Rule{Priority: 10000, Src: netip.MustParsePrefix("192.0.2.2/32"), Table: 10002, Protocol: 177}]
+	k.mu.Unlock()
+	if ruleLeft {
+		t.Error("the rule of a link without carrier is still there")
+	}
+	h.w.send(k.change(netstate.Update{Kind: netstate.LinkUpdate, Link: eth1}))
+	h.waitFor("carrier back restores eth1", hasAddrs("192.0.2.2", "198.51.100.2"))
+}
+
+func TestEngineFlappingLinkIsHeldDown(t *testing.T) {
+	k := newFakeKernel(clientNet())
+	hold := FlapPolicy{Threshold: 3, Window: time.Hour, Initial: time.Hour, Max: time.Hour, Quiet: time.Hour}
+	h := startEngine(t, parseConfig(t, ""), k, &memStore{}, func(o *Options) { o.Flap = hold })
+	eth1 := k.net.Links[2]
+	down := eth1
+	down.Flags &^= netstate.LinkRunning
+	for range 3 {
+		h.w.send(k.change(netstate.Update{Kind: netstate.LinkUpdate, Link: down}))
+		h.waitFor("withdrawn", hasAddrs("198.51.100.2"))
+		h.w.send(k.change(netstate.Update{Kind: netstate.LinkUpdate, Link: eth1}))
+	}
+	h.waitStatus("192.0.2.2 held down after the third flap", func(st Status) bool {
+		return slices.ContainsFunc(st.Addresses, func(a AddressStatus) bool {
+			return a.Addr.Addr.String() == "192.0.2.2" && strings.Contains(a.Reason, "held down after flapping")
+		})
+	})
+	if eps, _, _ := k.snapshot(); slices.Contains(addrsOf(eps), "192.0.2.2") {
+		t.Error("a link held down after flapping got its endpoint back")
+	}
+	if h.logs.FilterMessage("interface is flapping: holding back its endpoints after it returns").Len() != 1 {
+		t.Errorf("want one flapping warning, logs: %v", h.logs.All())
+	}
+}
+
+func TestEngineRetriesFailedWriteAndLogsOnce(t *testing.T) {
+	k := newFakeKernel(clientNet())
+	k.failAdd = 4
+	h := startEngine(t, parseConfig(t, ""), k, &memStore{}, nil)
+	h.waitFor("both endpoints after retries", hasAddrs("192.0.2.2", "198.51.100.2"))
+	warns := h.logs.FilterMessage("kernel write failed, will retry").All()
+	perOp := map[string]int{}
+	for _, w := range warns {
+		perOp[w.ContextMap()["op"].(string)]++
+	}
+	for op, n := range perOp {
+		if n != 1 {
+			t.Errorf("%q logged %d warnings for one cause, want 1", op, n)
+		}
+	}
+	if len(perOp) == 0 {
+		t.Error("no failure was logged")
+	}
+	if h.logs.FilterMessage("full resync").Len() != 0 {
+		t.Error("a failed write triggered a resync")
+	}
+}
+
+func TestEngineRepairsFlushAndRuleDeletion(t *testing.T) {
+	k := newFakeKernel(clientNet())
+	h := startEngine(t, parseConfig(t, ""), k, &memStore{}, nil)
+	k.Flush()
+	h.e.Resync("test")
+	h.waitFor("endpoints restored after a flush", hasAddrs("192.0.2.2", "198.51.100.2"))
+
+	r := netstate.Rule{Priority: 10000, Src: netip.MustParsePrefix("192.0.2.2/32"), Table: 10002, Protocol: 177}
+	_, _, log := k.snapshot()
+	n := len(log)
+	if err := k.DeleteRule(r); err != nil {
+		t.Fatal(err)
+	}
+	h.w.send(netstate.Update{Kind: netstate.RuleUpdate, Deleted: true, Rule: r})
+	h.waitFor("rule restored", func(_ []mp.Endpoint, _ mp.Limits, log []string) bool {
+		return slices.Contains(log[n:], "add rule 192.0.2.2")
+	})
+}
+
+func TestEngineOverflowResyncs(t *testing.T) {
+	k := newFakeKernel(clientNet())
+	h := startEngine(t, parseConfig(t, ""), k, &memStore{}, nil)
+	// A change the watcher never reported, then an overflow.
+	k.change(netstate.Update{Kind: netstate.AddrUpdate, Addr: netstate.Addr{IfIndex: 3, Addr: netip.MustParseAddr("198.51.100.3"), Prefix: netip.MustParsePrefix("198.51.100.3/24")}})
+	h.w.ch <- watchItem{err: rtnl.ErrOverflow}
+	h.waitFor("the unreported address managed after the resync", hasAddrs("192.0.2.2", "198.51.100.2", "198.51.100.3"))
+	if h.logs.FilterMessage("full resync").FilterField(zap.String("reason", "rtnetlink overflow")).Len() != 1 {
+		t.Errorf("want one resync logged for the overflow")
+	}
+}
+
+func TestEngineReloadChangesFlagsInPlace(t *testing.T) {
+	k := newFakeKernel(clientNet())
+	h := startEngine(t, parseConfig(t, ""), k, &memStore{}, nil)
+	before, _, log := k.snapshot()
+	n := len(log)
+	if err := h.e.Reload(context.Background(), parseConfig(t, "[[interface]]\nmatch = \"eth2\"\nflags = [\"subflow\", \"backup\"]\n")); err != nil {
+		t.Fatal(err)
+	}
+	h.waitFor("backup flag set", func(eps []mp.Endpoint, _ mp.Limits, _ []string) bool {
+		return slices.ContainsFunc(eps, func(e mp.Endpoint) bool { return e.Flags&mp.FlagBackup != 0 })
+	})
+	after, _, log := k.snapshot()
+	for _, l := range log[n:] {
+		if strings.HasPrefix(l, "delete endpoint") || strings.HasPrefix(l, "add endpoint") {
+			t.Errorf("reload re-created an endpoint: %q", l)
+		}
+	}
+	for i := range before {
+		if before[i].ID != after[i].ID {
+			t.Errorf("ids changed: %v -> %v", before, after)
+		}
+	}
+	if err := h.e.Reload(context.Background(), parseConfig(t, "[routing]\nprotocol = 178\n")); err == nil || !strings.Contains(err.Error(), "routing.protocol") {
+		t.Errorf("reload changing the protocol = %v, want an error naming routing.protocol", err)
+	}
+}
+
+func TestEngineCapTakesSlotFromWorse(t *testing.T) {
+	b := newNet()
+	for i := 2; i <= 9; i++ {
+		b.link(i, "eth"+string(rune('0'+i)), up).addr(i, "198.51.100."+string(rune('0'+i))+"/24", 0)
+	}
+	k := newFakeKernel(b.s)
+	h := startEngine(t, parseConfig(t, "[routing]\nenabled = false\n"), k, &memStore{}, nil)
+	eps, _, _ := k.snapshot()
+	if len(eps) != 8 {
+		t.Fatalf("endpoints = %v, want 8", eps)
+	}
+	// A better candidate (lower ifindex) appears: the worst one (eth9)
+	// gives up its slot.
+	l := netstate.Link{Index: 1, Name: "eth1", Flags: up}
+	a := netstate.Addr{IfIndex: 1, Addr: netip.MustParseAddr("192.0.2.2"), Prefix: netip.MustParsePrefix("192.0.2.2/24")}
+	h.w.send(k.change(netstate.Update{Kind: netstate.LinkUpdate, Link: l}), k.change(netstate.Update{Kind: netstate.AddrUpdate, Addr: a}))
+	h.waitFor("better candidate in, worst out", func(eps []mp.Endpoint, _ mp.Limits, _ []string) bool {
+		got := addrsOf(eps)
+		return len(got) == 8 && slices.Contains(got, "192.0.2.2") && !slices.Contains(got, "198.51.100.9")
+	})
+	capLogs := h.logs.FilterMessage("more candidate addresses than the kernel's endpoint limit: leaving some out").All()
+	if len(capLogs) != 1 || capLogs[0].ContextMap()["left_out"] != "198.51.100.9 on eth9" {
+		t.Errorf("want one cap log line naming eth9's address, got %v; all: %v", capLogs, h.logs.All())
+	}
+}
