@@ -87,7 +87,9 @@ func New(tb testing.TB, role string) *NS {
 func (n *NS) delete() {
 	if out, err := exec.Command("ip", "netns", "pids", n.Name).Output(); err == nil {
 		for _, f := range strings.Fields(string(out)) {
-			if pid, err := strconv.Atoi(f); err == nil {
+			// Never the test binary itself, should one of its threads
+			// have been stranded inside.
+			if pid, err := strconv.Atoi(f); err == nil && pid != os.Getpid() {
 				_ = syscall.Kill(pid, syscall.SIGKILL)
 			}
 		}
@@ -155,9 +157,16 @@ func (n *NS) MustExec(name string, args ...string) string {
 // IP runs `ip ARGS...` inside the namespace and fails the test on error.
 func (n *NS) IP(args ...string) string {
 	n.tb.Helper()
-	out, err := exec.Command("ip", append([]string{"-n", n.Name}, args...)...).CombinedOutput()
+	return n.tool(n.tb, "ip", args...)
+}
+
+// tool runs an iproute2 program (ip, tc) with -n NAME and reports a failure
+// to tb, which may be a subtest of the one that created the namespace.
+func (n *NS) tool(tb testing.TB, prog string, args ...string) string {
+	tb.Helper()
+	out, err := exec.Command(prog, append([]string{"-n", n.Name}, args...)...).CombinedOutput()
 	if err != nil {
-		n.tb.Fatalf("ip -n %s %s: %v: %s", n.Name, strings.Join(args, " "), err, out)
+		tb.Fatalf("%s -n %s %s: %v: %s", prog, n.Name, strings.Join(args, " "), err, out)
 	}
 	return string(out)
 }
@@ -170,53 +179,64 @@ func (n *NS) Sysctl(key, value string) {
 }
 
 // Do runs fn on an OS thread that has entered the namespace. The thread is
-// returned to the test's namespace afterwards, or retired if that fails.
+// returned to the test's namespace afterwards, also when fn panics, or
+// retired if that fails.
 func (n *NS) Do(fn func() error) error {
 	errc := make(chan error, 1)
 	go func() {
 		runtime.LockOSThread()
-		defer func() {
-			// A panic inside the namespace must not kill the test binary
-			// before its cleanups have deleted the namespaces. The thread
-			// stays locked, so it exits with this goroutine.
-			if r := recover(); r != nil {
-				errc <- fmt.Errorf("panic in namespace %s: %v", n.Name, r)
-			}
-		}()
 		errc <- n.doLocked(fn)
 	}()
 	return <-errc
 }
 
-func (n *NS) doLocked(fn func() error) error {
+func (n *NS) doLocked(fn func() error) (err error) {
 	orig, err := os.Open("/proc/thread-self/ns/net")
 	if err != nil {
+		runtime.UnlockOSThread()
 		return err
 	}
 	defer orig.Close()
 	target, err := n.Open()
 	if err != nil {
+		runtime.UnlockOSThread()
 		return err
 	}
 	defer target.Close()
 	if err := unix.Setns(int(target.Fd()), unix.CLONE_NEWNET); err != nil {
+		runtime.UnlockOSThread()
 		return fmt.Errorf("setns %s: %w", n.Name, err)
 	}
-	fnErr := fn()
-	if err := unix.Setns(int(orig.Fd()), unix.CLONE_NEWNET); err != nil {
-		// The thread stays locked and exits with its goroutine, so no other
-		// goroutine ever runs in the wrong namespace.
-		return errors.Join(fnErr, fmt.Errorf("return from %s: %w", n.Name, err))
-	}
-	runtime.UnlockOSThread()
-	return fnErr
+	defer func() {
+		// A panic inside the namespace must not kill the test binary
+		// before its cleanups have deleted the namespaces; and the thread
+		// must leave the namespace even then: a thread that stays in it
+		// may be the process's main thread, which Go cannot retire, and
+		// the namespace's cleanup kills every process inside it.
+		if r := recover(); r != nil {
+			err = fmt.Errorf("panic in namespace %s: %v", n.Name, r)
+		}
+		if serr := unix.Setns(int(orig.Fd()), unix.CLONE_NEWNET); serr != nil {
+			// The thread stays locked and exits with its goroutine, so no
+			// other goroutine ever runs in the wrong namespace.
+			err = errors.Join(err, fmt.Errorf("return from %s: %w", n.Name, serr))
+			return
+		}
+		runtime.UnlockOSThread()
+	}()
+	return fn()
 }
 
 // Veth connects namespace a (device aDev) and b (device bDev) with a veth
 // pair and brings both ends up.
 func Veth(a *NS, aDev string, b *NS, bDev string) {
 	a.tb.Helper()
-	a.IP("link", "add", aDev, "type", "veth", "peer", "name", bDev, "netns", b.Name)
-	a.IP("link", "set", aDev, "up")
-	b.IP("link", "set", bDev, "up")
+	veth(a.tb, a, aDev, b, bDev)
+}
+
+func veth(tb testing.TB, a *NS, aDev string, b *NS, bDev string) {
+	tb.Helper()
+	a.tool(tb, "ip", "link", "add", aDev, "type", "veth", "peer", "name", bDev, "netns", b.Name)
+	a.tool(tb, "ip", "link", "set", aDev, "up")
+	b.tool(tb, "ip", "link", "set", bDev, "up")
 }

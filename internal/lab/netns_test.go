@@ -42,3 +42,28 @@ func TestDoRecoversPanic(t *testing.T) {
 		t.Fatalf("Do() = %v, want the panic as an error", err)
 	}
 }
+
+// TestDoLeavesNoThreadInside checks that threads come back from the
+// namespace even when fn panics: a thread left inside could be the main
+// thread, which would put the whole test process "inside" the namespace.
+func TestDoLeavesNoThreadInside(t *testing.T) {
+	n := New(t, "p")
+	home, err := os.Readlink("/proc/thread-self/ns/net")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for range 50 {
+		_ = n.Do(func() error { panic("boom") })
+		_ = n.Do(func() error { return nil })
+	}
+	tasks, err := os.ReadDir("/proc/self/task")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, task := range tasks {
+		ns, err := os.Readlink("/proc/self/task/" + task.Name() + "/ns/net")
+		if err == nil && ns != home {
+			t.Errorf("thread %s is in %s after Do returned, want %s", task.Name(), ns, home)
+		}
+	}
+}
