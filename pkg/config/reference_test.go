@@ -105,7 +105,7 @@ func TestExampleConfigs(t *testing.T) {
 				c.Endpoints.Flags = netlinkmptcp.FlagSubflow
 				c.Interfaces = []Interface{
 					{Match: "wwan*", Flags: flagsPtr(netlinkmptcp.FlagSubflow | netlinkmptcp.FlagBackup), Priority: -10, Manage: true},
-					{Match: "eth1", Gateway4: netip.MustParseAddr("192.0.2.1"), Manage: true},
+					{Match: "eth2", Gateway4: netip.MustParseAddr("198.51.100.1"), Gateway6: netip.MustParseAddr("2001:db8:2::1"), Manage: true},
 				}
 			},
 		},
@@ -114,9 +114,9 @@ func TestExampleConfigs(t *testing.T) {
 			want: func(c *Config) {
 				c.Limits = Limits{Subflows: 4, AddAddrAccepted: 0}
 				c.Endpoints.Flags = netlinkmptcp.FlagSignal
-				c.Endpoints.Include = []string{"eth0", "eth1"}
+				c.Endpoints.Include = []string{"eth1", "eth2"}
 				c.Interfaces = []Interface{
-					{Match: "eth1", Gateway4: netip.MustParseAddr("198.51.100.1"), Manage: true},
+					{Match: "eth2", Gateway4: netip.MustParseAddr("198.18.1.1"), Gateway6: netip.MustParseAddr("2001:db8:4::1"), Manage: true},
 				}
 			},
 		},
