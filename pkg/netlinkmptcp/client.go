@@ -232,6 +232,27 @@ func (c *Client) DeleteEndpoint(id uint8) error {
 	})
 }
 
+// CloseInitialSubflows closes, in every connection, the initial subflow
+// whose local address is addr, and withdraws that address (id 0) from the
+// peers. The connections carry on over their other subflows. It is
+// DEL_ADDR with id 0 and the address, the kernel's way to reach the one
+// subflow no endpoint covers; deleting an endpoint leaves it alone. Use it
+// when addr can no longer carry traffic (its link lost carrier, or the
+// address is gone).
+func (c *Client) CloseInitialSubflows(addr netip.Addr) error {
+	op := "close initial subflows from " + addr.String()
+	if !addr.IsValid() {
+		return &Error{Op: op, Err: errors.New("no address")}
+	}
+	return c.command(op, cmdDelAddr, func(ae *netlink.AttributeEncoder) {
+		ae.Nested(attrAddr, func(nae *netlink.AttributeEncoder) error {
+			encodeAddr(nae, addr)
+			nae.Uint8(addrAttrID, 0)
+			return nil
+		})
+	})
+}
+
 // FlushEndpoints deletes every endpoint of the namespace, implicit ones
 // included. Limits are kept; the kernel's id counter restarts at 1.
 func (c *Client) FlushEndpoints() error {

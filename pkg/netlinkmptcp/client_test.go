@@ -111,6 +111,11 @@ func TestRequests(t *testing.T) {
 			want: []wantRequest{{cmdDelAddr, ack, nest(attrAddr, id(3))}},
 		},
 		{
+			name: "close initial subflows from an address",
+			call: func(c *Client) error { return c.CloseInitialSubflows(netip.MustParseAddr("192.0.2.2")) },
+			want: []wantRequest{{cmdDelAddr, ack, nest(attrAddr, famIPv4, addr4("192.0.2.2"), id(0))}},
+		},
+		{
 			name: "flush endpoints",
 			call: func(c *Client) error { return c.FlushEndpoints() },
 			want: []wantRequest{{cmdFlushAddrs, ack, nil}},
