@@ -27,6 +27,12 @@ type Input struct {
 	// given time; Now is compared with it.
 	HeldUntil map[int]time.Time
 	Now       time.Time
+	// FirstSeen says when each address appeared while we watched; an
+	// address present at start has none. See GatewayWait.
+	FirstSeen map[netstate.AddrKey]time.Time
+	// GatewayWait is how long a new address on an interface without a
+	// gateway waits for one before it becomes an endpoint anyway.
+	GatewayWait time.Duration
 	// ARP reads an interface's effective ARP sysctls; it is asked only
 	// about interfaces that share a subnet. Nil never warns.
 	ARP func(ifname string) srcroute.ARP
@@ -158,6 +164,9 @@ func Decide(in Input) Decision {
 		}
 	}
 
+	if cfg.Routing.Enabled {
+		candidates = waitForGateways(in, set, candidates, d.Addresses)
+	}
 	slices.SortStableFunc(candidates, betterCandidate)
 	budget := max(netlinkmptcp.MaxEndpoints-len(d.Foreign), 0)
 	if len(candidates) > budget {
@@ -202,6 +211,48 @@ func Decide(in Input) Decision {
 	}
 	d.Warnings = append(d.Warnings, arpWarnings(in, candidates)...)
 	return d
+}
+
+// waitForGateways holds back new addresses whose interface has no gateway
+// yet. A DHCP client or a router advertisement sets the address a moment
+// before the default route: an endpoint added in between would send its
+// subflows nowhere, and the kernel does not try again once the route is
+// there. So a new address waits (up to GatewayWait) for its gateway; one
+// that still has none after that becomes an endpoint without a default
+// route, with a warning.
+func waitForGateways(in Input, set srcroute.Settings, candidates []Endpoint, addrs []AddressStatus) []Endpoint {
+	kept := candidates[:0]
+	for _, c := range candidates {
+		key := netstate.AddrKey{IfIndex: c.IfIndex, Addr: c.Addr}
+		seen, isNew := in.FirstSeen[key]
+		until := seen.Add(in.GatewayWait)
+		if isNew && in.Now.Before(until) {
+			pol := in.Config.Interface(c.IfName)
+			src := srcroute.Source{Addr: in.Net.Addrs[key], Link: in.Net.Links[c.IfIndex], Gateway4: pol.Gateway4, Gateway6: pol.Gateway6}
+			if srcroute.GatewayFor(set, src, in.Net).Origin == srcroute.GatewayNone {
+				for i := range addrs {
+					if addrs[i].Addr.Key() == key {
+						addrs[i].Reason = fmt.Sprintf("waiting for a default route on %s until %s", c.IfName, until.Format(time.TimeOnly))
+					}
+				}
+				continue
+			}
+		}
+		kept = append(kept, c)
+	}
+	return kept
+}
+
+// WaitingUntil returns the earliest time an address waiting for its
+// gateway stops waiting, zero if none waits.
+func WaitingUntil(in Input) time.Time {
+	var next time.Time
+	for _, seen := range in.FirstSeen {
+		if t := seen.Add(in.GatewayWait); t.After(in.Now) && (next.IsZero() || t.Before(next)) {
+			next = t
+		}
+	}
+	return next
 }
 
 // betterCandidate orders candidates for the endpoint slots: configured

@@ -385,3 +385,37 @@ func TestDecideARPWarning(t *testing.T) {
 		}
 	}
 }
+
+func TestDecideNewAddressWaitsForItsGateway(t *testing.T) {
+	now := time.Date(2026, 1, 1, 0, 0, 10, 0, time.UTC)
+	net := newNet().link(2, "eth1", up).addr(2, "192.0.2.2/24", 0).defaultRoute(2, "192.0.2.1", 16).
+		link(3, "eth2", up).addr(3, "198.51.100.2/24", 0).
+		link(4, "wwan0", up|netstate.LinkPointToPoint|netstate.LinkNoARP).addr(4, "203.0.113.5/32", 0).s
+	key := func(idx int, a string) netstate.AddrKey {
+		return netstate.AddrKey{IfIndex: idx, Addr: netip.MustParseAddr(a)}
+	}
+	for _, tt := range []struct {
+		name string
+		seen map[netstate.AddrKey]time.Time
+		want map[string]string
+	}{
+		{"present at start: no wait", nil,
+			map[string]string{"192.0.2.2": "managed", "198.51.100.2": "managed", "203.0.113.5": "managed"}},
+		{"new, without a gateway: waits; with one, or on-link: at once",
+			map[netstate.AddrKey]time.Time{key(2, "192.0.2.2"): now, key(3, "198.51.100.2"): now, key(4, "203.0.113.5"): now},
+			map[string]string{"192.0.2.2": "managed", "198.51.100.2": "waiting for a default route on eth2", "203.0.113.5": "managed"}},
+		{"the wait is over: an endpoint without a default route",
+			map[netstate.AddrKey]time.Time{key(3, "198.51.100.2"): now.Add(-4 * time.Second)},
+			map[string]string{"198.51.100.2": "managed"}},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			in := Input{Config: parseConfig(t, ""), Net: net, Now: now, FirstSeen: tt.seen, GatewayWait: 3 * time.Second}
+			got := reasons(Decide(in))
+			for addr, want := range tt.want {
+				if !strings.Contains(got[addr], want) {
+					t.Errorf("%s: %q, want %q", addr, got[addr], want)
+				}
+			}
+		})
+	}
+}

@@ -51,6 +51,10 @@ type Backoff struct {
 	Initial, Max time.Duration
 }
 
+// DefaultGatewayWait gives a DHCP client or a router advertisement ample
+// time to follow an address with its default route.
+const DefaultGatewayWait = 3 * time.Second
+
 // DefaultBackoff retries after 250 ms, doubling to 30 s.
 var DefaultBackoff = Backoff{Initial: 250 * time.Millisecond, Max: 30 * time.Second}
 
@@ -70,6 +74,10 @@ type Options struct {
 	ARP     func(ifname string) srcroute.ARP
 	Flap    FlapPolicy
 	Backoff Backoff
+	// GatewayWait is how long a new address waits for its interface's
+	// gateway before it becomes an endpoint anyway (see Input.GatewayWait);
+	// zero means DefaultGatewayWait.
+	GatewayWait time.Duration
 	// OnSummary is called from the engine's goroutine whenever the
 	// one-line summary (for systemd's STATUS=) changes.
 	OnSummary func(string)
@@ -105,6 +113,7 @@ type Engine struct {
 	warned     map[string]bool
 	overCap    string
 	arpCache   map[string]srcroute.ARP
+	firstSeen  map[netstate.AddrKey]time.Time
 	decision   Decision
 	timer      *time.Timer
 	saveCh     chan statefile.State
@@ -138,6 +147,9 @@ func New(o Options) (*Engine, error) {
 	if o.Backoff == (Backoff{}) {
 		o.Backoff = DefaultBackoff
 	}
+	if o.GatewayWait == 0 {
+		o.GatewayWait = DefaultGatewayWait
+	}
 	return &Engine{
 		opt:       o,
 		log:       o.Log,
@@ -155,6 +167,7 @@ func New(o Options) (*Engine, error) {
 		retries:   map[string]*retryState{},
 		warned:    map[string]bool{},
 		arpCache:  map[string]srcroute.ARP{},
+		firstSeen: map[netstate.AddrKey]time.Time{},
 		saveCh:    make(chan statefile.State, 1),
 	}, nil
 }
@@ -317,12 +330,25 @@ func (e *Engine) handleNet(m netMsg) {
 	}
 	now := time.Now()
 	for _, u := range m.updates {
-		if u.Kind == netstate.LinkUpdate {
+		switch u.Kind {
+		case netstate.LinkUpdate:
 			e.linkChange(u, now)
+		case netstate.AddrUpdate:
+			e.addrChange(u, now)
 		}
 		e.net.Apply(u)
 	}
 	e.reconcile()
+}
+
+// addrChange notes when an address appears, for the gateway wait.
+func (e *Engine) addrChange(u netstate.Update, now time.Time) {
+	key := u.Addr.Key()
+	if u.Deleted {
+		delete(e.firstSeen, key)
+	} else if _, known := e.net.Addrs[key]; !known {
+		e.firstSeen[key] = now
+	}
 }
 
 func (e *Engine) linkChange(u netstate.Update, now time.Time) {
@@ -377,6 +403,15 @@ func (e *Engine) dumpNetwork() error {
 	now := time.Now()
 	for _, l := range s.SortedLinks() {
 		e.flaps.carrier(l.Index, l.Carrier(), now)
+	}
+	// Addresses a resync finds that the events missed are new; those
+	// present at start are not (they had their chance to get a route).
+	if e.net.Addrs != nil {
+		for k := range s.Addrs {
+			if _, known := e.net.Addrs[k]; !known {
+				e.firstSeen[k] = now
+			}
+		}
 	}
 	e.net = s
 	clear(e.arpCache)
@@ -440,13 +475,20 @@ func (e *Engine) arp(name string) srcroute.ARP {
 // through the worker.
 func (e *Engine) reconcile() {
 	now := time.Now()
+	for k, t := range e.firstSeen {
+		if now.Sub(t) > e.opt.GatewayWait {
+			delete(e.firstSeen, k)
+		}
+	}
 	in := Input{
-		Config:    e.cfg,
-		Net:       e.net,
-		Kernel:    e.kernelList(),
-		Records:   e.own.Endpoints,
-		HeldUntil: e.heldUntil(now),
-		Now:       now,
+		Config:      e.cfg,
+		Net:         e.net,
+		Kernel:      e.kernelList(),
+		Records:     e.own.Endpoints,
+		HeldUntil:   e.heldUntil(now),
+		Now:         now,
+		FirstSeen:   e.firstSeen,
+		GatewayWait: e.opt.GatewayWait,
 	}
 	if e.opt.ARP != nil {
 		in.ARP = e.arp
@@ -466,7 +508,7 @@ func (e *Engine) reconcile() {
 	}
 	e.updateSummary()
 	e.checkReady()
-	e.armTimer(now, in.HeldUntil)
+	e.armTimer(now, in.HeldUntil, WaitingUntil(in))
 }
 
 func (e *Engine) applyRouting(d Decision, now time.Time, seen map[string]bool) {
@@ -582,6 +624,12 @@ func (e *Engine) planEndpoints(d Decision, now time.Time, seen map[string]bool) 
 			continue
 		}
 		e.pendDel[ep.ID] = e.enqueue(&op{kind: opDelete, target: ep})
+		if e.deadAddress(ep) {
+			// Deleting the endpoint closes the subflows it opened, not a
+			// connection's initial subflow from the same address: on a
+			// dead link that one would hang until TCP gives up.
+			e.enqueue(&op{kind: opCloseInitial, target: ep})
+		}
 	}
 	for _, fc := range p.SetFlags {
 		key := fmt.Sprintf("set flags of endpoint %d", fc.Endpoint.ID)
@@ -604,6 +652,17 @@ func (e *Engine) planEndpoints(d Decision, now time.Time, seen map[string]bool) 
 		full := len(e.kernel)+len(e.pendAdd)+1 > netlinkmptcp.MaxEndpoints
 		e.pendAdd[add.Addr] = e.enqueue(&op{kind: opAdd, add: add, afterRemovals: full || pendingRemovalAt[add.Addr]})
 	}
+}
+
+// deadAddress tells whether an endpoint's address can no longer carry
+// traffic: it is gone, or its link is gone or has no carrier.
+func (e *Engine) deadAddress(ep netlinkmptcp.Endpoint) bool {
+	link, ok := endpointLink(e.net, ep)
+	if !ok || !link.Carrier() {
+		return true
+	}
+	_, present := e.net.Addrs[netstate.AddrKey{IfIndex: link.Index, Addr: ep.Addr}]
+	return !present
 }
 
 func (e *Engine) planLimits(d Decision, now time.Time, seen map[string]bool) {
@@ -680,6 +739,12 @@ func (e *Engine) handleResult(o *op) {
 		e.succeeded("set limits")
 		e.limits = o.limits
 		e.log.Info("limits set", zap.Uint32("subflows", o.limits.Subflows), zap.Uint32("add_addr_accepted", o.limits.AddAddrAccepted))
+	case opCloseInitial:
+		if o.err != nil && !errors.Is(o.err, netlinkmptcp.ErrNotFound) {
+			e.log.Warn("closing initial subflows from a dead address failed", zap.String(logging.FieldAddr, o.target.Addr.String()), zap.Error(o.err))
+			break
+		}
+		e.log.Info("initial subflows from a dead address closed", zap.String(logging.FieldAddr, o.target.Addr.String()), zap.Duration("took", o.took))
 	case opDump:
 		if o.err != nil {
 			e.log.Warn("reading the MPTCP endpoint table failed", zap.Error(o.err))
@@ -797,8 +862,8 @@ func (e *Engine) succeeded(key string) {
 }
 
 // armTimer wakes the engine for the next retry or the end of a hold-down.
-func (e *Engine) armTimer(now time.Time, held map[int]time.Time) {
-	var next time.Time
+func (e *Engine) armTimer(now time.Time, held map[int]time.Time, gatewayWait time.Time) {
+	next := gatewayWait
 	for _, r := range e.retries {
 		if next.IsZero() || r.next.Before(next) {
 			next = r.next

@@ -227,6 +227,9 @@ func TestEngineAddressAndCarrierChanges(t *testing.T) {
 	if ruleAt < 0 || epAt < 0 || ruleAt > epAt {
 		t.Errorf("rule deleted at %d, endpoint at %d: want the rule first\n%s", ruleAt, epAt, strings.Join(log, "\n"))
 	}
+	h.waitFor("the initial subflows from the removed address closed", func(_ []mp.Endpoint, _ mp.Limits, log []string) bool {
+		return slices.Contains(log, "close initial 198.51.100.2")
+	})
 
 	// It comes back: routing first, then the endpoint.
 	n := len(log)
@@ -246,6 +249,9 @@ func TestEngineAddressAndCarrierChanges(t *testing.T) {
 	down.Flags &^= netstate.LinkRunning | netstate.LinkLowerUp
 	h.w.send(k.change(netstate.Update{Kind: netstate.LinkUpdate, Link: down}))
 	h.waitFor("carrier loss withdraws eth1", hasAddrs("198.51.100.2"))
+	h.waitFor("the initial subflows over the dead link closed", func(_ []mp.Endpoint, _ mp.Limits, log []string) bool {
+		return slices.Contains(log, "close initial 192.0.2.2")
+	})
 	k.mu.Lock()
 	_, ruleLeft := k.net.Rules[netstate.Rule{Priority: 10000, Src: netip.MustParsePrefix("192.0.2.2/32"), Table: 10002, Protocol: 177}]
 	k.mu.Unlock()
@@ -357,6 +363,17 @@ func TestEngineReloadChangesFlagsInPlace(t *testing.T) {
 			t.Errorf("ids changed: %v -> %v", before, after)
 		}
 	}
+	// Unmanaging a working interface deletes its endpoint but leaves the
+	// connections' initial subflows from it alone.
+	if err := h.e.Reload(context.Background(), parseConfig(t, "[endpoints]\ninclude = [\"eth1\"]\n")); err != nil {
+		t.Fatal(err)
+	}
+	h.waitFor("eth2 no longer managed", hasAddrs("192.0.2.2"))
+	h.stop()
+	if _, _, log := k.snapshot(); slices.ContainsFunc(log, func(s string) bool { return strings.HasPrefix(s, "close initial") }) {
+		t.Errorf("initial subflows closed although the address still works:\n%s", strings.Join(log, "\n"))
+	}
+	h = startEngine(t, parseConfig(t, ""), k, &memStore{}, nil)
 	if err := h.e.Reload(context.Background(), parseConfig(t, "[routing]\nprotocol = 178\n")); err == nil || !strings.Contains(err.Error(), "routing.protocol") {
 		t.Errorf("reload changing the protocol = %v, want an error naming routing.protocol", err)
 	}
@@ -386,4 +403,43 @@ func TestEngineCapTakesSlotFromWorse(t *testing.T) {
 	if len(capLogs) != 1 || capLogs[0].ContextMap()["left_out"] != "198.51.100.9 on eth9" {
 		t.Errorf("want one cap log line naming eth9's address, got %v; all: %v", capLogs, h.logs.All())
 	}
+}
+
+func TestEngineNewAddressWaitsForGatewayThenRoutesFirst(t *testing.T) {
+	k := newFakeKernel(clientNet())
+	h := startEngine(t, parseConfig(t, ""), k, &memStore{}, func(o *Options) { o.GatewayWait = time.Hour })
+	// A DHCP client sets the address, then the default route.
+	l := netstate.Link{Index: 4, Name: "eth3", Flags: up}
+	a := netstate.Addr{IfIndex: 4, Addr: netip.MustParseAddr("198.18.0.2"), Prefix: netip.MustParsePrefix("198.18.0.2/24")}
+	h.w.send(k.change(netstate.Update{Kind: netstate.LinkUpdate, Link: l}), k.change(netstate.Update{Kind: netstate.AddrUpdate, Addr: a}))
+	h.waitStatus("the new address waiting for its gateway", func(st Status) bool {
+		return slices.ContainsFunc(st.Addresses, func(as AddressStatus) bool {
+			return as.Addr.Addr == a.Addr && strings.Contains(as.Reason, "waiting for a default route on eth3")
+		})
+	})
+	if eps, _, _ := k.snapshot(); slices.Contains(addrsOf(eps), "198.18.0.2") {
+		t.Fatal("endpoint added before its interface had a gateway")
+	}
+	_, _, log := k.snapshot()
+	n := len(log)
+	r := netstate.Route{Table: 254, Protocol: 16, Type: netstate.RouteTypeUnicast, Dst: netip.MustParsePrefix("0.0.0.0/0"), Priority: 300,
+		NextHops: []netstate.NextHop{{Gateway: netip.MustParseAddr("198.18.0.1"), IfIndex: 4}}}
+	h.w.send(k.change(netstate.Update{Kind: netstate.RouteUpdate, Route: r}))
+	h.waitFor("the endpoint once the gateway is known", hasAddrs("192.0.2.2", "198.51.100.2", "198.18.0.2"))
+	_, _, log = k.snapshot()
+	log = log[n:]
+	routeAt := slices.IndexFunc(log, func(s string) bool { return strings.HasPrefix(s, "add route default via 198.18.0.1") })
+	epAt := slices.IndexFunc(log, func(s string) bool { return strings.HasPrefix(s, "add endpoint 198.18.0.2") })
+	if routeAt < 0 || routeAt > epAt {
+		t.Errorf("default route written at %d, endpoint at %d: want the route first\n%s", routeAt, epAt, strings.Join(log, "\n"))
+	}
+}
+
+func TestEngineGatewayWaitEnds(t *testing.T) {
+	k := newFakeKernel(clientNet())
+	h := startEngine(t, parseConfig(t, ""), k, &memStore{}, func(o *Options) { o.GatewayWait = 50 * time.Millisecond })
+	l := netstate.Link{Index: 4, Name: "eth3", Flags: up}
+	a := netstate.Addr{IfIndex: 4, Addr: netip.MustParseAddr("198.18.0.2"), Prefix: netip.MustParsePrefix("198.18.0.2/24")}
+	h.w.send(k.change(netstate.Update{Kind: netstate.LinkUpdate, Link: l}), k.change(netstate.Update{Kind: netstate.AddrUpdate, Addr: a}))
+	h.waitFor("the endpoint without a gateway once the wait is over", hasAddrs("192.0.2.2", "198.51.100.2", "198.18.0.2"))
 }

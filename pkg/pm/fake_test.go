@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"maps"
+	"net/netip"
 	"slices"
 	"sync"
 
@@ -125,6 +126,13 @@ func (k *fakeKernel) SetLimits(u mp.LimitsUpdate) error {
 		k.limits.AddAddrAccepted = *u.AddAddrAccepted
 	}
 	k.note("set limits %s", k.limits)
+	return nil
+}
+
+func (k *fakeKernel) CloseInitialSubflows(a netip.Addr) error {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	k.note("close initial %s", a)
 	return nil
 }
 

@@ -3,6 +3,7 @@ package pm
 import (
 	"context"
 	"errors"
+	"net/netip"
 	"sync"
 	"time"
 
@@ -17,6 +18,7 @@ type MPTCP interface {
 	SetEndpointFlags(id uint8, flags netlinkmptcp.Flags) error
 	Limits() (netlinkmptcp.Limits, error)
 	SetLimits(netlinkmptcp.LimitsUpdate) error
+	CloseInitialSubflows(addr netip.Addr) error
 }
 
 type opKind uint8
@@ -27,6 +29,7 @@ const (
 	opSetFlags
 	opSetLimits
 	opDump
+	opCloseInitial
 )
 
 func (k opKind) String() string {
@@ -41,6 +44,8 @@ func (k opKind) String() string {
 		return "set limits"
 	case opDump:
 		return "dump endpoints"
+	case opCloseInitial:
+		return "close initial subflows"
 	}
 	return "op"
 }
@@ -52,7 +57,8 @@ type op struct {
 	kind opKind
 	// add is the endpoint to create (opAdd).
 	add Endpoint
-	// target is the endpoint deleted or changed (opDelete, opSetFlags).
+	// target is the endpoint deleted or changed (opDelete, opSetFlags), or
+	// whose address's initial subflows are closed (opCloseInitial).
 	target netlinkmptcp.Endpoint
 	flags  netlinkmptcp.Flags
 	limits netlinkmptcp.Limits
@@ -132,7 +138,7 @@ func nextOp(queue []*op) int {
 	removalBefore := false
 	for i, o := range queue {
 		switch o.kind {
-		case opDelete:
+		case opDelete, opCloseInitial:
 			removalBefore = true
 		case opDump:
 		default:
@@ -181,6 +187,8 @@ func (w *worker) do(o *op) {
 	case opSetLimits:
 		sub, acc := o.limits.Subflows, o.limits.AddAddrAccepted
 		o.err = w.kernel.SetLimits(netlinkmptcp.LimitsUpdate{Subflows: &sub, AddAddrAccepted: &acc})
+	case opCloseInitial:
+		o.err = w.kernel.CloseInitialSubflows(o.target.Addr)
 	case opDump:
 		o.endpoints, o.err = w.kernel.Endpoints()
 		if o.err == nil {

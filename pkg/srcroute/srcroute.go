@@ -146,6 +146,12 @@ func Decide(set Settings, sources []Source, net netstate.State) Plan {
 	return p
 }
 
+// GatewayFor is the gateway Decide would choose for src's interface and
+// family if src were its only source.
+func GatewayFor(set Settings, src Source, net netstate.State) Gateway {
+	return chooseGateway(set, []Source{src}, net)
+}
+
 func chooseGateway(set Settings, srcs []Source, net netstate.State) Gateway {
 	link := srcs[0].Link
 	ipv6 := srcs[0].Addr.Addr.Is6()
