@@ -1,0 +1,134 @@
+package connview
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"go.uber.org/zap"
+
+	"github.com/mptcpgd/mptcpgd/pkg/logging"
+	"github.com/mptcpgd/mptcpgd/pkg/netlinkmptcp"
+	"github.com/mptcpgd/mptcpgd/pkg/sockdiag"
+)
+
+// EventSource delivers path-manager events; *netlinkmptcp.Events is one.
+type EventSource interface {
+	// Receive blocks until events arrive or ctx is done. An error that
+	// matches netlinkmptcp.ErrEventsLost says events were dropped and the
+	// source carries on.
+	Receive(ctx context.Context) ([]netlinkmptcp.Event, error)
+}
+
+// receiveRetryPause is how long Follow waits after a failed Receive (other
+// than lost events) before it tries again.
+var receiveRetryPause = time.Second
+
+// Follow keeps v in line with the events from src until ctx is done; the
+// daemon runs it in a goroutine of its own. It first reads the connections
+// that already exist with rebuild (sockdiag.ListMPTCP in the namespace of
+// src), then applies every event, logging each change at debug level.
+//
+// When events were lost, v is marked incomplete and read again with
+// rebuild; success is logged once at info level. When rebuild fails, v stays
+// incomplete (until events are lost again) and the failure is logged once
+// at warning level until a rebuild succeeds. Any other receive error also
+// means events were missed: v is marked incomplete, Follow waits a moment,
+// and it rebuilds v once events arrive again.
+func Follow(ctx context.Context, src EventSource, rebuild func() ([]sockdiag.Connection, error), v *View, log *zap.Logger) {
+	f := follower{rebuild: rebuild, v: v, log: log}
+	f.rebuildView("")
+	receiveFailing := false
+	for {
+		events, err := src.Receive(ctx)
+		if ctx.Err() != nil {
+			return
+		}
+		switch {
+		case err == nil:
+			if receiveFailing {
+				receiveFailing = false
+				f.rebuildView("after failed receives")
+			}
+			for _, ev := range events {
+				f.apply(ev)
+			}
+		case errors.Is(err, netlinkmptcp.ErrEventsLost):
+			v.MarkIncomplete(fmt.Sprintf("MPTCP events were lost (%v)", err))
+			f.rebuildView("after lost events")
+		default:
+			v.MarkIncomplete(fmt.Sprintf("receiving MPTCP events failed (%v)", err))
+			if receiveFailing {
+				log.Debug("receiving MPTCP events failed again", zap.Error(err))
+			} else {
+				log.Warn("receiving MPTCP events failed; the connection view is incomplete until they are received again", zap.Error(err))
+			}
+			receiveFailing = true
+			select {
+			case <-ctx.Done():
+				return
+			case <-time.After(receiveRetryPause):
+			}
+		}
+	}
+}
+
+type follower struct {
+	rebuild     func() ([]sockdiag.Connection, error)
+	v           *View
+	log         *zap.Logger
+	warnedStale bool // the last rebuild failed and was logged
+}
+
+// rebuildView reads v from the kernel. why is empty for the first read.
+func (f *follower) rebuildView(why string) {
+	conns, err := f.rebuild()
+	if err != nil {
+		if !f.warnedStale {
+			f.log.Warn("reading MPTCP connections from the kernel failed; the connection view stays incomplete",
+				zap.String("reason", f.v.Snapshot().IncompleteReason), zap.Error(err))
+			f.warnedStale = true
+		}
+		return
+	}
+	f.warnedStale = false
+	f.v.Rebuild(conns)
+	if why == "" {
+		f.log.Debug("read the MPTCP connections from the kernel", zap.Int("connections", len(conns)))
+		return
+	}
+	f.log.Info("rebuilt the MPTCP connection view "+why, zap.Int("connections", len(conns)))
+}
+
+// apply applies one event and logs the change.
+func (f *follower) apply(ev netlinkmptcp.Event) {
+	change, changed := f.v.Apply(ev)
+	if ce := f.log.Check(zap.DebugLevel, change); ce != nil {
+		ce.Write(eventFields(ev, changed)...)
+	}
+}
+
+// eventFields are the log fields of an event: the token as hex, the local
+// address (logging.FieldAddr), the endpoint id of a subflow's local address,
+// and the device it is bound to.
+func eventFields(ev netlinkmptcp.Event, changed bool) []zap.Field {
+	fields := []zap.Field{zap.Stringer("event", ev.Type), zap.Bool("changed", changed)}
+	if ev.Token != 0 {
+		fields = append(fields, zap.String("token", fmt.Sprintf("%08x", ev.Token)))
+	}
+	if local := unmap(ev.Local); local.Addr().IsValid() {
+		fields = append(fields, zap.Stringer(logging.FieldAddr, local.Addr()))
+	}
+	if remote := unmap(ev.Remote); remote.Addr().IsValid() {
+		fields = append(fields, zap.Stringer("remote", remote))
+	}
+	switch ev.Type {
+	case netlinkmptcp.EventSubEstablished, netlinkmptcp.EventSubClosed, netlinkmptcp.EventSubPriority:
+		fields = append(fields, zap.Uint8(logging.FieldEndpointID, ev.LocalID))
+	}
+	if ev.IfIndex != 0 {
+		fields = append(fields, zap.Int32(logging.FieldIfindex, ev.IfIndex))
+	}
+	return fields
+}

@@ -1,0 +1,433 @@
+// Package connview keeps a live view of the MPTCP connections of a network
+// namespace and their subflows, fed by the path manager's events, for
+// `mptcpgd show` and the logs.
+//
+// Events are lossy: when the event socket overflows, the view is marked
+// incomplete and rebuilt from the kernel's socket diagnostics (package
+// sockdiag). Events for connections the view does not know, as after a lost
+// event, add the connection rather than being dropped.
+package connview
+
+import (
+	"cmp"
+	"fmt"
+	"net/netip"
+	"slices"
+	"strings"
+	"sync"
+
+	"github.com/mptcpgd/mptcpgd/pkg/netlinkmptcp"
+	"github.com/mptcpgd/mptcpgd/pkg/sockdiag"
+)
+
+// Connection is one MPTCP connection in the view. Addresses are as users
+// write them: IPv4-mapped IPv6 addresses are IPv4.
+type Connection struct {
+	// Token names the connection on this host.
+	Token uint32
+	// Local and Remote are the addresses and ports of the connection's
+	// initial subflow; invalid if the view learnt of the connection from a
+	// later event.
+	Local, Remote netip.AddrPort
+	// ServerSide says this host accepted the connection.
+	ServerSide bool
+	// Established says the connection is fully established: its
+	// ESTABLISHED event was seen, or it was implied by a later event or by
+	// the kernel's socket state when the view was rebuilt.
+	Established bool
+	// Partial says the view learnt of the connection from an event other
+	// than CREATED (after lost events, say): what happened before, the
+	// initial subflow included, may be missing.
+	Partial bool
+	// Subflows are the connection's subflows, the initial one first.
+	Subflows []Subflow
+	// PeerAddrs are the addresses the peer announced (ADD_ADDR) and has not
+	// withdrawn, by id. A rebuilt view has none: the kernel's socket
+	// diagnostics do not report them.
+	PeerAddrs []PeerAddr
+}
+
+// Subflow is one subflow of a connection.
+type Subflow struct {
+	// Local and Remote are the subflow's addresses and ports.
+	Local, Remote netip.AddrPort
+	// LocalID and RemoteID are the address ids at both ends; LocalID is the
+	// id of the local endpoint a joined subflow was opened from.
+	LocalID, RemoteID uint8
+	// Initial says this is the subflow the connection started with.
+	Initial bool
+	// Backup says the subflow is a backup. From events it is the kernel's
+	// event flag, which follows the peer's request (MP_PRIO, MP_JOIN);
+	// after a rebuild it is set if either end asked.
+	Backup bool
+	// IfIndex is the device the subflow is bound to, 0 if none.
+	IfIndex int
+}
+
+// PeerAddr is an address the peer announced.
+type PeerAddr struct {
+	// ID is the peer's id for the address.
+	ID uint8
+	// Addr is the address, with the announced port or port 0.
+	Addr netip.AddrPort
+}
+
+// Snapshot is a copy of the view at one moment; changing it does not
+// change the view.
+type Snapshot struct {
+	// Connections are ordered by token.
+	Connections []Connection
+	// Listeners are the MPTCP listening sockets (Linux 6.2+), ordered by
+	// address. A rebuild does not read them: after lost events a listener
+	// may be missing or stale until its next event.
+	Listeners []netip.AddrPort
+	// Complete says the view has followed every event since it was last
+	// read from the kernel; IncompleteReason says why not.
+	Complete         bool
+	IncompleteReason string
+	// Events counts the events applied, Losses the times the view was
+	// marked incomplete, Rebuilds the times it was read from the kernel.
+	Events, Losses, Rebuilds uint64
+}
+
+// View is the live view. It is safe for concurrent use; it expects one
+// writer (the event loop) and any number of readers.
+type View struct {
+	mu        sync.RWMutex
+	conns     map[uint32]*connection
+	listeners map[netip.AddrPort]bool
+	complete  bool
+	reason    string
+	events    uint64
+	losses    uint64
+	rebuilds  uint64
+}
+
+// connection is a Connection with its subflows and announced addresses
+// keyed for updates.
+type connection struct {
+	Connection
+	subflows  map[subflowKey]Subflow
+	peerAddrs map[uint8]netip.AddrPort
+}
+
+type subflowKey struct{ local, remote netip.AddrPort }
+
+// notReadYet is a new view's reason for being incomplete.
+const notReadYet = "connections not read from the kernel yet"
+
+// New returns an empty view, incomplete until its first Rebuild: the
+// connections that existed before events were followed are not in it.
+func New() *View {
+	return &View{
+		conns:     map[uint32]*connection{},
+		listeners: map[netip.AddrPort]bool{},
+		reason:    notReadYet,
+	}
+}
+
+// Apply updates the view with one event. change is a short sentence
+// saying what changed, for a debug log line; ok is false when nothing did
+// (an unknown event, or the end of something the view did not have), and
+// change then says why.
+func (v *View) Apply(ev netlinkmptcp.Event) (change string, ok bool) {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	v.events++
+	local, remote := unmap(ev.Local), unmap(ev.Remote)
+	switch ev.Type {
+	case netlinkmptcp.EventCreated, netlinkmptcp.EventEstablished:
+		c, lazily := v.lookup(ev.Token, false)
+		if ev.Type == netlinkmptcp.EventCreated {
+			lazily = ""
+		} else {
+			c.Established = true
+		}
+		c.Local, c.Remote, c.ServerSide = local, remote, ev.ServerSide
+		initial := Subflow{Local: local, Remote: remote, LocalID: ev.LocalID, RemoteID: ev.RemoteID, Initial: true}
+		if old, ok := c.subflows[initial.key()]; ok {
+			initial.Backup, initial.IfIndex = old.Backup, old.IfIndex
+		}
+		c.subflows[initial.key()] = initial
+		what := "created"
+		if ev.Type == netlinkmptcp.EventEstablished {
+			what = "established"
+		}
+		return fmt.Sprintf("connection %08x %s: %s -> %s, %s side%s", ev.Token, what, local, remote, side(ev.ServerSide), lazily), true
+
+	case netlinkmptcp.EventClosed:
+		c, ok := v.conns[ev.Token]
+		if !ok {
+			return fmt.Sprintf("connection %08x closed; it was not in the view", ev.Token), false
+		}
+		delete(v.conns, ev.Token)
+		return fmt.Sprintf("connection %08x closed (%s -> %s, %d subflows)", ev.Token, c.Local, c.Remote, len(c.subflows)), true
+
+	case netlinkmptcp.EventAnnounced:
+		c, lazily := v.lookup(ev.Token, true)
+		c.peerAddrs[ev.RemoteID] = remote
+		return fmt.Sprintf("peer of connection %08x announced %s as id %d%s", ev.Token, announcedAddr(remote), ev.RemoteID, lazily), true
+
+	case netlinkmptcp.EventRemoved:
+		c, lazily := v.lookup(ev.Token, true)
+		addr, ok := c.peerAddrs[ev.RemoteID]
+		delete(c.peerAddrs, ev.RemoteID)
+		switch {
+		case ok:
+			return fmt.Sprintf("peer of connection %08x withdrew address id %d (%s)", ev.Token, ev.RemoteID, announcedAddr(addr)), true
+		case lazily != "":
+			return fmt.Sprintf("peer of connection %08x withdrew address id %d%s", ev.Token, ev.RemoteID, lazily), true
+		}
+		return fmt.Sprintf("peer of connection %08x withdrew address id %d, which the view did not have", ev.Token, ev.RemoteID), false
+
+	case netlinkmptcp.EventSubEstablished, netlinkmptcp.EventSubPriority:
+		c, lazily := v.lookup(ev.Token, true)
+		sf := Subflow{Local: local, Remote: remote, LocalID: ev.LocalID, RemoteID: ev.RemoteID, Backup: ev.Backup, IfIndex: int(ev.IfIndex)}
+		old, known := c.subflows[sf.key()]
+		sf.Initial = old.Initial
+		c.subflows[sf.key()] = sf
+		if ev.Type == netlinkmptcp.EventSubPriority && known {
+			return fmt.Sprintf("subflow %s of connection %08x is %s%s", describe(sf), ev.Token, priority(sf.Backup), lazily), true
+		}
+		return fmt.Sprintf("subflow %s joined connection %08x%s%s", describe(sf), ev.Token, subflowError(ev), lazily), true
+
+	case netlinkmptcp.EventSubClosed:
+		c, lazily := v.lookup(ev.Token, true)
+		key := subflowKey{local, remote}
+		sf, ok := c.subflows[key]
+		if !ok {
+			sf = Subflow{Local: local, Remote: remote, LocalID: ev.LocalID, RemoteID: ev.RemoteID, IfIndex: int(ev.IfIndex)}
+		}
+		delete(c.subflows, key)
+		text := fmt.Sprintf("subflow %s of connection %08x closed%s%s", describe(sf), ev.Token, closeCause(ev), lazily)
+		if !ok && lazily == "" {
+			return text + "; it was not in the view", false
+		}
+		return text, true
+
+	case netlinkmptcp.EventListenerCreated:
+		v.listeners[local] = true
+		return fmt.Sprintf("MPTCP listener on %s created", local), true
+
+	case netlinkmptcp.EventListenerClosed:
+		if !v.listeners[local] {
+			return fmt.Sprintf("MPTCP listener on %s closed; it was not in the view", local), false
+		}
+		delete(v.listeners, local)
+		return fmt.Sprintf("MPTCP listener on %s closed", local), true
+	}
+	return fmt.Sprintf("ignored %s: the view does not follow it", ev), false
+}
+
+// lookup returns the connection with token, adding it if the view does not
+// have it, and then lazily is a remark for the change text. A connection
+// added from an event after CREATED and ESTABLISHED (partial) is marked
+// partial, and established, as such events come only after the handshake.
+func (v *View) lookup(token uint32, partial bool) (c *connection, lazily string) {
+	if c, ok := v.conns[token]; ok {
+		return c, ""
+	}
+	c = newConnection(Connection{Token: token, Partial: partial, Established: partial})
+	v.conns[token] = c
+	return c, fmt.Sprintf(" (connection %08x was not in the view: added)", token)
+}
+
+func newConnection(c Connection) *connection {
+	return &connection{Connection: c, subflows: map[subflowKey]Subflow{}, peerAddrs: map[uint8]netip.AddrPort{}}
+}
+
+// MarkIncomplete records that the view missed events, and why.
+func (v *View) MarkIncomplete(reason string) {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	v.complete = false
+	v.reason = reason
+	v.losses++
+}
+
+// Rebuild replaces the view's connections with conns, as read from the
+// kernel's socket diagnostics, and marks the view complete. Connections
+// that fell back to TCP are left out: the path manager has no events for
+// them, so a view fed by events never has them either. Listeners are kept.
+func (v *View) Rebuild(conns []sockdiag.Connection) {
+	fresh := make(map[uint32]*connection, len(conns))
+	for _, sc := range conns {
+		if sc.Fallback {
+			continue
+		}
+		c := newConnection(Connection{
+			Token:       sc.Token,
+			Local:       unmap(sc.Local),
+			Remote:      unmap(sc.Remote),
+			ServerSide:  sc.ServerSide,
+			Established: slices.Contains(pastHandshake, sc.State),
+		})
+		for _, s := range sc.Subflows {
+			sf := Subflow{Local: unmap(s.Local), Remote: unmap(s.Remote), LocalID: s.LocalID, RemoteID: s.RemoteID,
+				Initial: s.Initial, Backup: s.Backup, IfIndex: s.IfIndex}
+			c.subflows[sf.key()] = sf
+		}
+		fresh[sc.Token] = c
+	}
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	v.conns = fresh
+	v.complete = true
+	v.reason = ""
+	v.rebuilds++
+}
+
+// pastHandshake are the states of an MPTCP socket that has been
+// established.
+var pastHandshake = []sockdiag.State{
+	sockdiag.StateEstablished, sockdiag.StateFinWait1, sockdiag.StateFinWait2,
+	sockdiag.StateCloseWait, sockdiag.StateClosing, sockdiag.StateLastAck,
+}
+
+// Snapshot returns a copy of the view.
+func (v *View) Snapshot() Snapshot {
+	v.mu.RLock()
+	defer v.mu.RUnlock()
+	s := Snapshot{
+		Connections:      make([]Connection, 0, len(v.conns)),
+		Listeners:        make([]netip.AddrPort, 0, len(v.listeners)),
+		Complete:         v.complete,
+		IncompleteReason: v.reason,
+		Events:           v.events,
+		Losses:           v.losses,
+		Rebuilds:         v.rebuilds,
+	}
+	for _, c := range v.conns {
+		out := c.Connection
+		out.Subflows = make([]Subflow, 0, len(c.subflows))
+		for _, sf := range c.subflows {
+			out.Subflows = append(out.Subflows, sf)
+		}
+		slices.SortFunc(out.Subflows, compareSubflows)
+		out.PeerAddrs = make([]PeerAddr, 0, len(c.peerAddrs))
+		for id, addr := range c.peerAddrs {
+			out.PeerAddrs = append(out.PeerAddrs, PeerAddr{ID: id, Addr: addr})
+		}
+		slices.SortFunc(out.PeerAddrs, func(a, b PeerAddr) int { return cmp.Compare(a.ID, b.ID) })
+		s.Connections = append(s.Connections, out)
+	}
+	slices.SortFunc(s.Connections, func(a, b Connection) int { return cmp.Compare(a.Token, b.Token) })
+	for l := range v.listeners {
+		s.Listeners = append(s.Listeners, l)
+	}
+	slices.SortFunc(s.Listeners, netip.AddrPort.Compare)
+	return s
+}
+
+func (s Subflow) key() subflowKey { return subflowKey{s.Local, s.Remote} }
+
+// compareSubflows puts the initial subflow first, then joined ones by ids
+// and addresses.
+func compareSubflows(a, b Subflow) int {
+	if a.Initial != b.Initial {
+		if a.Initial {
+			return -1
+		}
+		return 1
+	}
+	return cmp.Or(
+		cmp.Compare(a.LocalID, b.LocalID),
+		cmp.Compare(a.RemoteID, b.RemoteID),
+		a.Local.Compare(b.Local),
+		a.Remote.Compare(b.Remote),
+	)
+}
+
+// unmap turns an IPv4-mapped address into the IPv4 one; IPv6 sockets report
+// IPv4 peers that way.
+func unmap(ap netip.AddrPort) netip.AddrPort {
+	if !ap.Addr().IsValid() {
+		return ap
+	}
+	return netip.AddrPortFrom(ap.Addr().Unmap(), ap.Port())
+}
+
+func side(serverSide bool) string {
+	if serverSide {
+		return "server"
+	}
+	return "client"
+}
+
+func priority(backup bool) string {
+	if backup {
+		return "now a backup"
+	}
+	return "no longer a backup"
+}
+
+// describe is "LOCAL -> REMOTE (ids L/R, ifindex N, backup)".
+func describe(sf Subflow) string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "%s -> %s (ids %d/%d", sf.Local, sf.Remote, sf.LocalID, sf.RemoteID)
+	if sf.IfIndex != 0 {
+		fmt.Fprintf(&b, ", ifindex %d", sf.IfIndex)
+	}
+	if sf.Backup {
+		b.WriteString(", backup")
+	}
+	b.WriteString(")")
+	return b.String()
+}
+
+// announcedAddr is an announced address, with its port if it has one.
+func announcedAddr(ap netip.AddrPort) string {
+	if ap.Port() == 0 {
+		return ap.Addr().String()
+	}
+	return ap.String()
+}
+
+// subflowError is the socket error a subflow event carries, if any.
+func subflowError(ev netlinkmptcp.Event) string {
+	if ev.Error == 0 {
+		return ""
+	}
+	return fmt.Sprintf(", socket error %q", ev.Error.Error())
+}
+
+// closeCause says why a subflow closed: the TCP reset's MPTCP reason and
+// the socket error, where the event has them.
+func closeCause(ev netlinkmptcp.Event) string {
+	var parts []string
+	if ev.ResetReason != 0 || ev.ResetFlags != 0 {
+		p := fmt.Sprintf("reset, reason %d (%s)", ev.ResetReason, resetReason(ev.ResetReason))
+		if ev.ResetFlags&resetTransient != 0 {
+			p += ", transient"
+		}
+		parts = append(parts, p)
+	}
+	if ev.Error != 0 {
+		parts = append(parts, fmt.Sprintf("socket error %q", ev.Error.Error()))
+	}
+	if len(parts) == 0 {
+		return ""
+	}
+	return ": " + strings.Join(parts, ", ")
+}
+
+// resetTransient is the RESET_FLAGS bit of a transient reset (MP_TCPRST T).
+const resetTransient = 1
+
+// resetReasons are the MP_TCPRST reason codes (RFC 8684, MPTCP_RST_*).
+var resetReasons = []string{
+	"unspecified",
+	"MPTCP-specific error",
+	"lack of resources",
+	"administratively prohibited",
+	"too much outstanding data",
+	"unacceptable performance",
+	"middlebox interference",
+}
+
+func resetReason(code uint32) string {
+	if int(code) < len(resetReasons) {
+		return resetReasons[code]
+	}
+	return "unknown"
+}
