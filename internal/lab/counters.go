@@ -7,7 +7,6 @@ import (
 	"os"
 	"strconv"
 	"strings"
-	"testing"
 	"time"
 )
 
@@ -117,7 +116,7 @@ func CounterDelta(before, after map[string]uint64, name string) uint64 {
 // WaitFor polls cond every 10 ms until it returns nil and fails tb with
 // cond's last error after timeout. It waits for things to happen; it does
 // not assert how fast they do.
-func WaitFor(tb testing.TB, timeout time.Duration, what string, cond func() error) {
+func WaitFor(tb TB, timeout time.Duration, what string, cond func() error) {
 	tb.Helper()
 	deadline := time.Now().Add(timeout)
 	for {

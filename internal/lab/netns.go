@@ -21,7 +21,6 @@ import (
 	"sync"
 	"sync/atomic"
 	"syscall"
-	"testing"
 
 	"golang.org/x/sys/unix"
 )
@@ -36,17 +35,31 @@ var (
 	sweepOnce sync.Once
 )
 
+// TB is what the lab needs of a test: testing.TB satisfies it, and so can
+// a program (the demo) that runs the lab outside `go test`.
+type TB interface {
+	Helper()
+	Cleanup(func())
+	Fatal(args ...any)
+	Fatalf(format string, args ...any)
+	Errorf(format string, args ...any)
+	Logf(format string, args ...any)
+	Skip(args ...any)
+	Failed() bool
+	TempDir() string
+}
+
 // NS is a network namespace owned by one test.
 type NS struct {
 	// Name is the namespace's name under /run/netns.
 	Name string
-	tb   testing.TB
+	tb   TB
 }
 
 // Require skips the test when it cannot create namespaces (not root, no ip
 // command). Under CI=true such a skip is a failure: CI runs as root and must
 // run every kernel test.
-func Require(tb testing.TB) {
+func Require(tb TB) {
 	tb.Helper()
 	reason := ""
 	switch {
@@ -68,7 +81,7 @@ func Require(tb testing.TB) {
 
 // New creates an empty namespace with loopback up and registers its
 // deletion with tb.Cleanup. role is a short word that names it in logs.
-func New(tb testing.TB, role string) *NS {
+func New(tb TB, role string) *NS {
 	tb.Helper()
 	Require(tb)
 	sweepOnce.Do(sweepStale)
@@ -162,7 +175,7 @@ func (n *NS) IP(args ...string) string {
 
 // tool runs an iproute2 program (ip, tc) with -n NAME and reports a failure
 // to tb, which may be a subtest of the one that created the namespace.
-func (n *NS) tool(tb testing.TB, prog string, args ...string) string {
+func (n *NS) tool(tb TB, prog string, args ...string) string {
 	tb.Helper()
 	out, err := exec.Command(prog, append([]string{"-n", n.Name}, args...)...).CombinedOutput()
 	if err != nil {
@@ -234,7 +247,7 @@ func Veth(a *NS, aDev string, b *NS, bDev string) {
 	veth(a.tb, a, aDev, b, bDev)
 }
 
-func veth(tb testing.TB, a *NS, aDev string, b *NS, bDev string) {
+func veth(tb TB, a *NS, aDev string, b *NS, bDev string) {
 	tb.Helper()
 	a.tool(tb, "ip", "link", "add", aDev, "type", "veth", "peer", "name", bDev, "netns", b.Name)
 	a.tool(tb, "ip", "link", "set", aDev, "up")

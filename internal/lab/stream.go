@@ -7,7 +7,6 @@ import (
 	"io"
 	"strings"
 	"sync/atomic"
-	"testing"
 )
 
 // The test stream: the 8-byte word at every offset o (o a multiple of 8)
@@ -410,7 +409,7 @@ func Misdeliveries() int64 { return misdeliveries.Load() }
 // kernel's known misdelivery passes but is logged distinctly, with the
 // MPTcpExtDataCsumErr counter of every namespace in nss (the DSS checksum
 // catches most of these), and counted in Misdeliveries.
-func CheckStream(tb testing.TB, r StreamReport, nss ...*NS) {
+func CheckStream(tb TB, r StreamReport, nss ...*NS) {
 	tb.Helper()
 	if r.Class == StreamOK {
 		return

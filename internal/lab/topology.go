@@ -7,7 +7,6 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"testing"
 )
 
 // Variant is how the client's uplinks are addressed and routed.
@@ -182,7 +181,7 @@ type Topology struct {
 	// Bridge is the router's bridge in OneLAN ("br0"), else empty.
 	Bridge string
 
-	tb       testing.TB
+	tb       TB
 	routerL3 []routerLink
 }
 
@@ -230,7 +229,7 @@ const (
 
 // NewTopology builds the lab in three new namespaces (client, router,
 // server), all deleted when tb ends.
-func NewTopology(tb testing.TB, opt TopologyOptions) *Topology {
+func NewTopology(tb TB, opt TopologyOptions) *Topology {
 	tb.Helper()
 	t := &Topology{
 		Client:  New(tb, "client"),
@@ -321,7 +320,7 @@ func (t *Topology) uplinkPlan(i int) Uplink {
 // it gets its address only; in OneLAN it joins the LAN (192.0.2.4,
 // 2001:db8:1::4 for eth3) without a route. Shaping and the router's
 // reverse-path strictness apply to it as to the others.
-func (t *Topology) AddUplink(tb testing.TB) Uplink {
+func (t *Topology) AddUplink(tb TB) Uplink {
 	tb.Helper()
 	i := len(t.Uplinks)
 	if i >= len(uplinkNets) {
@@ -361,7 +360,7 @@ func (t *Topology) AddUplink(tb testing.TB) Uplink {
 
 // addServerLink connects the server's next link: eth1/rs1, then eth2/rs2.
 // Only eth1 gets the server's default route.
-func (t *Topology) addServerLink(tb testing.TB) {
+func (t *Topology) addServerLink(tb TB) {
 	tb.Helper()
 	i := len(t.ServerLinks)
 	nets := serverNets[i]
@@ -387,7 +386,7 @@ func (t *Topology) addServerLink(tb testing.TB) {
 
 // routerAddrs gives router interface dev the gateway addresses of u and
 // makes IPv6 reverse-path checks on it strict.
-func (t *Topology) routerAddrs(tb testing.TB, dev string, u Uplink) {
+func (t *Topology) routerAddrs(tb TB, dev string, u Uplink) {
 	tb.Helper()
 	t.Router.tool(tb, "ip", "addr", "add", prefixed(u.Gateway4, u.Prefix4), "dev", dev)
 	if !t.Options.IPv6 {
@@ -404,14 +403,14 @@ func (t *Topology) routerAddrs(tb testing.TB, dev string, u Uplink) {
 
 // blackholeFrom drops IPv6 packets from prefix that arrive on dev: the
 // strict reverse-path check IPv6 lacks.
-func (t *Topology) blackholeFrom(tb testing.TB, dev string, prefix netip.Prefix) {
+func (t *Topology) blackholeFrom(tb TB, dev string, prefix netip.Prefix) {
 	tb.Helper()
 	t.Router.tool(tb, "ip", "-6", "rule", "add", "pref", strconv.Itoa(rpfRulePref), "iif", dev, "from", prefix.String(), "blackhole")
 }
 
 // hostAddrs gives a host's end of u its addresses; IPv6 ones skip duplicate
 // address detection so that they are usable at once.
-func hostAddrs(tb testing.TB, host *NS, u Uplink) {
+func hostAddrs(tb TB, host *NS, u Uplink) {
 	tb.Helper()
 	host.tool(tb, "ip", "addr", "add", prefixed(u.Addr4, u.Prefix4), "dev", u.Dev)
 	if u.Addr6.IsValid() {
@@ -420,7 +419,7 @@ func hostAddrs(tb testing.TB, host *NS, u Uplink) {
 }
 
 // shape limits dev's egress to the topology's rate with tbf.
-func (t *Topology) shape(tb testing.TB, n *NS, dev string) {
+func (t *Topology) shape(tb TB, n *NS, dev string) {
 	tb.Helper()
 	if t.Options.RateMbit <= 0 {
 		return
@@ -465,7 +464,7 @@ func (t *Topology) ServerSourceRouting() {
 
 // sourceRouting adds `from ADDR lookup table` and a table with u's connected
 // route and a default route via u's gateway, for every address of u.
-func (n *NS) sourceRouting(tb testing.TB, table int, u Uplink) {
+func (n *NS) sourceRouting(tb TB, table int, u Uplink) {
 	tb.Helper()
 	tab := strconv.Itoa(table)
 	for _, f := range []Family{V4, V6} {
@@ -481,7 +480,7 @@ func (n *NS) sourceRouting(tb testing.TB, table int, u Uplink) {
 
 // sysctls sets key/value pairs in the namespace by writing /proc/sys from a
 // thread inside it, which is much faster than running sysctl(8).
-func (n *NS) sysctls(tb testing.TB, kv ...string) {
+func (n *NS) sysctls(tb TB, kv ...string) {
 	tb.Helper()
 	err := n.Do(func() error {
 		for i := 0; i+1 < len(kv); i += 2 {
