@@ -1,0 +1,242 @@
+// Package show renders what `mptcpgd show` prints: every interface and
+// address with what is done with it and why, the kernel's endpoints and
+// limits, our rules and tables, and the live connections when the daemon
+// answers.
+package show
+
+import (
+	"fmt"
+	"io"
+	"strings"
+	"text/tabwriter"
+
+	"github.com/mptcpgd/mptcpgd/pkg/connview"
+	"github.com/mptcpgd/mptcpgd/pkg/netstate"
+	"github.com/mptcpgd/mptcpgd/pkg/pm"
+	"github.com/mptcpgd/mptcpgd/pkg/srcroute"
+)
+
+// Report is everything show prints; the daemon sends it over the control
+// socket, or show builds it from the kernel when no daemon answers.
+type Report struct {
+	Version string
+	// Live: the report comes from the running daemon.
+	Live bool
+	// Note says why live data is missing.
+	Note        string
+	Status      pm.Status
+	Connections *connview.Snapshot
+}
+
+// Render writes the report as text.
+func Render(w io.Writer, r Report) error {
+	p := &printer{w: w}
+	st := r.Status
+	src := "from the kernel (no daemon answered)"
+	if r.Live {
+		src = "from the running daemon"
+	}
+	p.f("mptcpgd %s: configuration %s, state %s\n", r.Version, st.Source, src)
+	if r.Note != "" {
+		p.f("note: %s\n", r.Note)
+	}
+
+	names := map[int]string{}
+	for _, i := range st.Interfaces {
+		names[i.Link.Index] = i.Link.Name
+	}
+
+	p.section("Interfaces")
+	tw := p.table()
+	for _, i := range st.Interfaces {
+		state := "no carrier"
+		if i.Carrier {
+			state = "carrier"
+		}
+		what := "not managed: " + i.Policy
+		if i.Managed {
+			what = "managed (" + i.Policy + ")"
+			if i.Withdrawn != "" {
+				what += ", withdrawn: " + i.Withdrawn
+			}
+		}
+		fmt.Fprintf(tw, "  %s\t%s\t%s\n", i.Link.Name, state, what)
+		for _, g := range i.Gateways {
+			fmt.Fprintf(tw, "  \t\t%s\n", gatewayText(g))
+		}
+	}
+	tw.Flush()
+
+	p.section("Addresses")
+	tw = p.table()
+	for _, a := range st.Addresses {
+		what := "endpoint"
+		if !a.Managed {
+			what = "skipped: " + a.Reason
+		}
+		fmt.Fprintf(tw, "  %s/%d\t%s\t%s\n", a.Addr.Addr, a.Addr.Prefix.Bits(), a.IfName, what)
+	}
+	tw.Flush()
+
+	p.section("Endpoints")
+	if len(st.Endpoints) == 0 {
+		p.f("  none\n")
+	}
+	tw = p.table()
+	for _, e := range st.Endpoints {
+		dev, owner := "", "not ours"
+		if e.IfIndex != 0 {
+			dev = "dev " + e.IfName
+		}
+		if e.Ours {
+			owner = "ours"
+		}
+		port := ""
+		if e.Port != 0 {
+			port = fmt.Sprintf("port %d", e.Port)
+		}
+		fmt.Fprintf(tw, "  id %d\t%s\t%s\t%s\t%s\t%s\n", e.ID, e.Addr, e.Flags, port, dev, owner)
+	}
+	tw.Flush()
+	if st.Pending > 0 {
+		p.f("  %d endpoint writes in progress\n", st.Pending)
+	}
+	for _, r := range st.Retrying {
+		p.f("  retrying after a failure: %s\n", r)
+	}
+
+	p.section("Limits")
+	p.f("  subflows %d, add_addr_accepted %d", st.Limits.Subflows, st.Limits.AddAddrAccepted)
+	if st.Limits != st.WantLimits {
+		p.f(" (configuration wants subflows %d, add_addr_accepted %d)", st.WantLimits.Subflows, st.WantLimits.AddAddrAccepted)
+	}
+	p.f("\n")
+
+	p.section("Rules (ours)")
+	if len(st.Rules) == 0 {
+		p.f("  none\n")
+	}
+	for _, r := range st.Rules {
+		p.f("  %d: from %s lookup %d proto %d\n", r.Priority, r.Src.Addr(), r.Table, r.Protocol)
+	}
+	p.section("Routes (ours)")
+	if len(st.Routes) == 0 {
+		p.f("  none\n")
+	}
+	for _, r := range st.Routes {
+		p.f("  table %d: %s\n", r.Table, routeText(r, names))
+	}
+
+	if len(st.Warnings) > 0 {
+		p.section("Warnings")
+		for _, w := range st.Warnings {
+			p.f("  %s\n", w)
+		}
+	}
+
+	p.section("Connections")
+	switch {
+	case r.Connections == nil:
+		p.f("  unavailable: the daemon did not answer on its control socket\n")
+	default:
+		renderConnections(p, *r.Connections, names)
+	}
+	return p.err
+}
+
+func gatewayText(g srcroute.Gateway) string {
+	fam := "IPv4"
+	if g.IPv6 {
+		fam = "IPv6"
+	}
+	switch g.Origin {
+	case srcroute.GatewayNone:
+		return fam + ": no default route: " + g.Detail
+	case srcroute.GatewayOnLink:
+		return fam + ": default dev " + g.IfName + " (" + g.Detail + ")"
+	}
+	return fmt.Sprintf("%s: default via %s (%s: %s)", fam, g.Addr, g.Origin, g.Detail)
+}
+
+func routeText(r netstate.Route, names map[int]string) string {
+	var b strings.Builder
+	if r.IsDefault() {
+		b.WriteString("default")
+	} else {
+		b.WriteString(r.Dst.String())
+	}
+	for _, nh := range r.NextHops {
+		if nh.Gateway.IsValid() {
+			fmt.Fprintf(&b, " via %s", nh.Gateway)
+		}
+		if n, ok := names[nh.IfIndex]; ok {
+			fmt.Fprintf(&b, " dev %s", n)
+		} else {
+			fmt.Fprintf(&b, " ifindex %d", nh.IfIndex)
+		}
+	}
+	return b.String()
+}
+
+type printer struct {
+	w   io.Writer
+	err error
+}
+
+func (p *printer) f(format string, args ...any) {
+	if p.err == nil {
+		_, p.err = fmt.Fprintf(p.w, format, args...)
+	}
+}
+
+func (p *printer) section(title string) { p.f("\n%s\n", title) }
+
+func (p *printer) table() *tabwriter.Writer {
+	return tabwriter.NewWriter(writerFunc(func(b []byte) (int, error) {
+		p.f("%s", b)
+		return len(b), p.err
+	}), 0, 4, 2, ' ', 0)
+}
+
+type writerFunc func([]byte) (int, error)
+
+func (f writerFunc) Write(b []byte) (int, error) { return f(b) }
+
+func renderConnections(p *printer, s connview.Snapshot, names map[int]string) {
+	if !s.Complete {
+		p.f("  (incomplete: %s)\n", s.IncompleteReason)
+	}
+	if len(s.Connections) == 0 {
+		p.f("  none\n")
+	}
+	for _, c := range s.Connections {
+		side := "client"
+		if c.ServerSide {
+			side = "server"
+		}
+		state := "established"
+		if !c.Established {
+			state = "opening"
+		}
+		p.f("  token %08x  %s -> %s  %s, %s, %d subflows\n", c.Token, c.Local, c.Remote, side, state, len(c.Subflows))
+		for _, sf := range c.Subflows {
+			var notes []string
+			if sf.Initial {
+				notes = append(notes, "initial")
+			}
+			if n, ok := names[sf.IfIndex]; ok {
+				notes = append(notes, "dev "+n)
+			}
+			if sf.Backup {
+				notes = append(notes, "backup")
+			}
+			p.f("    subflow %s -> %s  ids %d/%d  %s\n", sf.Local, sf.Remote, sf.LocalID, sf.RemoteID, strings.Join(notes, ", "))
+		}
+		for _, pa := range c.PeerAddrs {
+			p.f("    peer announced %s (id %d)\n", pa.Addr, pa.ID)
+		}
+	}
+	for _, l := range s.Listeners {
+		p.f("  listening %s\n", l)
+	}
+}
