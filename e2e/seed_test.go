@@ -1,0 +1,371 @@
+// Package e2e runs the seed scenario end to end: a client with two uplinks
+// and a server, each running the real mptcpgd with the example
+// configurations from configs/, and not one manual `ip` command beyond the
+// lab's addresses and default routes.
+package e2e
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"net/netip"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/mptcpgd/mptcpgd/internal/daemonlab"
+	"github.com/mptcpgd/mptcpgd/internal/lab"
+	"github.com/mptcpgd/mptcpgd/pkg/sockdiag"
+)
+
+// rate is each uplink's shaping, so two uplinks give 2*rate.
+const rate = 50
+
+func configPath(t testing.TB, name string) string {
+	t.Helper()
+	p, err := filepath.Abs(filepath.Join("..", "configs", name))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+// seed builds the lab and starts both daemons. Variant OneLAN runs the
+// client with the built-in defaults: its second NIC shares the first one's
+// subnet and gateway, which mptcpgd finds by itself.
+type seed struct {
+	top            *lab.Topology
+	client, server *daemonlab.Daemon
+}
+
+func startSeed(t testing.TB, opt lab.TopologyOptions) *seed {
+	t.Helper()
+	opt.RateMbit, opt.Checksums = rate, true
+	top := lab.NewTopology(t, opt)
+	s := &seed{top: top}
+	s.server = daemonlab.Start(t, top.Server, daemonlab.Options{Config: configPath(t, "server.toml")})
+	clientCfg := daemonlab.Options{Config: configPath(t, "client.toml")}
+	if opt.Variant == lab.OneLAN {
+		clientCfg.Config = ""
+	}
+	s.client = daemonlab.Start(t, top.Client, clientCfg)
+	return s
+}
+
+// stallMeter wraps the receiver and remembers the longest gap between two
+// reads that returned data: the stall an application sees.
+type stallMeter struct {
+	r        net.Conn
+	mu       sync.Mutex
+	last     time.Time
+	longest  time.Duration
+	longestT time.Time
+}
+
+func (m *stallMeter) Read(b []byte) (int, error) {
+	n, err := m.r.Read(b)
+	if n > 0 {
+		now := time.Now()
+		m.mu.Lock()
+		if !m.last.IsZero() && now.Sub(m.last) > m.longest {
+			m.longest, m.longestT = now.Sub(m.last), m.last
+		}
+		m.last = now
+		m.mu.Unlock()
+	}
+	return n, err
+}
+
+func (m *stallMeter) stall() time.Duration {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.longest
+}
+
+// stream is one MPTCP transfer from the client's first uplink address to a
+// server address, with the receiver checking every byte.
+type stream struct {
+	t      testing.TB
+	conn   *net.TCPConn
+	size   int64
+	start  time.Time
+	done   chan streamResult
+	wrote  chan error
+	meter  *stallMeter
+	before []uint64
+	seed   *seed
+}
+
+type streamResult struct {
+	report  lab.StreamReport
+	took    time.Duration
+	stall   time.Duration
+	sent    []uint64 // per client uplink
+	goodput float64  // Mbit/s
+}
+
+func (s *seed) startStream(t testing.TB, fam lab.Family, dst netip.Addr, size int64) *stream {
+	t.Helper()
+	st := &stream{t: t, size: size, done: make(chan streamResult, 1), wrote: make(chan error, 1), seed: s}
+	for _, u := range s.top.Uplinks {
+		_, tx, err := s.top.Client.LinkStats(u.Dev)
+		if err != nil {
+			t.Fatal(err)
+		}
+		st.before = append(st.before, tx)
+	}
+	ln, err := s.top.Server.ListenMPTCP(fam.Network(), ":0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ln.Close() })
+	go func() {
+		conn, err := ln.Accept()
+		if err != nil {
+			st.done <- streamResult{report: lab.StreamReport{Class: lab.StreamReset, Err: err}}
+			return
+		}
+		defer conn.Close()
+		st.meter = &stallMeter{r: conn}
+		rep := lab.VerifyStream(st.meter, size)
+		took := time.Since(st.start)
+		st.done <- streamResult{report: rep, took: took, stall: st.meter.stall(),
+			goodput: float64(size*8) / took.Seconds() / 1e6}
+	}()
+	port := ln.Addr().(*net.TCPAddr).AddrPort().Port()
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	t.Cleanup(cancel)
+	st.start = time.Now()
+	conn, err := s.top.Client.DialMPTCP(ctx, fam.Network(), netip.AddrPortFrom(dst, port).String(), s.top.Uplinks[0].Addr(fam))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { conn.Close() })
+	if ok, _ := conn.MultipathTCP(); !ok {
+		t.Fatal("the connection is not MPTCP")
+	}
+	st.conn = conn
+	go func() {
+		err := lab.WriteStream(conn, size)
+		conn.CloseWrite()
+		st.wrote <- err
+	}()
+	return st
+}
+
+// subflowFrom tells whether the connection has an established subflow
+// from local address a (to remote r, if r is valid) right now, as the
+// kernel's socket diagnostics report it: a subflow closed on a dead link
+// lingers in the connection until TCP gives up, so its state matters.
+func (st *stream) subflowFrom(a, r netip.Addr) (bool, string) {
+	f, err := st.seed.top.Client.Open()
+	if err != nil {
+		return false, err.Error()
+	}
+	defer f.Close()
+	conns, err := sockdiag.ListMPTCP(&sockdiag.Config{NetNS: int(f.Fd())})
+	if err != nil {
+		return false, err.Error()
+	}
+	local := st.conn.LocalAddr().(*net.TCPAddr).AddrPort()
+	var seen []string
+	for _, c := range conns {
+		if c.Local.Port() != local.Port() {
+			continue
+		}
+		for _, sf := range c.Subflows {
+			seen = append(seen, fmt.Sprintf("%s->%s %s", sf.Local, sf.Remote, sf.State))
+			if sf.State == sockdiag.StateEstablished && sf.Local.Addr() == a && (!r.IsValid() || sf.Remote.Addr() == r) {
+				return true, ""
+			}
+		}
+	}
+	return false, strings.Join(seen, ", ")
+}
+
+// waitSubflow waits until the connection has a subflow from a (to r).
+func (st *stream) waitSubflow(what string, a, r netip.Addr) time.Duration {
+	st.t.Helper()
+	start := time.Now()
+	deadline := start.Add(20 * time.Second)
+	for {
+		ok, seen := st.subflowFrom(a, r)
+		if ok {
+			return time.Since(start)
+		}
+		if time.Now().After(deadline) {
+			st.t.Fatalf("timed out waiting for %s; subflows: %s", what, seen)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// waitNoSubflow waits until the connection has no subflow from a.
+func (st *stream) waitNoSubflow(what string, a netip.Addr) {
+	st.t.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		ok, seen := st.subflowFrom(a, netip.Addr{})
+		if !ok {
+			return
+		}
+		if time.Now().After(deadline) {
+			st.t.Fatalf("timed out waiting for %s; subflows: %s", what, seen)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// wait waits for the transfer to end and checks the stream.
+func (st *stream) wait() streamResult {
+	st.t.Helper()
+	if err := <-st.wrote; err != nil {
+		st.t.Fatalf("sending: %v", err)
+	}
+	res := <-st.done
+	lab.CheckStream(st.t, res.report, st.seed.top.Client, st.seed.top.Server)
+	for i, u := range st.seed.top.Uplinks {
+		_, tx, err := st.seed.top.Client.LinkStats(u.Dev)
+		if err != nil {
+			st.t.Fatal(err)
+		}
+		if i < len(st.before) {
+			res.sent = append(res.sent, tx-st.before[i])
+		} else {
+			res.sent = append(res.sent, tx)
+		}
+	}
+	return res
+}
+
+func share(sent []uint64, i int) float64 {
+	var total uint64
+	for _, s := range sent {
+		total += s
+	}
+	if total == 0 {
+		return 0
+	}
+	return float64(sent[i]) / float64(total)
+}
+
+func TestSeedUsesBothUplinks(t *testing.T) {
+	for _, c := range []struct {
+		variant lab.Variant
+		fam     lab.Family
+	}{
+		{lab.Static, lab.V4}, {lab.Static, lab.V6}, {lab.OneLAN, lab.V4}, {lab.OneLAN, lab.V6},
+	} {
+		t.Run(c.variant.String()+"/"+c.fam.String(), func(t *testing.T) {
+			s := startSeed(t, lab.TopologyOptions{Variant: c.variant, IPv6: c.fam == lab.V6})
+			st := s.startStream(t, c.fam, s.top.ServerAddr(c.fam), 24<<20)
+			st.waitSubflow("a subflow joined over eth2", s.top.Uplinks[1].Addr(c.fam), netip.Addr{})
+			res := st.wait()
+			for i, u := range s.top.Uplinks {
+				if sh := share(res.sent, i); sh < 0.30 {
+					t.Errorf("%s carried %.0f%% of the bytes (per uplink %v), want at least 30%%", u.Dev, 100*sh, res.sent)
+				}
+			}
+			t.Logf("goodput %.1f Mbit/s of %d (%.0f%%), uplink shares %.0f%% / %.0f%%",
+				res.goodput, 2*rate, res.goodput/float64(2*rate)*100, 100*share(res.sent, 0), 100*share(res.sent, 1))
+		})
+	}
+}
+
+func TestServerAnnouncesSecondAddress(t *testing.T) {
+	s := startSeed(t, lab.TopologyOptions{Variant: lab.Static, ServerSecondUplink: true})
+	before, err := s.top.Client.Nstat()
+	if err != nil {
+		t.Fatal(err)
+	}
+	s2 := s.top.ServerLinks[1].Addr4
+	st := s.startStream(t, lab.V4, s.top.ServerAddr(lab.V4), 16<<20)
+	st.waitSubflow("the client joined the server's announced address", s.top.Uplinks[0].Addr4, s2)
+	st.wait()
+	after, err := s.top.Client.Nstat()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := lab.CounterDelta(before, after, "MPTcpExtAddAddr"); n == 0 {
+		t.Error("the client received no ADD_ADDR")
+	}
+	rep := s.server.Show()
+	found := false
+	for _, e := range rep.Status.Endpoints {
+		found = found || (e.Addr == s2 && e.Ours && strings.Contains(e.Flags.String(), "signal"))
+	}
+	if !found {
+		t.Errorf("the server has no signal endpoint of its own on %s: %+v", s2, rep.Status.Endpoints)
+	}
+}
+
+func TestCablePullAndPlugDuringTransfer(t *testing.T) {
+	for i, dev := range []string{"eth1", "eth2"} {
+		t.Run(dev, func(t *testing.T) {
+			s := startSeed(t, lab.TopologyOptions{Variant: lab.Static})
+			u := s.top.Uplinks[i]
+			st := s.startStream(t, lab.V4, s.top.ServerAddr(lab.V4), 64<<20)
+			st.waitSubflow("a subflow over eth2", s.top.Uplinks[1].Addr4, netip.Addr{})
+			time.Sleep(time.Second)
+			s.top.CablePull(i)
+			st.waitNoSubflow("the kernel closing the subflow over "+dev+" once mptcpgd withdrew its endpoint", u.Addr4)
+			time.Sleep(time.Second)
+			s.top.CablePlug(i)
+			back := st.waitSubflow("the same connection regains a subflow over "+dev, u.Addr4, netip.Addr{})
+			res := st.wait()
+			t.Logf("cable pulled on %s: longest stall %v; subflow back %v after the plug; goodput %.1f Mbit/s",
+				dev, res.stall.Round(time.Millisecond), back.Round(time.Millisecond), res.goodput)
+		})
+	}
+}
+
+func TestHotplugThirdUplinkDuringTransfer(t *testing.T) {
+	s := startSeed(t, lab.TopologyOptions{Variant: lab.DHCP})
+	st := s.startStream(t, lab.V4, s.top.ServerAddr(lab.V4), 48<<20)
+	st.waitSubflow("a subflow over eth2", s.top.Uplinks[1].Addr4, netip.Addr{})
+	u3 := s.top.AddUplink(t)
+	took := st.waitSubflow("a subflow over the hot-plugged eth3", u3.Addr4, netip.Addr{})
+	res := st.wait()
+	if res.sent[2] < 1<<20 {
+		t.Errorf("eth3 carried %d bytes, want traffic over the new uplink", res.sent[2])
+	}
+	t.Logf("eth3 joined %v after it was plugged; uplink shares %.0f%% / %.0f%% / %.0f%%",
+		took.Round(time.Millisecond), 100*share(res.sent, 0), 100*share(res.sent, 1), 100*share(res.sent, 2))
+}
+
+func TestRestartBothDaemonsDuringTransfer(t *testing.T) {
+	s := startSeed(t, lab.TopologyOptions{Variant: lab.Static})
+	idsBefore := map[string][]uint8{"client": endpointIDs(s.client), "server": endpointIDs(s.server)}
+	st := s.startStream(t, lab.V4, s.top.ServerAddr(lab.V4), 48<<20)
+	st.waitSubflow("a subflow over eth2", s.top.Uplinks[1].Addr4, netip.Addr{})
+	time.Sleep(500 * time.Millisecond)
+	for _, d := range []*daemonlab.Daemon{s.client, s.server} {
+		if err := d.Stop(); err != nil {
+			t.Fatalf("stop: %v", err)
+		}
+	}
+	s.server = daemonlab.Start(t, s.top.Server, daemonlab.Options{Config: configPath(t, "server.toml")})
+	s.client = daemonlab.Start(t, s.top.Client, daemonlab.Options{Config: configPath(t, "client.toml")})
+	res := st.wait()
+	idsAfter := map[string][]uint8{"client": endpointIDs(s.client), "server": endpointIDs(s.server)}
+	for _, who := range []string{"client", "server"} {
+		if !slices.Equal(idsBefore[who], idsAfter[who]) {
+			t.Errorf("%s endpoint ids changed across the restart: %v -> %v", who, idsBefore[who], idsAfter[who])
+		}
+	}
+	t.Logf("both daemons restarted mid-transfer: longest stall %v, goodput %.1f Mbit/s", res.stall.Round(time.Millisecond), res.goodput)
+}
+
+func endpointIDs(d *daemonlab.Daemon) []uint8 {
+	var ids []uint8
+	for _, e := range d.Show().Status.Endpoints {
+		if e.Ours {
+			ids = append(ids, e.ID)
+		}
+	}
+	slices.Sort(ids)
+	return ids
+}
