@@ -30,9 +30,18 @@ var (
 	buildErr  error
 )
 
-// Binary builds cmd/mptcpgd once per test process and returns its path.
+// Binary returns the mptcpgd binary to run: $MPTCPGD_BIN when set (the
+// demo passes the one `make` built), else cmd/mptcpgd built once per
+// process.
 func Binary(tb lab.TB) string {
 	tb.Helper()
+	if p := os.Getenv("MPTCPGD_BIN"); p != "" {
+		abs, err := filepath.Abs(p)
+		if err != nil {
+			tb.Fatal(err)
+		}
+		return abs
+	}
 	buildOnce.Do(func() {
 		_, here, _, _ := runtime.Caller(0)
 		root := filepath.Join(filepath.Dir(here), "..", "..")

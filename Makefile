@@ -1,0 +1,54 @@
+# mptcpgd. `make demo` and `make test` are the two commands of the README;
+# both install what they need (scripts/deps.sh) and must run as root.
+
+GO      ?= $(shell command -v go 2>/dev/null || echo /usr/local/go/bin/go)
+VERSION ?= $(shell git describe --always --dirty 2>/dev/null || echo dev)
+BIN     := bin/mptcpgd
+STATICCHECK := $(CURDIR)/bin/staticcheck
+STATICCHECK_VERSION := v0.8.2
+PREFIX  ?= /usr/local
+export PATH := $(dir $(GO)):$(PATH)
+
+.PHONY: all build deps lint test demo bench install uninstall clean
+
+all: build
+
+build:
+	$(GO) build -trimpath -ldflags "-X main.version=$(VERSION)" -o $(BIN) ./cmd/mptcpgd
+
+deps:
+	@scripts/deps.sh
+
+$(STATICCHECK):
+	GOBIN=$(CURDIR)/bin $(GO) install honnef.co/go/tools/cmd/staticcheck@$(STATICCHECK_VERSION)
+
+lint: $(STATICCHECK)
+	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt would change: $$out"; exit 1; fi
+	$(GO) vet ./...
+	$(STATICCHECK) ./...
+
+# Kernel tests share the host-wide generic-netlink lock: one package at a time.
+test: deps lint
+	$(GO) test -p 1 -count=1 -timeout 15m ./...
+
+# A client with two uplinks and a server in network namespaces, both running
+# mptcpgd; an MPTCP transfer with a cable pulled and plugged back.
+demo: deps build
+	MPTCPGD_BIN=$(BIN) $(GO) run ./cmd/mptcpgd-demo
+
+install: build
+	install -D -m 0755 $(BIN) $(DESTDIR)$(PREFIX)/sbin/mptcpgd
+	install -D -m 0644 deploy/systemd/mptcpgd.service $(DESTDIR)/etc/systemd/system/mptcpgd.service
+	install -D -m 0644 deploy/rt_protos.d/mptcpgd.conf $(DESTDIR)/etc/iproute2/rt_protos.d/mptcpgd.conf
+	@if [ -e $(DESTDIR)/etc/mptcpgd.toml ]; then \
+		echo "keeping the existing /etc/mptcpgd.toml"; \
+	else \
+		install -D -m 0644 configs/mptcpgd.toml $(DESTDIR)/etc/mptcpgd.toml; \
+	fi
+	@if [ -z "$(DESTDIR)" ] && command -v systemctl >/dev/null && systemctl is-system-running >/dev/null 2>&1; then systemctl daemon-reload; fi
+
+uninstall:
+	rm -f $(DESTDIR)$(PREFIX)/sbin/mptcpgd $(DESTDIR)/etc/systemd/system/mptcpgd.service $(DESTDIR)/etc/iproute2/rt_protos.d/mptcpgd.conf
+
+clean:
+	rm -rf bin

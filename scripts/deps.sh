@@ -1,0 +1,31 @@
+#!/bin/sh
+# Installs what building, testing and the demo need on Debian, if missing:
+# iproute2 (ip, tc, ss, nstat), ping, systemd-analyze (unit checks) and Go.
+# Runs as root; does nothing when everything is there.
+set -eu
+
+missing=""
+need() { command -v "$1" >/dev/null 2>&1 || missing="$missing $2"; }
+need ip iproute2
+need tc iproute2
+need nstat iproute2
+need ping iputils-ping
+need systemd-analyze systemd
+need make make
+need gcc gcc
+
+if [ -n "$missing" ]; then
+	if [ "$(id -u)" != 0 ]; then
+		echo "deps: missing packages:$missing; run as root to install them" >&2
+		exit 1
+	fi
+	echo "deps: installing$missing"
+	apt-get update -qq
+	# shellcheck disable=SC2086
+	DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $missing >/dev/null
+fi
+
+if ! command -v go >/dev/null 2>&1 && [ ! -x /usr/local/go/bin/go ]; then
+	echo "deps: Go is missing: install Go 1.26 or later to /usr/local/go (https://go.dev/dl/)" >&2
+	exit 1
+fi
