@@ -12,7 +12,6 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -55,36 +54,6 @@ func startSeed(t testing.TB, opt lab.TopologyOptions) *seed {
 	return s
 }
 
-// stallMeter wraps the receiver and remembers the longest gap between two
-// reads that returned data: the stall an application sees.
-type stallMeter struct {
-	r        net.Conn
-	mu       sync.Mutex
-	last     time.Time
-	longest  time.Duration
-	longestT time.Time
-}
-
-func (m *stallMeter) Read(b []byte) (int, error) {
-	n, err := m.r.Read(b)
-	if n > 0 {
-		now := time.Now()
-		m.mu.Lock()
-		if !m.last.IsZero() && now.Sub(m.last) > m.longest {
-			m.longest, m.longestT = now.Sub(m.last), m.last
-		}
-		m.last = now
-		m.mu.Unlock()
-	}
-	return n, err
-}
-
-func (m *stallMeter) stall() time.Duration {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	return m.longest
-}
-
 // stream is one MPTCP transfer from the client's first uplink address to a
 // server address, with the receiver checking every byte.
 type stream struct {
@@ -94,7 +63,7 @@ type stream struct {
 	start  time.Time
 	done   chan streamResult
 	wrote  chan error
-	meter  *stallMeter
+	meter  *lab.StallMeter
 	before []uint64
 	seed   *seed
 }
@@ -129,10 +98,10 @@ func (s *seed) startStream(t testing.TB, fam lab.Family, dst netip.Addr, size in
 			return
 		}
 		defer conn.Close()
-		st.meter = &stallMeter{r: conn}
+		st.meter = &lab.StallMeter{R: conn}
 		rep := lab.VerifyStream(st.meter, size)
 		took := time.Since(st.start)
-		st.done <- streamResult{report: rep, took: took, stall: st.meter.stall(),
+		st.done <- streamResult{report: rep, took: took, stall: st.meter.Longest(),
 			goodput: float64(size*8) / took.Seconds() / 1e6}
 	}()
 	port := ln.Addr().(*net.TCPAddr).AddrPort().Port()

@@ -178,10 +178,10 @@ func startTransfer(r *runner, top *lab.Topology) *transfer {
 			return
 		}
 		defer conn.Close()
-		m := &stallMeter{r: conn}
+		m := &lab.StallMeter{R: conn}
 		rep := lab.VerifyStream(m, size)
 		st.mu.Lock()
-		st.result = result{report: rep, stall: m.longest, goodput: float64(size*8) / time.Since(st.start).Seconds() / 1e6}
+		st.result = result{report: rep, stall: m.Longest(), goodput: float64(size*8) / time.Since(st.start).Seconds() / 1e6}
 		st.mu.Unlock()
 	}()
 	st.start = time.Now()
@@ -224,25 +224,6 @@ func (st *transfer) wait(r *runner) result {
 	end := st.sample()
 	res.sent = end.tx
 	return res
-}
-
-// stallMeter remembers the longest gap between two reads that got data.
-type stallMeter struct {
-	r       net.Conn
-	last    time.Time
-	longest time.Duration
-}
-
-func (m *stallMeter) Read(b []byte) (int, error) {
-	n, err := m.r.Read(b)
-	if n > 0 {
-		now := time.Now()
-		if !m.last.IsZero() && now.Sub(m.last) > m.longest {
-			m.longest = now.Sub(m.last)
-		}
-		m.last = now
-	}
-	return n, err
 }
 
 // reactionTime is the time between the first log line with message from

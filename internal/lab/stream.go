@@ -6,7 +6,9 @@ import (
 	"fmt"
 	"io"
 	"strings"
+	"sync"
 	"sync/atomic"
+	"time"
 )
 
 // The test stream: the 8-byte word at every offset o (o a multiple of 8)
@@ -431,4 +433,35 @@ func CheckStream(tb TB, r StreamReport, nss ...*NS) {
 	total := misdeliveries.Add(1)
 	tb.Logf("KNOWN KERNEL DEFECT (design.md, not a test failure): %v; MPTcpExtDataCsumErr %s; misdeliveries in this run: %d",
 		r, counters, total)
+}
+
+// StallMeter wraps a receiver and remembers the longest gap between two
+// reads that returned data: the longest an application waited for data.
+type StallMeter struct {
+	R io.Reader
+
+	mu      sync.Mutex
+	last    time.Time
+	longest time.Duration
+}
+
+func (m *StallMeter) Read(b []byte) (int, error) {
+	n, err := m.R.Read(b)
+	if n > 0 {
+		now := time.Now()
+		m.mu.Lock()
+		if !m.last.IsZero() && now.Sub(m.last) > m.longest {
+			m.longest = now.Sub(m.last)
+		}
+		m.last = now
+		m.mu.Unlock()
+	}
+	return n, err
+}
+
+// Longest is the longest gap seen so far.
+func (m *StallMeter) Longest() time.Duration {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.longest
 }

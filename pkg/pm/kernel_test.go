@@ -254,6 +254,12 @@ func TestKernelHotplugRenameAndRepair(t *testing.T) {
 	c.IP("rule", "del", "from", "192.0.2.2", "lookup", fmt.Sprint(t1))
 	wantRules(t, c, "a rule deleted behind our back is restored",
 		fmt.Sprintf("from 192.0.2.2 lookup %d", t1), fmt.Sprintf("from 198.51.100.2 lookup %d", 10000+ifindex(t, c, "eth2")))
+
+	c.IP("route", "del", "default", "table", fmt.Sprint(t1))
+	eventually(t, "a route deleted behind our back is restored", func() (bool, string) {
+		out := c.IP("route", "show", "table", fmt.Sprint(t1))
+		return strings.Contains(out, "default via 192.0.2.1 dev eth1 proto 177"), out
+	})
 }
 
 func TestKernelTransferSurvivesCarrierLoss(t *testing.T) {
