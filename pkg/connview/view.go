@@ -284,6 +284,17 @@ var pastHandshake = []sockdiag.State{
 	sockdiag.StateCloseWait, sockdiag.StateClosing, sockdiag.StateLastAck,
 }
 
+// Counts returns how many connections and subflows the view holds,
+// without copying it (for a status line on a busy server).
+func (v *View) Counts() (connections, subflows int) {
+	v.mu.RLock()
+	defer v.mu.RUnlock()
+	for _, c := range v.conns {
+		subflows += len(c.subflows)
+	}
+	return len(v.conns), subflows
+}
+
 // Snapshot returns a copy of the view.
 func (v *View) Snapshot() Snapshot {
 	v.mu.RLock()

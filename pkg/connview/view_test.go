@@ -421,3 +421,21 @@ func TestConcurrentUse(t *testing.T) {
 		t.Errorf("after opening and closing 200 connections: %d connections, %d events", len(s.Connections), s.Events)
 	}
 }
+
+func TestCountsMatchSnapshot(t *testing.T) {
+	v := New()
+	if c, s := v.Counts(); c != 0 || s != 0 {
+		t.Errorf("empty view: %d connections, %d subflows", c, s)
+	}
+	for _, e := range []netlinkmptcp.Event{created, joined, announced} {
+		v.Apply(e)
+	}
+	snap := v.Snapshot()
+	subflows := 0
+	for _, c := range snap.Connections {
+		subflows += len(c.Subflows)
+	}
+	if c, s := v.Counts(); c != len(snap.Connections) || s != subflows || s != 2 {
+		t.Errorf("Counts = %d, %d; snapshot has %d connections, %d subflows (want 2 subflows)", c, s, len(snap.Connections), subflows)
+	}
+}

@@ -126,12 +126,8 @@ func Run(ctx context.Context, o Options) error {
 		return nil
 	}
 	status := func() string {
-		snap := view.Snapshot()
-		subflows := 0
-		for _, c := range snap.Connections {
-			subflows += len(c.Subflows)
-		}
-		return fmt.Sprintf("%s; %d connections, %d subflows", summary.Load(), len(snap.Connections), subflows)
+		conns, subflows := view.Counts()
+		return fmt.Sprintf("%s; %d connections, %d subflows", summary.Load(), conns, subflows)
 	}
 	last := status()
 	if err := notify.Ready(last); err != nil {
