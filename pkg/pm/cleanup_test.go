@@ -1,12 +1,15 @@
 package pm
 
 import (
+	"errors"
 	"net/netip"
 	"slices"
+	"strings"
 	"testing"
 
 	mp "github.com/mptcpgd/mptcpgd/pkg/netlinkmptcp"
 	"github.com/mptcpgd/mptcpgd/pkg/netstate"
+	"github.com/mptcpgd/mptcpgd/pkg/statefile"
 )
 
 func TestCleanupRemovesOnlyOursAndRestoresLimits(t *testing.T) {
@@ -49,5 +52,26 @@ func TestCleanupRemovesOnlyOursAndRestoresLimits(t *testing.T) {
 	}
 	if st := store.get(); len(st.Endpoints) != 0 || st.InitialLimits != nil {
 		t.Errorf("state after cleanup = %+v, want empty", st)
+	}
+}
+
+type unreadableStore struct{ memStore }
+
+func (*unreadableStore) Load() (statefile.State, error) {
+	return statefile.State{}, errors.New("read state file: permission denied")
+}
+
+func TestInspectExplainsWithoutTheOwnershipRecord(t *testing.T) {
+	k := newFakeKernel(clientNet())
+	k.eps[4] = mp.Endpoint{ID: 4, Addr: netip.MustParseAddr("192.0.2.2"), Flags: mp.FlagSubflow, IfIndex: 2}
+	st, err := Inspect(parseConfig(t, ""), k, k, &unreadableStore{}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(st.Endpoints) != 1 || !st.Endpoints[0].Ours {
+		t.Errorf("endpoints = %+v, want the one on a managed NIC counted as ours", st.Endpoints)
+	}
+	if len(st.Addresses) == 0 || !slices.ContainsFunc(st.Warnings, func(w string) bool { return strings.Contains(w, "permission denied") }) {
+		t.Errorf("warnings = %q, want the unreadable record named", st.Warnings)
 	}
 }

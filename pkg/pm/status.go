@@ -87,10 +87,9 @@ func (e *Engine) Status(ctx context.Context) (Status, error) {
 // Inspect builds a Status from fresh dumps without a running engine, for
 // `mptcpgd show` when no daemon answers. It only reads.
 func Inspect(cfg *config.Config, k MPTCP, n Network, store Store, arp func(string) srcroute.ARP) (Status, error) {
-	own, err := store.Load()
-	if err != nil {
-		return Status{}, err
-	}
+	// Without the ownership record (not root, say) the rest still tells a
+	// lot; only recorded-but-unmanaged endpoints show as not ours.
+	own, ownErr := store.Load()
 	net, _, err := n.Dump()
 	if err != nil {
 		return Status{}, fmt.Errorf("read links, addresses, routes and rules: %w", err)
@@ -104,5 +103,9 @@ func Inspect(cfg *config.Config, k MPTCP, n Network, store Store, arp func(strin
 		return Status{}, fmt.Errorf("read MPTCP limits: %w", err)
 	}
 	d := Decide(Input{Config: cfg, Net: net, Kernel: eps, Records: own.Endpoints, Now: time.Now(), ARP: arp})
-	return BuildStatus(cfg.Source, d, eps, limits, net, cfg.Routing.Protocol), nil
+	st := BuildStatus(cfg.Source, d, eps, limits, net, cfg.Routing.Protocol)
+	if ownErr != nil {
+		st.Warnings = append(st.Warnings, "ownership record not read, so endpoints recorded as ours on unmanaged interfaces show as not ours: "+ownErr.Error())
+	}
+	return st, nil
 }
