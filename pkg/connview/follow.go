@@ -103,7 +103,11 @@ func (f *follower) rebuildView(why string) {
 
 // apply applies one event and logs the change.
 func (f *follower) apply(ev netlinkmptcp.Event) {
-	change, changed := f.v.Apply(ev)
+	debug := f.log.Core().Enabled(zap.DebugLevel)
+	change, changed := f.v.apply(ev, debug)
+	if !debug {
+		return
+	}
 	if ce := f.log.Check(zap.DebugLevel, change); ce != nil {
 		ce.Write(eventFields(ev, changed)...)
 	}

@@ -101,6 +101,7 @@ type View struct {
 	events    uint64
 	losses    uint64
 	rebuilds  uint64
+	changed   chan struct{}
 }
 
 // connection is a Connection with its subflows and announced addresses
@@ -123,6 +124,19 @@ func New() *View {
 		conns:     map[uint32]*connection{},
 		listeners: map[netip.AddrPort]bool{},
 		reason:    notReadYet,
+		changed:   make(chan struct{}, 1),
+	}
+}
+
+// Changed receives a value after the view changed (events applied, a
+// rebuild), coalesced: one value stands for any number of changes since it
+// was last received. It lets a status line follow the view without polling.
+func (v *View) Changed() <-chan struct{} { return v.changed }
+
+func (v *View) notify() {
+	select {
+	case v.changed <- struct{}{}:
+	default:
 	}
 }
 
@@ -131,13 +145,20 @@ func New() *View {
 // (an unknown event, or the end of something the view did not have), and
 // change then says why.
 func (v *View) Apply(ev netlinkmptcp.Event) (change string, ok bool) {
+	return v.apply(ev, true)
+}
+
+// apply is Apply; with describe false it leaves change empty and skips the
+// formatting, which on a busy server would cost more than the update.
+func (v *View) apply(ev netlinkmptcp.Event, describe bool) (change string, ok bool) {
 	v.mu.Lock()
 	defer v.mu.Unlock()
+	defer v.notify()
 	v.events++
 	local, remote := unmap(ev.Local), unmap(ev.Remote)
 	switch ev.Type {
 	case netlinkmptcp.EventCreated, netlinkmptcp.EventEstablished:
-		c, lazily := v.lookup(ev.Token, false)
+		c, lazily := v.lookup(ev.Token, false, describe && ev.Type != netlinkmptcp.EventCreated)
 		if ev.Type == netlinkmptcp.EventCreated {
 			lazily = ""
 		} else {
@@ -153,83 +174,110 @@ func (v *View) Apply(ev netlinkmptcp.Event) (change string, ok bool) {
 		if ev.Type == netlinkmptcp.EventEstablished {
 			what = "established"
 		}
-		return fmt.Sprintf("connection %08x %s: %s -> %s, %s side%s", ev.Token, what, local, remote, side(ev.ServerSide), lazily), true
+		return say(describe, func() string {
+			return fmt.Sprintf("connection %08x %s: %s -> %s, %s side%s", ev.Token, what, local, remote, side(ev.ServerSide), lazily)
+		}), true
 
 	case netlinkmptcp.EventClosed:
 		c, ok := v.conns[ev.Token]
 		if !ok {
-			return fmt.Sprintf("connection %08x closed; it was not in the view", ev.Token), false
+			return say(describe, func() string { return fmt.Sprintf("connection %08x closed; it was not in the view", ev.Token) }), false
 		}
 		delete(v.conns, ev.Token)
-		return fmt.Sprintf("connection %08x closed (%s -> %s, %d subflows)", ev.Token, c.Local, c.Remote, len(c.subflows)), true
+		return say(describe, func() string {
+			return fmt.Sprintf("connection %08x closed (%s -> %s, %d subflows)", ev.Token, c.Local, c.Remote, len(c.subflows))
+		}), true
 
 	case netlinkmptcp.EventAnnounced:
-		c, lazily := v.lookup(ev.Token, true)
+		c, lazily := v.lookup(ev.Token, true, describe)
 		c.peerAddrs[ev.RemoteID] = remote
-		return fmt.Sprintf("peer of connection %08x announced %s as id %d%s", ev.Token, announcedAddr(remote), ev.RemoteID, lazily), true
+		return say(describe, func() string {
+			return fmt.Sprintf("peer of connection %08x announced %s as id %d%s", ev.Token, announcedAddr(remote), ev.RemoteID, lazily)
+		}), true
 
 	case netlinkmptcp.EventRemoved:
-		c, lazily := v.lookup(ev.Token, true)
+		c, lazily := v.lookup(ev.Token, true, describe)
 		addr, ok := c.peerAddrs[ev.RemoteID]
 		delete(c.peerAddrs, ev.RemoteID)
 		switch {
 		case ok:
-			return fmt.Sprintf("peer of connection %08x withdrew address id %d (%s)", ev.Token, ev.RemoteID, announcedAddr(addr)), true
+			return say(describe, func() string {
+				return fmt.Sprintf("peer of connection %08x withdrew address id %d (%s)", ev.Token, ev.RemoteID, announcedAddr(addr))
+			}), true
 		case lazily != "":
-			return fmt.Sprintf("peer of connection %08x withdrew address id %d%s", ev.Token, ev.RemoteID, lazily), true
+			return say(describe, func() string {
+				return fmt.Sprintf("peer of connection %08x withdrew address id %d%s", ev.Token, ev.RemoteID, lazily)
+			}), true
 		}
-		return fmt.Sprintf("peer of connection %08x withdrew address id %d, which the view did not have", ev.Token, ev.RemoteID), false
+		return say(describe, func() string {
+			return fmt.Sprintf("peer of connection %08x withdrew address id %d, which the view did not have", ev.Token, ev.RemoteID)
+		}), false
 
 	case netlinkmptcp.EventSubEstablished, netlinkmptcp.EventSubPriority:
-		c, lazily := v.lookup(ev.Token, true)
+		c, lazily := v.lookup(ev.Token, true, describe)
 		sf := Subflow{Local: local, Remote: remote, LocalID: ev.LocalID, RemoteID: ev.RemoteID, Backup: ev.Backup, IfIndex: int(ev.IfIndex)}
 		old, known := c.subflows[sf.key()]
 		sf.Initial = old.Initial
 		c.subflows[sf.key()] = sf
 		if ev.Type == netlinkmptcp.EventSubPriority && known {
-			return fmt.Sprintf("subflow %s of connection %08x is %s%s", describe(sf), ev.Token, priority(sf.Backup), lazily), true
+			return say(describe, func() string {
+				return fmt.Sprintf("subflow %s of connection %08x is %s%s", describeSubflow(sf), ev.Token, priority(sf.Backup), lazily)
+			}), true
 		}
-		return fmt.Sprintf("subflow %s joined connection %08x%s%s", describe(sf), ev.Token, subflowError(ev), lazily), true
+		return say(describe, func() string {
+			return fmt.Sprintf("subflow %s joined connection %08x%s%s", describeSubflow(sf), ev.Token, subflowError(ev), lazily)
+		}), true
 
 	case netlinkmptcp.EventSubClosed:
-		c, lazily := v.lookup(ev.Token, true)
+		c, lazily := v.lookup(ev.Token, true, describe)
 		key := subflowKey{local, remote}
 		sf, ok := c.subflows[key]
 		if !ok {
 			sf = Subflow{Local: local, Remote: remote, LocalID: ev.LocalID, RemoteID: ev.RemoteID, IfIndex: int(ev.IfIndex)}
 		}
 		delete(c.subflows, key)
-		text := fmt.Sprintf("subflow %s of connection %08x closed%s%s", describe(sf), ev.Token, closeCause(ev), lazily)
+		text := say(describe, func() string {
+			return fmt.Sprintf("subflow %s of connection %08x closed%s%s", describeSubflow(sf), ev.Token, closeCause(ev), lazily)
+		})
 		if !ok && lazily == "" {
-			return text + "; it was not in the view", false
+			return say(describe, func() string { return text + "; it was not in the view" }), false
 		}
 		return text, true
 
 	case netlinkmptcp.EventListenerCreated:
 		v.listeners[local] = true
-		return fmt.Sprintf("MPTCP listener on %s created", local), true
+		return say(describe, func() string { return fmt.Sprintf("MPTCP listener on %s created", local) }), true
 
 	case netlinkmptcp.EventListenerClosed:
 		if !v.listeners[local] {
-			return fmt.Sprintf("MPTCP listener on %s closed; it was not in the view", local), false
+			return say(describe, func() string { return fmt.Sprintf("MPTCP listener on %s closed; it was not in the view", local) }), false
 		}
 		delete(v.listeners, local)
-		return fmt.Sprintf("MPTCP listener on %s closed", local), true
+		return say(describe, func() string { return fmt.Sprintf("MPTCP listener on %s closed", local) }), true
 	}
-	return fmt.Sprintf("ignored %s: the view does not follow it", ev), false
+	return say(describe, func() string { return fmt.Sprintf("ignored %s: the view does not follow it", ev) }), false
+}
+
+// say returns the text f makes, or "" without calling f when nothing is
+// to be described.
+func say(describe bool, f func() string) string {
+	if !describe {
+		return ""
+	}
+	return f()
 }
 
 // lookup returns the connection with token, adding it if the view does not
 // have it, and then lazily is a remark for the change text. A connection
 // added from an event after CREATED and ESTABLISHED (partial) is marked
 // partial, and established, as such events come only after the handshake.
-func (v *View) lookup(token uint32, partial bool) (c *connection, lazily string) {
+func (v *View) lookup(token uint32, partial, describe bool) (c *connection, lazily string) {
 	if c, ok := v.conns[token]; ok {
 		return c, ""
 	}
 	c = newConnection(Connection{Token: token, Partial: partial, Established: partial})
 	v.conns[token] = c
-	return c, fmt.Sprintf(" (connection %08x was not in the view: added)", token)
+	return c, say(describe, func() string { return fmt.Sprintf(" (connection %08x was not in the view: added)", token) })
 }
 
 func newConnection(c Connection) *connection {
@@ -271,6 +319,7 @@ func (v *View) Rebuild(conns []sockdiag.Connection) {
 	}
 	v.mu.Lock()
 	defer v.mu.Unlock()
+	defer v.notify()
 	v.conns = fresh
 	v.complete = true
 	v.reason = ""
@@ -373,7 +422,7 @@ func priority(backup bool) string {
 }
 
 // describe is "LOCAL -> REMOTE (ids L/R, ifindex N, backup)".
-func describe(sf Subflow) string {
+func describeSubflow(sf Subflow) string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "%s -> %s (ids %d/%d", sf.Local, sf.Remote, sf.LocalID, sf.RemoteID)
 	if sf.IfIndex != 0 {

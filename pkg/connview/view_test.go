@@ -439,3 +439,46 @@ func TestCountsMatchSnapshot(t *testing.T) {
 		t.Errorf("Counts = %d, %d; snapshot has %d connections, %d subflows (want 2 subflows)", c, s, len(snap.Connections), subflows)
 	}
 }
+
+func TestChangedIsSignalledAndCoalesced(t *testing.T) {
+	v := New()
+	select {
+	case <-v.Changed():
+		t.Fatal("a new view signalled a change")
+	default:
+	}
+	v.Apply(created)
+	v.Apply(joined)
+	select {
+	case <-v.Changed():
+	default:
+		t.Fatal("no change signalled after events")
+	}
+	select {
+	case <-v.Changed():
+		t.Fatal("two events signalled twice; want one coalesced signal")
+	default:
+	}
+	v.Rebuild(nil)
+	select {
+	case <-v.Changed():
+	default:
+		t.Fatal("no change signalled after a rebuild")
+	}
+}
+
+func TestApplyWithoutDescriptionUpdatesTheSame(t *testing.T) {
+	events := []netlinkmptcp.Event{created, joined, announced, listenerCreated}
+	described, quiet := New(), New()
+	for _, e := range events {
+		if change, ok := described.Apply(e); !ok || change == "" {
+			t.Fatalf("Apply(%v) = %q, %t", e, change, ok)
+		}
+		if change, ok := quiet.apply(e, false); !ok || change != "" {
+			t.Errorf("apply(%v, false) = %q, %t; want no text, changed", e, change, ok)
+		}
+	}
+	if diff := cmp.Diff(described.Snapshot(), quiet.Snapshot(), equateAddrs); diff != "" {
+		t.Errorf("the view differs when changes are not described (-described +quiet):\n%s", diff)
+	}
+}

@@ -77,16 +77,23 @@ func Run(ctx context.Context, o Options) error {
 
 	var summary atomic.Value
 	summary.Store("starting")
+	summaryChanged := make(chan struct{}, 1)
 	engine, err := pm.New(pm.Options{
-		Config:    cfg,
-		Log:       log,
-		MPTCP:     k.mptcp,
-		Routing:   k.rt,
-		Network:   k.rt,
-		Watcher:   k.watch,
-		Store:     statefile.File{Path: o.StatePath},
-		ARP:       readARP,
-		OnSummary: func(s string) { summary.Store(s) },
+		Config:  cfg,
+		Log:     log,
+		MPTCP:   k.mptcp,
+		Routing: k.rt,
+		Network: k.rt,
+		Watcher: k.watch,
+		Store:   statefile.File{Path: o.StatePath},
+		ARP:     readARP,
+		OnSummary: func(s string) {
+			summary.Store(s)
+			select {
+			case summaryChanged <- struct{}{}:
+			default:
+			}
+		},
 	})
 	if err != nil {
 		return err
@@ -135,8 +142,20 @@ func Run(ctx context.Context, o Options) error {
 	}
 	log.Info("mptcpgd running", zap.String(logging.FieldConfig, cfg.Source), zap.String("version", o.Version))
 
-	statusTick := time.NewTicker(2 * time.Second)
-	defer statusTick.Stop()
+	// STATUS= follows changes, at most one update per statusEvery, and
+	// nothing wakes the daemon while nothing changes.
+	const statusEvery = 2 * time.Second
+	lastSent := time.Now()
+	statusTimer := time.NewTimer(time.Hour)
+	statusTimer.Stop()
+	statusPending := false
+	statusDue := func() {
+		if statusPending {
+			return
+		}
+		statusPending = true
+		statusTimer.Reset(max(0, statusEvery-time.Since(lastSent)))
+	}
 	var watchdog <-chan time.Time
 	if every, ok := notify.WatchdogInterval(); ok {
 		t := time.NewTicker(every)
@@ -145,7 +164,13 @@ func Run(ctx context.Context, o Options) error {
 	}
 	for {
 		select {
-		case <-statusTick.C:
+		case <-summaryChanged:
+			statusDue()
+		case <-view.Changed():
+			statusDue()
+		case <-statusTimer.C:
+			statusPending = false
+			lastSent = time.Now()
 			if s := status(); s != last {
 				last = s
 				_ = notify.Status(s)

@@ -49,10 +49,16 @@ func Dial(cfg *Config) (*Client, error) {
 // dialConn opens a generic-netlink socket with extended acknowledgements on,
 // so that refusals come with the kernel's explanation.
 func dialConn(cfg *Config) (*genetlink.Conn, error) {
+	return dialConnBuffered(cfg, 0)
+}
+
+// dialConnBuffered is dialConn reading into a reused buffer of bufSize
+// bytes (0: a buffer sized for each message, found by peeking first).
+func dialConnBuffered(cfg *Config, bufSize int) (*genetlink.Conn, error) {
 	if cfg == nil {
 		cfg = &Config{}
 	}
-	conn, err := genetlink.Dial(&netlink.Config{NetNS: cfg.NetNS})
+	conn, err := genetlink.Dial(&netlink.Config{NetNS: cfg.NetNS, MessageBufferSize: bufSize})
 	if err != nil {
 		return nil, opError("open generic netlink socket", err)
 	}

@@ -114,6 +114,7 @@ type Engine struct {
 	overCap    string
 	arpCache   map[string]srcroute.ARP
 	firstSeen  map[netstate.AddrKey]time.Time
+	deferred   []func()
 	decision   Decision
 	timer      *time.Timer
 	saveCh     chan statefile.State
@@ -301,6 +302,11 @@ func (e *Engine) readNetwork(ctx context.Context) {
 		if skipped > 0 {
 			e.log.Debug("skipped rtnetlink messages that could not be decoded", zap.Int("count", skipped))
 		}
+		if err == nil && len(updates) == 0 {
+			// Filtered out (routes we do not keep, our own echoes):
+			// nothing to decide on.
+			continue
+		}
 		select {
 		case e.netCh <- netMsg{updates: updates, err: err}:
 		case <-ctx.Done():
@@ -318,27 +324,41 @@ func (e *Engine) readNetwork(ctx context.Context) {
 	}
 }
 
+// handleNet applies m and every batch already queued behind it, then
+// decides once: eight addresses removed at once cost one decision, not
+// eight.
 func (e *Engine) handleNet(m netMsg) {
-	if m.err != nil {
-		if errors.Is(m.err, rtnl.ErrOverflow) {
-			e.resync("rtnetlink overflow")
-		} else {
-			e.log.Warn("reading network changes failed", zap.Error(m.err))
-			e.resync("rtnetlink read error")
-		}
-		return
-	}
 	now := time.Now()
-	for _, u := range m.updates {
-		switch u.Kind {
-		case netstate.LinkUpdate:
-			e.linkChange(u, now)
-		case netstate.AddrUpdate:
-			e.addrChange(u, now)
+	var readErr error
+	for {
+		if m.err != nil && readErr == nil {
+			readErr = m.err
 		}
-		e.net.Apply(u)
+		for _, u := range m.updates {
+			switch u.Kind {
+			case netstate.LinkUpdate:
+				e.linkChange(u, now)
+			case netstate.AddrUpdate:
+				e.addrChange(u, now)
+			}
+			e.net.Apply(u)
+		}
+		select {
+		case m = <-e.netCh:
+			continue
+		default:
+		}
+		break
 	}
-	e.reconcile()
+	switch {
+	case readErr == nil:
+		e.reconcile()
+	case errors.Is(readErr, rtnl.ErrOverflow):
+		e.resync("rtnetlink overflow")
+	default:
+		e.log.Warn("reading network changes failed", zap.Error(readErr))
+		e.resync("rtnetlink read error")
+	}
 }
 
 // addrChange notes when an address appears, for the gateway wait.
@@ -501,6 +521,11 @@ func (e *Engine) reconcile() {
 	e.applyRouting(d, now, seen)
 	e.planEndpoints(d, now, seen)
 	e.planLimits(d, now, seen)
+	for _, f := range e.deferred {
+		f()
+	}
+	clear(e.deferred)
+	e.deferred = e.deferred[:0]
 	for key := range e.retries {
 		if !seen[key] {
 			delete(e.retries, key)
@@ -517,25 +542,29 @@ func (e *Engine) applyRouting(d Decision, now time.Time, seen map[string]bool) {
 	for _, r := range p.DeleteRules {
 		e.routingWrite("delete rule "+r.String(), now, seen, func() error { return e.opt.Routing.DeleteRule(r) }, true, func() {
 			e.net.Apply(netstate.Update{Kind: netstate.RuleUpdate, Deleted: true, Rule: r})
-			e.log.Info("rule removed", zap.String(logging.FieldAddr, r.Src.Addr().String()), zap.Uint32(logging.FieldTable, r.Table))
+			e.later(func() {
+				e.log.Info("rule removed", zap.String(logging.FieldAddr, r.Src.Addr().String()), zap.Uint32(logging.FieldTable, r.Table))
+			})
 		})
 	}
 	for _, r := range p.DeleteRoutes {
 		e.routingWrite("delete route "+r.String(), now, seen, func() error { return e.opt.Routing.DeleteRoute(r) }, true, func() {
 			e.net.Apply(netstate.Update{Kind: netstate.RouteUpdate, Deleted: true, Route: r})
-			e.log.Debug("route removed", zap.Stringer("route", r), zap.Uint32(logging.FieldTable, r.Table))
+			e.later(func() {
+				e.log.Debug("route removed", zap.Stringer("route", r), zap.Uint32(logging.FieldTable, r.Table))
+			})
 		})
 	}
 	for _, r := range p.AddRoutes {
 		e.routingWrite("add route "+r.String(), now, seen, func() error { return e.opt.Routing.AddRoute(r) }, false, func() {
 			e.net.Apply(netstate.Update{Kind: netstate.RouteUpdate, Route: r})
-			e.logRoute("route added", r)
+			e.later(func() { e.logRoute("route added", r) })
 		})
 	}
 	for _, r := range p.ReplaceRoutes {
 		e.routingWrite("replace route "+r.String(), now, seen, func() error { return e.opt.Routing.ReplaceRoute(r) }, false, func() {
 			e.net.Apply(netstate.Update{Kind: netstate.RouteUpdate, Route: r})
-			e.logRoute("route changed", r)
+			e.later(func() { e.logRoute("route changed", r) })
 		})
 	}
 	for _, r := range p.AddRules {
@@ -546,13 +575,20 @@ func (e *Engine) applyRouting(d Decision, now time.Time, seen map[string]bool) {
 			return nil
 		}, false, func() {
 			e.net.Apply(netstate.Update{Kind: netstate.RuleUpdate, Rule: r})
-			e.log.Info("rule added", zap.String(logging.FieldAddr, r.Src.Addr().String()), zap.Uint32(logging.FieldTable, r.Table), zap.Uint32("priority", r.Priority))
+			e.later(func() {
+				e.log.Info("rule added", zap.String(logging.FieldAddr, r.Src.Addr().String()), zap.Uint32(logging.FieldTable, r.Table), zap.Uint32("priority", r.Priority))
+			})
 		})
 	}
 	for _, r := range p.Conflicts {
 		e.warnOnce(fmt.Sprintf("route %s is not written: table %d already holds a route there that is not ours (protocol %d tags ours)", r, r.Table, proto))
 	}
 }
+
+// later defers a log line until the reconcile has handed its endpoint
+// writes to the worker: writing a log line is a system call, and an address
+// waiting for its endpoint should not wait for it.
+func (e *Engine) later(f func()) { e.deferred = append(e.deferred, f) }
 
 func (e *Engine) logRoute(msg string, r netstate.Route) {
 	f := []zap.Field{zap.Uint32(logging.FieldTable, r.Table), zap.String("dst", r.Dst.String())}
