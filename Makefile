@@ -36,6 +36,17 @@ test: deps lint
 demo: deps build
 	MPTCPGD_BIN=$(BIN) $(GO) run ./cmd/mptcpgd-demo
 
+# mptcpgd against mptcpd 0.12, side by side in network namespaces; writes
+# docs/benchmarks.md. Debian's mptcpd (and its plugins: addr_adv is one)
+# is installed if missing, its unit masked first so that nothing starts in
+# the machine's own namespace.
+bench: deps build
+	@if ! dpkg -s mptcpd mptcpd-plugins >/dev/null 2>&1; then \
+		mkdir -p /etc/systemd/system && ln -sf /dev/null /etc/systemd/system/mptcp.service; \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y mptcpd mptcpd-plugins; \
+	fi
+	MPTCPGD_BIN=$(BIN) $(GO) run ./cmd/mptcpgd-bench -out docs/benchmarks.md
+
 install: build
 	install -D -m 0755 $(BIN) $(DESTDIR)$(PREFIX)/sbin/mptcpgd
 	install -D -m 0644 deploy/systemd/mptcpgd.service $(DESTDIR)/etc/systemd/system/mptcpgd.service

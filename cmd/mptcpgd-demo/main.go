@@ -31,18 +31,17 @@ const (
 func main() {
 	configs := flag.String("configs", "configs", "directory with client.toml and server.toml")
 	flag.Parse()
-	r := newRunner()
-	code := 0
-	func() {
-		defer r.recover(&code)
-		go r.onSignal()
-		demo(r, *configs)
-	}()
-	r.teardown()
-	os.Exit(code)
+	r := lab.NewRunner("demo", false)
+	go r.HandleSignals()
+	err := r.Run("demo", func(s *lab.Scope) { demo(s, *configs) })
+	r.Teardown()
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "demo: %v\n", err)
+		os.Exit(1)
+	}
 }
 
-func demo(r *runner, configs string) {
+func demo(r *lab.Scope, configs string) {
 	clientCfg, _ := filepath.Abs(filepath.Join(configs, "client.toml"))
 	serverCfg, _ := filepath.Abs(filepath.Join(configs, "server.toml"))
 
@@ -103,7 +102,7 @@ func demo(r *runner, configs string) {
 			break
 		}
 	}
-	res := st.wait(r)
+	res := st.wait()
 	fmt.Println()
 	fmt.Println("What happened")
 	total := res.sent[0] + res.sent[1]
@@ -129,7 +128,7 @@ func demo(r *runner, configs string) {
 	switch {
 	case res.report.Failed():
 		fmt.Printf("  - The stream arrived damaged: %v\n", res.report)
-		panic(fatal("stream integrity"))
+		r.Fatal("stream integrity")
 	case res.report.Class == lab.StreamKernelMisdelivery:
 		fmt.Printf("  - Every byte arrived, but a short run was misdelivered by the kernel's known defect (see design.md): %v\n", res.report)
 	default:
@@ -162,7 +161,7 @@ type sample struct {
 	tx []uint64
 }
 
-func startTransfer(r *runner, top *lab.Topology) *transfer {
+func startTransfer(r *lab.Scope, top *lab.Topology) *transfer {
 	st := &transfer{top: top, done: make(chan struct{})}
 	ln, err := top.Server.ListenMPTCP("tcp4", ":0")
 	if err != nil {
@@ -185,7 +184,7 @@ func startTransfer(r *runner, top *lab.Topology) *transfer {
 		st.mu.Unlock()
 	}()
 	st.start = time.Now()
-	conn, err := top.Client.DialMPTCP(r.ctx(), "tcp4", netip.AddrPortFrom(top.ServerAddr(lab.V4), port).String(), top.Uplinks[0].Addr4)
+	conn, err := top.Client.DialMPTCP(r.Context(), "tcp4", netip.AddrPortFrom(top.ServerAddr(lab.V4), port).String(), top.Uplinks[0].Addr4)
 	if err != nil {
 		r.Fatal(err)
 	}
@@ -216,7 +215,7 @@ func (st *transfer) finished() bool {
 	}
 }
 
-func (st *transfer) wait(r *runner) result {
+func (st *transfer) wait() result {
 	<-st.done
 	st.mu.Lock()
 	defer st.mu.Unlock()
