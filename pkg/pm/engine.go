@@ -679,14 +679,34 @@ func (e *Engine) planEndpoints(d Decision, now time.Time, seen map[string]bool) 
 	for _, o := range e.pendDel {
 		pendingRemovalAt[o.target.Addr] = true
 	}
+	implicitAt := map[netip.Addr]bool{}
+	for _, ep := range e.kernel {
+		if ep.Flags&netlinkmptcp.FlagImplicit != 0 {
+			implicitAt[ep.Addr] = true
+		}
+	}
+	// Slots: what the table holds or will hold once the adds under way are
+	// done, and what the removals under way will free.
+	used, freeing := len(e.kernel)+len(e.pendAdd), len(e.pendDel)
 	for _, add := range p.Add {
 		key := "add endpoint " + add.Addr.String()
 		seen[key] = true
 		if e.pendAdd[add.Addr] != nil || e.backingOff(key, now) {
 			continue
 		}
-		full := len(e.kernel)+len(e.pendAdd)+1 > netlinkmptcp.MaxEndpoints
+		// Replacing an implicit endpoint reuses its slot.
+		needsSlot := !implicitAt[add.Addr]
+		if needsSlot && used+1-freeing > netlinkmptcp.MaxEndpoints {
+			// The slot this add needs is held by an add under way whose
+			// endpoint is no longer wanted: its removal is planned when
+			// its result comes back, and this add with it.
+			continue
+		}
+		full := needsSlot && used+1 > netlinkmptcp.MaxEndpoints
 		e.pendAdd[add.Addr] = e.enqueue(&op{kind: opAdd, add: add, afterRemovals: full || pendingRemovalAt[add.Addr]})
+		if needsSlot {
+			used++
+		}
 	}
 }
 

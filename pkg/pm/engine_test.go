@@ -443,3 +443,44 @@ func TestEngineGatewayWaitEnds(t *testing.T) {
 	h.w.send(k.change(netstate.Update{Kind: netstate.LinkUpdate, Link: l}), k.change(netstate.Update{Kind: netstate.AddrUpdate, Addr: a}))
 	h.waitFor("the endpoint without a gateway once the wait is over", hasAddrs("192.0.2.2", "198.51.100.2", "198.18.0.2"))
 }
+
+func TestEngineAddNeverOvertakesTheRemovalThatFreesItsSlot(t *testing.T) {
+	b := newNet()
+	for i := 2; i <= 8; i++ {
+		b.link(i, "eth"+string(rune('0'+i)), up).addr(i, "198.51.100."+string(rune('0'+i))+"/24", 0)
+	}
+	k := newFakeKernel(b.s)
+	h := startEngine(t, parseConfig(t, "[routing]\nenabled = false\n"), k, &memStore{}, nil)
+	h.waitFor("7 endpoints", func(eps []mp.Endpoint, _ mp.Limits, _ []string) bool { return len(eps) == 7 })
+
+	// An eighth address: its addition is held in the kernel...
+	gate := make(chan struct{})
+	k.mu.Lock()
+	k.addGate = gate
+	k.mu.Unlock()
+	l9 := netstate.Link{Index: 9, Name: "eth9", Flags: up}
+	a9 := netstate.Addr{IfIndex: 9, Addr: netip.MustParseAddr("198.51.100.9"), Prefix: netip.MustParsePrefix("198.51.100.9/24")}
+	h.w.send(k.change(netstate.Update{Kind: netstate.LinkUpdate, Link: l9}), k.change(netstate.Update{Kind: netstate.AddrUpdate, Addr: a9}))
+	h.waitStatus("eth9's addition under way", func(st Status) bool { return st.Pending > 0 })
+	// ...while a better one appears: it must wait for eth9's endpoint to be
+	// removed, not be added into a full table.
+	l1 := netstate.Link{Index: 1, Name: "eth1", Flags: up}
+	a1 := netstate.Addr{IfIndex: 1, Addr: netip.MustParseAddr("192.0.2.2"), Prefix: netip.MustParsePrefix("192.0.2.2/24")}
+	h.w.send(k.change(netstate.Update{Kind: netstate.LinkUpdate, Link: l1}), k.change(netstate.Update{Kind: netstate.AddrUpdate, Addr: a1}))
+	h.waitStatus("the better address decided on", func(st Status) bool {
+		return slices.ContainsFunc(st.Addresses, func(a AddressStatus) bool {
+			return a.Addr.Addr == a9.Addr && strings.Contains(a.Reason, "8-endpoint limit")
+		})
+	})
+	k.mu.Lock()
+	k.addGate = nil
+	k.mu.Unlock()
+	close(gate)
+	h.waitFor("the better address in, eth9 out", func(eps []mp.Endpoint, _ mp.Limits, _ []string) bool {
+		got := addrsOf(eps)
+		return len(got) == 8 && slices.Contains(got, "192.0.2.2") && !slices.Contains(got, "198.51.100.9")
+	})
+	if _, _, log := k.snapshot(); slices.ContainsFunc(log, func(s string) bool { return strings.HasPrefix(s, "table full") }) {
+		t.Errorf("an addition hit a full table:\n%s", strings.Join(log, "\n"))
+	}
+}

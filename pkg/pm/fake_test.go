@@ -27,6 +27,8 @@ type fakeKernel struct {
 	log     []string
 	failAdd int // the next failAdd endpoint additions fail
 	changed chan struct{}
+	// addGate, when set, holds every endpoint addition until it receives.
+	addGate chan struct{}
 }
 
 func newFakeKernel(net netstate.State) *fakeKernel {
@@ -57,6 +59,12 @@ func (k *fakeKernel) endpointsLocked() []mp.Endpoint {
 
 func (k *fakeKernel) AddEndpoint(e mp.Endpoint) (mp.Endpoint, error) {
 	k.mu.Lock()
+	gate := k.addGate
+	k.mu.Unlock()
+	if gate != nil {
+		<-gate
+	}
+	k.mu.Lock()
 	defer k.mu.Unlock()
 	if k.failAdd > 0 {
 		k.failAdd--
@@ -71,6 +79,7 @@ func (k *fakeKernel) AddEndpoint(e mp.Endpoint) (mp.Endpoint, error) {
 		}
 	}
 	if len(k.eps) >= mp.MaxEndpoints && e.ID == 0 {
+		k.note("table full for %s", e.Addr)
 		return mp.Endpoint{}, fmt.Errorf("add endpoint %s: %w", e.Addr, mp.ErrTableFull)
 	}
 	if e.ID == 0 {
