@@ -212,25 +212,18 @@ func (s State) SortedLinks() []Link {
 	return links
 }
 
-// SortedAddrs returns the addresses ordered by link, family (IPv4 first)
-// and address.
-func (s State) SortedAddrs() []Addr {
-	addrs := slices.Collect(maps.Values(s.Addrs))
-	slices.SortFunc(addrs, func(a, b Addr) int {
-		return cmp.Or(cmp.Compare(a.IfIndex, b.IfIndex), a.Addr.Compare(b.Addr))
-	})
-	return addrs
-}
-
-// AddrsOn returns the addresses of one link, ordered.
-func (s State) AddrsOn(ifindex int) []Addr {
-	var out []Addr
-	for _, a := range s.SortedAddrs() {
-		if a.IfIndex == ifindex {
-			out = append(out, a)
-		}
+// AddrsByLink returns each link's addresses, ordered by family (IPv4
+// first) and address: one pass over the state, however many links there
+// are.
+func (s State) AddrsByLink() map[int][]Addr {
+	by := make(map[int][]Addr, len(s.Links))
+	for _, a := range s.Addrs {
+		by[a.IfIndex] = append(by[a.IfIndex], a)
 	}
-	return out
+	for _, addrs := range by {
+		slices.SortFunc(addrs, func(a, b Addr) int { return a.Addr.Compare(b.Addr) })
+	}
+	return by
 }
 
 // Update is one observed change.

@@ -125,6 +125,7 @@ func Decide(in Input) Decision {
 
 	var candidates []Endpoint
 	seen := map[netip.Addr]string{}
+	addrsByLink := in.Net.AddrsByLink()
 	for _, link := range in.Net.SortedLinks() {
 		pol := cfg.Interface(link.Name)
 		st := InterfaceStatus{Link: link, Managed: pol.Managed, Policy: pol.Reason, Carrier: link.Carrier()}
@@ -140,7 +141,7 @@ func Decide(in Input) Decision {
 			usable = st.Withdrawn
 		}
 		d.Interfaces = append(d.Interfaces, st)
-		for _, a := range in.Net.AddrsOn(link.Index) {
+		for _, a := range addrsByLink[link.Index] {
 			as := AddressStatus{Addr: a, IfName: link.Name}
 			as.Reason = usable
 			if as.Reason == "" {

@@ -17,7 +17,7 @@ import (
 
 const up = netstate.LinkUp | netstate.LinkRunning | netstate.LinkLowerUp
 
-func parseConfig(t *testing.T, text string) *config.Config {
+func parseConfig(t testing.TB, text string) *config.Config {
 	t.Helper()
 	c, err := config.Parse("test.toml", []byte(text))
 	if err != nil {

@@ -103,6 +103,7 @@ func Decide(set Settings, sources []Source, net netstate.State) Plan {
 	slices.SortFunc(order, func(a, b linkFamily) int {
 		return cmp.Or(cmp.Compare(a.ifindex, b.ifindex), compareBool(a.ipv6, b.ipv6))
 	})
+	defaults := [2][]defaultHop{foreignDefaults(set, net, false), foreignDefaults(set, net, true)}
 	for _, k := range order {
 		srcs := groups[k]
 		link := srcs[0].Link
@@ -128,7 +129,7 @@ func Decide(set Settings, sources []Source, net netstate.State) Plan {
 				NextHops: []netstate.NextHop{{IfIndex: link.Index}},
 			})
 		}
-		gw := chooseGateway(set, srcs, net)
+		gw := chooseGateway(srcs, net, defaults[b2i(k.ipv6)])
 		p.Gateways = append(p.Gateways, gw)
 		if gw.Origin == GatewayNone {
 			continue
@@ -149,10 +150,12 @@ func Decide(set Settings, sources []Source, net netstate.State) Plan {
 // GatewayFor is the gateway Decide would choose for src's interface and
 // family if src were its only source.
 func GatewayFor(set Settings, src Source, net netstate.State) Gateway {
-	return chooseGateway(set, []Source{src}, net)
+	return chooseGateway([]Source{src}, net, foreignDefaults(set, net, src.Addr.Addr.Is6()))
 }
 
-func chooseGateway(set Settings, srcs []Source, net netstate.State) Gateway {
+// chooseGateway picks the gateway of srcs' link and family from defaults,
+// the foreign default routes of that family, best first.
+func chooseGateway(srcs []Source, net netstate.State, defaults []defaultHop) Gateway {
 	link := srcs[0].Link
 	ipv6 := srcs[0].Addr.Addr.Is6()
 	gw := Gateway{IfIndex: link.Index, IfName: link.Name, IPv6: ipv6}
@@ -165,7 +168,6 @@ func chooseGateway(set Settings, srcs []Source, net netstate.State) Gateway {
 		gw.Addr, gw.Origin, gw.Detail = configured, GatewayConfigured, key+" in the configuration"
 		return gw
 	}
-	defaults := foreignDefaults(set, net, ipv6)
 	for _, d := range defaults {
 		if d.hop.IfIndex == link.Index {
 			gw.Addr, gw.Origin = d.hop.Gateway, GatewayLearned
@@ -245,6 +247,13 @@ func defaultPrefix(ipv6 bool) netip.Prefix {
 		return netip.PrefixFrom(netip.IPv6Unspecified(), 0)
 	}
 	return netip.PrefixFrom(netip.IPv4Unspecified(), 0)
+}
+
+func b2i(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
 }
 
 func compareBool(a, b bool) int {
