@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"go.uber.org/zap"
 	"go.uber.org/zap/zaptest"
 
 	"github.com/mptcpgd/mptcpgd/internal/lab"
@@ -25,14 +26,14 @@ import (
 // engineInNS runs the path manager in-process with every socket opened in
 // ns, as the daemon does in its own namespace.
 type engineInNS struct {
-	t      *testing.T
+	t      testing.TB
 	ns     *lab.NS
 	e      *pm.Engine
 	cancel context.CancelFunc
 	done   chan error
 }
 
-func startEngineIn(t *testing.T, ns *lab.NS, cfg *config.Config, statePath string) *engineInNS {
+func startEngineIn(t testing.TB, ns *lab.NS, cfg *config.Config, statePath string) *engineInNS {
 	t.Helper()
 	f, err := ns.Open()
 	if err != nil {
@@ -53,7 +54,11 @@ func startEngineIn(t *testing.T, ns *lab.NS, cfg *config.Config, statePath strin
 	if err != nil {
 		t.Fatal(err)
 	}
-	e, err := pm.New(pm.Options{Config: cfg, Log: zaptest.NewLogger(t), MPTCP: k, Routing: rt, Network: rt, Watcher: w,
+	log := zaptest.NewLogger(t)
+	if _, bench := t.(*testing.B); bench {
+		log = zap.NewNop()
+	}
+	e, err := pm.New(pm.Options{Config: cfg, Log: log, MPTCP: k, Routing: rt, Network: rt, Watcher: w,
 		Store: statefile.File{Path: statePath}})
 	if err != nil {
 		t.Fatal(err)
@@ -88,7 +93,7 @@ func (r *engineInNS) stop() {
 	}
 }
 
-func parse(t *testing.T, text string) *config.Config {
+func parse(t testing.TB, text string) *config.Config {
 	t.Helper()
 	c, err := config.Parse("test.toml", []byte(text))
 	if err != nil {
@@ -175,7 +180,7 @@ func wantRules(t *testing.T, ns *lab.NS, what string, want ...string) {
 	})
 }
 
-func ifindex(t *testing.T, ns *lab.NS, dev string) int {
+func ifindex(t testing.TB, ns *lab.NS, dev string) int {
 	t.Helper()
 	var idx int
 	out := ns.IP("-o", "link", "show", "dev", dev)

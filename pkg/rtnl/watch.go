@@ -37,7 +37,9 @@ var groups = []uint32{
 // the writer already knows what it did, and a late echo of an old write
 // could otherwise undo a newer one in the caller's view.
 func Watch(cfg Config, ignorePID uint32) (*Watcher, error) {
-	c, err := netlink.Dial(unix.NETLINK_ROUTE, &netlink.Config{NetNS: cfg.NetNS})
+	// Notifications are small: a reused buffer saves the peek that sizes
+	// each read.
+	c, err := netlink.Dial(unix.NETLINK_ROUTE, &netlink.Config{NetNS: cfg.NetNS, MessageBufferSize: 64 << 10})
 	if err != nil {
 		return nil, fmt.Errorf("open rtnetlink notification socket: %w", err)
 	}
