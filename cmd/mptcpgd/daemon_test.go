@@ -110,6 +110,11 @@ func TestSystemdProtocol(t *testing.T) {
 		t.Errorf("READY datagram %q: want a STATUS= line counting 2 endpoints", ready)
 	}
 	d.WaitNotify("WATCHDOG=1", 10*time.Second)
+	// STATUS= follows changes without polling: a new address shows up.
+	c.IP("addr", "add", "192.0.2.9/24", "dev", "eth1")
+	d.WaitNotify("STATUS=2 interfaces managed, 3 endpoints", 10*time.Second)
+	c.IP("addr", "del", "192.0.2.9/24", "dev", "eth1")
+	d.WaitNotify("STATUS=2 interfaces managed, 2 endpoints", 10*time.Second)
 	_, idsBefore := endpointIDs(c)
 
 	// A reload with a changed configuration: eth2 becomes backup in place.
