@@ -42,22 +42,10 @@ const (
 func newTestbed(t *testing.T) (client, server *lab.NS) {
 	t.Helper()
 	lab.Require(t)
-	client, server = lab.New(t, "client"), lab.New(t, "server")
-	for _, ns := range []*lab.NS{client, server} {
-		ns.Sysctl("net.ipv4.conf.all.rp_filter", "0")
-		ns.Sysctl("net.ipv4.conf.default.rp_filter", "0")
-	}
-	client.IP("link", "add", "c1", "type", "veth", "peer", "name", "s1", "netns", server.Name)
-	client.IP("link", "add", "c2", "index", fmt.Sprint(ifindexC2), "type", "veth", "peer", "name", "s2", "netns", server.Name)
-	for _, l := range []struct {
-		cdev, sdev string
-		c, s       netip.Addr
-	}{{"c1", "s1", clientA, serverA}, {"c2", "s2", clientB, serverB}} {
-		client.IP("link", "set", l.cdev, "up")
-		server.IP("link", "set", l.sdev, "up")
-		client.IP("addr", "add", l.c.String()+"/24", "dev", l.cdev)
-		server.IP("addr", "add", l.s.String()+"/24", "dev", l.sdev)
-	}
+	client, server = lab.NewPair(t, []lab.PairLink{
+		{ClientDev: "c1", ServerDev: "s1", Client4: clientA, Server4: serverA},
+		{ClientDev: "c2", ServerDev: "s2", ClientIndex: ifindexC2, Client4: clientB, Server4: serverB},
+	})
 	for _, ns := range []*lab.NS{client, server} {
 		ns.IP("mptcp", "limits", "set", "subflow", "2", "add_addr_accepted", "2")
 	}

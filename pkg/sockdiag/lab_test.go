@@ -54,29 +54,12 @@ type testbed struct {
 func newTestbed(t *testing.T) *testbed {
 	t.Helper()
 	lab.Require(t)
-	c := lab.New(t, "client")
-	s := lab.New(t, "server")
-	for _, ns := range []*lab.NS{c, s} {
-		ns.Sysctl("net.ipv4.conf.all.rp_filter", "0")
-		ns.Sysctl("net.ipv4.conf.default.rp_filter", "0")
-	}
-	for _, link := range []struct {
-		cdev, sdev     string
-		cindex, sindex int
-		c4, s4, c6, s6 netip.Addr
-	}{
-		{"c1", "s1", ifindexC1, ifindexS1, clientA, serverA, clientA6, serverA6},
-		{"c2", "s2", ifindexC2, ifindexS2, clientB, serverB, clientB6, serverB6},
-	} {
-		c.IP("link", "add", link.cdev, "index", fmt.Sprint(link.cindex), "type", "veth",
-			"peer", "name", link.sdev, "index", fmt.Sprint(link.sindex), "netns", s.Name)
-		c.IP("link", "set", link.cdev, "up")
-		s.IP("link", "set", link.sdev, "up")
-		c.IP("addr", "add", link.c4.String()+"/24", "dev", link.cdev)
-		s.IP("addr", "add", link.s4.String()+"/24", "dev", link.sdev)
-		c.IP("-6", "addr", "add", link.c6.String()+"/64", "dev", link.cdev, "nodad")
-		s.IP("-6", "addr", "add", link.s6.String()+"/64", "dev", link.sdev, "nodad")
-	}
+	c, s := lab.NewPair(t, []lab.PairLink{
+		{ClientDev: "c1", ServerDev: "s1", ClientIndex: ifindexC1, ServerIndex: ifindexS1,
+			Client4: clientA, Server4: serverA, Client6: clientA6, Server6: serverA6},
+		{ClientDev: "c2", ServerDev: "s2", ClientIndex: ifindexC2, ServerIndex: ifindexS2,
+			Client4: clientB, Server4: serverB, Client6: clientB6, Server6: serverB6},
+	})
 	for _, ns := range []*lab.NS{c, s} {
 		ns.IP("mptcp", "limits", "set", "subflow", "2", "add_addr_accepted", "2")
 	}
