@@ -51,10 +51,10 @@ func scaleAddrs(i int) (v4, v6 []netip.Prefix, gw4, gw6 netip.Addr) {
 	b[7] = byte(i)
 	p6 := netip.PrefixFrom(netip.AddrFrom16(b), 64)
 	for _, last := range []byte{2, 3} {
-		v4 = append(v4, netip.PrefixFrom(hostIn(p4, last), 24))
-		v6 = append(v6, netip.PrefixFrom(hostIn(p6, last), 64))
+		v4 = append(v4, netip.PrefixFrom(lab.HostIn(p4, last), 24))
+		v6 = append(v6, netip.PrefixFrom(lab.HostIn(p6, last), 64))
 	}
-	return v4, v6, hostIn(p4, 1), hostIn(p6, 1)
+	return v4, v6, lab.HostIn(p4, 1), lab.HostIn(p6, 1)
 }
 
 type scaleResult struct {

@@ -4,7 +4,6 @@ import (
 	"context"
 	"net"
 	"net/netip"
-	"sync"
 	"time"
 
 	"github.com/mptcpgd/mptcpgd/internal/lab"
@@ -22,7 +21,7 @@ type transfer struct {
 	done  chan transferResult
 	wrote chan error
 	txAt0 []uint64
-	meter *stallMeter
+	meter *lab.StallMeter
 	// received is closed when the receiver has read the whole stream.
 	received chan struct{}
 }
@@ -36,34 +35,6 @@ type transferResult struct {
 	goodput float64
 	// sent is what each client uplink transmitted during the transfer.
 	sent []uint64
-}
-
-// stallMeter remembers the longest gap between two reads that got data.
-type stallMeter struct {
-	r       net.Conn
-	mu      sync.Mutex
-	last    time.Time
-	longest time.Duration
-}
-
-func (m *stallMeter) Read(b []byte) (int, error) {
-	n, err := m.r.Read(b)
-	if n > 0 {
-		now := time.Now()
-		m.mu.Lock()
-		if !m.last.IsZero() && now.Sub(m.last) > m.longest {
-			m.longest = now.Sub(m.last)
-		}
-		m.last = now
-		m.mu.Unlock()
-	}
-	return n, err
-}
-
-func (m *stallMeter) stall() time.Duration {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	return m.longest
 }
 
 // startTransfer opens the connection and starts sending size bytes.
@@ -81,7 +52,7 @@ func startTransfer(s *lab.Scope, top *lab.Topology, size int64) *transfer {
 		s.Fatal(err)
 	}
 	s.Cleanup(func() { ln.Close() })
-	t.meter = &stallMeter{}
+	t.meter = &lab.StallMeter{}
 	go func() {
 		conn, err := ln.Accept()
 		if err != nil {
@@ -89,11 +60,11 @@ func startTransfer(s *lab.Scope, top *lab.Topology, size int64) *transfer {
 			return
 		}
 		defer conn.Close()
-		t.meter.r = conn
+		t.meter.R = conn
 		rep := lab.VerifyStream(t.meter, size)
 		took := time.Since(t.start)
 		close(t.received)
-		t.done <- transferResult{report: rep, took: took, stall: t.meter.stall(), goodput: float64(size*8) / took.Seconds() / 1e6}
+		t.done <- transferResult{report: rep, took: took, stall: t.meter.Longest(), goodput: float64(size*8) / took.Seconds() / 1e6}
 	}()
 	port := ln.Addr().(*net.TCPAddr).AddrPort().Port()
 	ctx, cancel := context.WithTimeout(s.Context(), 2*time.Minute)

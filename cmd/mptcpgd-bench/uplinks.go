@@ -66,8 +66,8 @@ func newCarrierLab(s *lab.Scope, n int) *uplinkLab {
 	for i := range l.links {
 		u := &l.links[i]
 		net := netip.PrefixFrom(netip.AddrFrom4([4]byte{198, 18, byte(101 + i), 0}), 24)
-		u.addr = netip.PrefixFrom(hostIn(net, 2), 24)
-		u.gw = hostIn(net, 1)
+		u.addr = netip.PrefixFrom(lab.HostIn(net, 2), 24)
+		u.gw = lab.HostIn(net, 1)
 		l.peer.IP("addr", "add", netip.PrefixFrom(u.gw, 24).String(), "dev", u.peerDev)
 		l.client.IP("addr", "add", u.addr.String(), "dev", u.dev)
 		l.client.IP("route", "add", "default", "via", u.gw.String(), "dev", u.dev, "proto", "dhcp", "metric", strconv.Itoa(101+i))
@@ -95,16 +95,4 @@ func (l *uplinkLab) linkOf(p netip.Prefix) uplink {
 		}
 	}
 	return uplink{}
-}
-
-// hostIn is the address of prefix p whose last byte is last.
-func hostIn(p netip.Prefix, last byte) netip.Addr {
-	if p.Addr().Is4() {
-		a := p.Addr().As4()
-		a[3] = last
-		return netip.AddrFrom4(a)
-	}
-	a := p.Addr().As16()
-	a[15] = last
-	return netip.AddrFrom16(a)
 }

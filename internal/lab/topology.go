@@ -301,9 +301,9 @@ func (t *Topology) uplinkPlan(i int) Uplink {
 	if t.Options.Variant == OneLAN {
 		nets, host = uplinkNets[0], byte(2+i)
 	}
-	u.Prefix4, u.Addr4, u.Gateway4 = nets.v4, hostIn(nets.v4, host), hostIn(nets.v4, 1)
+	u.Prefix4, u.Addr4, u.Gateway4 = nets.v4, HostIn(nets.v4, host), HostIn(nets.v4, 1)
 	if t.Options.IPv6 {
-		u.Prefix6, u.Addr6, u.Gateway6 = nets.v6, hostIn(nets.v6, host), hostIn(nets.v6, 1)
+		u.Prefix6, u.Addr6, u.Gateway6 = nets.v6, HostIn(nets.v6, host), HostIn(nets.v6, 1)
 	}
 	switch t.Options.Variant {
 	case DHCP:
@@ -366,11 +366,11 @@ func (t *Topology) addServerLink(tb TB) {
 	nets := serverNets[i]
 	u := Uplink{
 		Dev: fmt.Sprintf("eth%d", i+1), RouterDev: fmt.Sprintf("rs%d", i+1),
-		Prefix4: nets.v4, Addr4: hostIn(nets.v4, 2), Gateway4: hostIn(nets.v4, 1),
+		Prefix4: nets.v4, Addr4: HostIn(nets.v4, 2), Gateway4: HostIn(nets.v4, 1),
 		DefaultRoute: i == 0,
 	}
 	if t.Options.IPv6 {
-		u.Prefix6, u.Addr6, u.Gateway6 = nets.v6, hostIn(nets.v6, 2), hostIn(nets.v6, 1)
+		u.Prefix6, u.Addr6, u.Gateway6 = nets.v6, HostIn(nets.v6, 2), HostIn(nets.v6, 1)
 	}
 	veth(tb, t.Server, u.Dev, t.Router, u.RouterDev)
 	t.Router.sysctls(tb, "net.ipv4.conf."+u.RouterDev+".rp_filter", "1")
@@ -515,8 +515,9 @@ func sysctlPath(key string) string {
 	return filepath.Join("/proc/sys", strings.ReplaceAll(key, ".", "/"))
 }
 
-// hostIn is the address of prefix p whose last byte is last.
-func hostIn(p netip.Prefix, last byte) netip.Addr {
+// HostIn is the address of prefix p whose last byte is last: HostIn of
+// 192.0.2.0/24 and 1 is 192.0.2.1.
+func HostIn(p netip.Prefix, last byte) netip.Addr {
 	if p.Addr().Is4() {
 		a := p.Addr().As4()
 		a[3] = last
