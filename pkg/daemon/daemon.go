@@ -163,10 +163,16 @@ func Run(ctx context.Context, o Options) error {
 		watchdog = t.C
 	}
 	for {
+		// While an update is due anyway, changes need not wake us: on a
+		// busy server that is every event.
+		var viewChanged <-chan struct{}
+		if !statusPending {
+			viewChanged = view.Changed()
+		}
 		select {
 		case <-summaryChanged:
 			statusDue()
-		case <-view.Changed():
+		case <-viewChanged:
 			statusDue()
 		case <-statusTimer.C:
 			statusPending = false
