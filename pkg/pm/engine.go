@@ -109,6 +109,7 @@ type Engine struct {
 	pendDel    map[uint8]*op
 	pendFlags  map[uint8]*op
 	pendLimits *op
+	pendDumps  int
 	retries    map[string]*retryState
 	warned     map[string]bool
 	overCap    string
@@ -117,10 +118,12 @@ type Engine struct {
 	deferred   []func()
 	decision   Decision
 	timer      *time.Timer
-	saveCh     chan statefile.State
-	summary    string
-	isReady    bool
-	lastResync time.Time
+	// resyncTicker paces the safety-net resync.
+	resyncTicker *time.Ticker
+	saveCh       chan statefile.State
+	summary      string
+	isReady      bool
+	lastResync   time.Time
 }
 
 type netMsg struct {
@@ -215,8 +218,9 @@ func (e *Engine) Run(ctx context.Context) error {
 	go e.readNetwork(ctx)
 	e.timer = time.NewTimer(time.Hour)
 	defer e.timer.Stop()
-	resync := e.newResyncTicker()
-	defer resync.Stop()
+	e.resyncTicker = time.NewTicker(time.Hour)
+	defer e.resyncTicker.Stop()
+	e.setResyncInterval(e.cfg.Daemon.ResyncInterval)
 
 	e.reconcile()
 	for {
@@ -229,7 +233,7 @@ func (e *Engine) Run(ctx context.Context) error {
 			f()
 		case reason := <-e.resyncCh:
 			e.resync(reason)
-		case <-resync.C:
+		case <-e.resyncTicker.C:
 			e.resync("safety-net timer")
 		case <-e.timer.C:
 			e.reconcile()
@@ -241,13 +245,14 @@ func (e *Engine) Run(ctx context.Context) error {
 	}
 }
 
-func (e *Engine) newResyncTicker() *time.Ticker {
-	d := e.cfg.Daemon.ResyncInterval
-	t := time.NewTicker(max(d, time.Second))
+// setResyncInterval sets the safety-net resync's period; 0 turns it off,
+// and anything under a second is a second.
+func (e *Engine) setResyncInterval(d time.Duration) {
 	if d == 0 {
-		t.Stop()
+		e.resyncTicker.Stop()
+		return
 	}
-	return t
+	e.resyncTicker.Reset(max(d, time.Second))
 }
 
 // Resync asks for a full dump and reconcile, e.g. after the MPTCP event
@@ -283,6 +288,9 @@ func (e *Engine) Reload(ctx context.Context, cfg *config.Config) error {
 		if cfg.Routing.Protocol != e.cfg.Routing.Protocol {
 			err = fmt.Errorf("routing.protocol cannot change on reload (%d to %d): run `mptcpgd cleanup` and restart mptcpgd", e.cfg.Routing.Protocol, cfg.Routing.Protocol)
 			return
+		}
+		if cfg.Daemon.ResyncInterval != e.cfg.Daemon.ResyncInterval {
+			e.setResyncInterval(cfg.Daemon.ResyncInterval)
 		}
 		e.cfg = cfg
 		e.log.Info("configuration reloaded", zap.String("source", cfg.Source))
@@ -450,8 +458,8 @@ func (e *Engine) resync(reason string) {
 	if err := e.dumpNetwork(); err != nil {
 		e.log.Warn("resync failed, keeping the previous view", zap.Error(err))
 	}
-	e.seq++
-	e.worker.enqueue(&op{seq: e.seq, kind: opDump})
+	e.pendDumps++
+	e.enqueue(&op{kind: opDump})
 	e.reconcile()
 }
 
@@ -802,6 +810,7 @@ func (e *Engine) handleResult(o *op) {
 		}
 		e.log.Info("initial subflows from a dead address closed", zap.String(logging.FieldAddr, o.target.Addr.String()), zap.Duration("took", o.took))
 	case opDump:
+		e.pendDumps--
 		if o.err != nil {
 			e.log.Warn("reading the MPTCP endpoint table failed", zap.Error(o.err))
 			break
@@ -983,7 +992,7 @@ func (e *Engine) logOverCap(d Decision) {
 }
 
 func (e *Engine) pending() int {
-	n := len(e.pendAdd) + len(e.pendDel) + len(e.pendFlags)
+	n := len(e.pendAdd) + len(e.pendDel) + len(e.pendFlags) + e.pendDumps
 	if e.pendLimits != nil {
 		n++
 	}

@@ -484,3 +484,19 @@ func TestEngineAddNeverOvertakesTheRemovalThatFreesItsSlot(t *testing.T) {
 		t.Errorf("an addition hit a full table:\n%s", strings.Join(log, "\n"))
 	}
 }
+
+func TestEngineReloadAppliesTheResyncInterval(t *testing.T) {
+	k := newFakeKernel(clientNet())
+	h := startEngine(t, parseConfig(t, "[daemon]\nresync_interval = \"0s\"\n"), k, &memStore{}, nil)
+	if err := h.e.Reload(context.Background(), parseConfig(t, "[daemon]\nresync_interval = \"1s\"\n")); err != nil {
+		t.Fatal(err)
+	}
+	h.waitStatus("the reload's own resync done", func(st Status) bool { return st.Pending == 0 })
+	// A flush behind our back is repaired only by the safety-net resync,
+	// which the reload switched on.
+	k.Flush()
+	h.waitFor("endpoints restored by the timer", hasAddrs("192.0.2.2", "198.51.100.2"))
+	if n := h.logs.FilterMessage("full resync").FilterField(zap.String("reason", "safety-net timer")).Len(); n == 0 {
+		t.Error("no safety-net resync logged after the reload set an interval")
+	}
+}

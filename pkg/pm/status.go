@@ -33,7 +33,8 @@ type Status struct {
 	Rules    []netstate.Rule
 	Routes   []netstate.Route
 	Warnings []string
-	// Pending counts endpoint writes queued or running; Retrying names
+	// Pending counts generic-netlink operations (endpoint and limit
+	// writes, endpoint table reads) queued or running; Retrying names
 	// writes waiting to be retried after a failure.
 	Pending    int
 	Retrying   []string

@@ -99,7 +99,7 @@ func Render(w io.Writer, r Report) error {
 	}
 	tw.Flush()
 	if st.Pending > 0 {
-		p.f("  %d endpoint writes in progress\n", st.Pending)
+		p.f("  %d endpoint operations in progress\n", st.Pending)
 	}
 	for _, r := range st.Retrying {
 		p.f("  retrying after a failure: %s\n", r)
