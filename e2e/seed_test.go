@@ -5,7 +5,6 @@
 package e2e
 
 import (
-	"context"
 	"fmt"
 	"net"
 	"net/netip"
@@ -54,75 +53,16 @@ func startSeed(t testing.TB, opt lab.TopologyOptions) *seed {
 	return s
 }
 
-// stream is one MPTCP transfer from the client's first uplink address to a
-// server address, with the receiver checking every byte.
+// stream is one checked MPTCP transfer of the seed lab.
 type stream struct {
-	t      testing.TB
-	conn   *net.TCPConn
-	size   int64
-	start  time.Time
-	done   chan streamResult
-	wrote  chan error
-	meter  *lab.StallMeter
-	before []uint64
-	seed   *seed
+	*lab.Transfer
+	t    testing.TB
+	seed *seed
 }
 
-type streamResult struct {
-	report  lab.StreamReport
-	took    time.Duration
-	stall   time.Duration
-	sent    []uint64 // per client uplink
-	goodput float64  // Mbit/s
-}
-
-func (s *seed) startStream(t testing.TB, fam lab.Family, dst netip.Addr, size int64) *stream {
+func (s *seed) startStream(t testing.TB, dst netip.Addr, size int64) *stream {
 	t.Helper()
-	st := &stream{t: t, size: size, done: make(chan streamResult, 1), wrote: make(chan error, 1), seed: s}
-	for _, u := range s.top.Uplinks {
-		_, tx, err := s.top.Client.LinkStats(u.Dev)
-		if err != nil {
-			t.Fatal(err)
-		}
-		st.before = append(st.before, tx)
-	}
-	ln, err := s.top.Server.ListenMPTCP(fam.Network(), ":0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { ln.Close() })
-	go func() {
-		conn, err := ln.Accept()
-		if err != nil {
-			st.done <- streamResult{report: lab.StreamReport{Class: lab.StreamReset, Err: err}}
-			return
-		}
-		defer conn.Close()
-		st.meter = &lab.StallMeter{R: conn}
-		rep := lab.VerifyStream(st.meter, size)
-		took := time.Since(st.start)
-		st.done <- streamResult{report: rep, took: took, stall: st.meter.Longest(),
-			goodput: float64(size*8) / took.Seconds() / 1e6}
-	}()
-	port := ln.Addr().(*net.TCPAddr).AddrPort().Port()
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-	t.Cleanup(cancel)
-	st.start = time.Now()
-	conn, err := s.top.Client.DialMPTCP(ctx, fam.Network(), netip.AddrPortFrom(dst, port).String(), s.top.Uplinks[0].Addr(fam))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { conn.Close() })
-	if ok, _ := conn.MultipathTCP(); !ok {
-		t.Fatal("the connection is not MPTCP")
-	}
-	st.conn = conn
-	go func() {
-		err := lab.WriteStream(conn, size)
-		conn.CloseWrite()
-		st.wrote <- err
-	}()
-	return st
+	return &stream{Transfer: lab.StartTransfer(t, s.top, dst, size), t: t, seed: s}
 }
 
 // subflowFrom tells whether the connection has an established subflow
@@ -139,7 +79,7 @@ func (st *stream) subflowFrom(a, r netip.Addr) (bool, string) {
 	if err != nil {
 		return false, err.Error()
 	}
-	local := st.conn.LocalAddr().(*net.TCPAddr).AddrPort()
+	local := st.Conn.LocalAddr().(*net.TCPAddr).AddrPort()
 	var seen []string
 	for _, c := range conns {
 		if c.Local.Port() != local.Port() {
@@ -189,36 +129,14 @@ func (st *stream) waitNoSubflow(what string, a netip.Addr) {
 }
 
 // wait waits for the transfer to end and checks the stream.
-func (st *stream) wait() streamResult {
+func (st *stream) wait() lab.TransferResult {
 	st.t.Helper()
-	if err := <-st.wrote; err != nil {
-		st.t.Fatalf("sending: %v", err)
+	res := st.Wait(st.t)
+	if res.WriteErr != nil {
+		st.t.Fatalf("sending: %v", res.WriteErr)
 	}
-	res := <-st.done
-	lab.CheckStream(st.t, res.report, st.seed.top.Client, st.seed.top.Server)
-	for i, u := range st.seed.top.Uplinks {
-		_, tx, err := st.seed.top.Client.LinkStats(u.Dev)
-		if err != nil {
-			st.t.Fatal(err)
-		}
-		if i < len(st.before) {
-			res.sent = append(res.sent, tx-st.before[i])
-		} else {
-			res.sent = append(res.sent, tx)
-		}
-	}
+	lab.CheckStream(st.t, res.Report, st.seed.top.Client, st.seed.top.Server)
 	return res
-}
-
-func share(sent []uint64, i int) float64 {
-	var total uint64
-	for _, s := range sent {
-		total += s
-	}
-	if total == 0 {
-		return 0
-	}
-	return float64(sent[i]) / float64(total)
 }
 
 func TestSeedUsesBothUplinks(t *testing.T) {
@@ -230,16 +148,16 @@ func TestSeedUsesBothUplinks(t *testing.T) {
 	} {
 		t.Run(c.variant.String()+"/"+c.fam.String(), func(t *testing.T) {
 			s := startSeed(t, lab.TopologyOptions{Variant: c.variant, IPv6: c.fam == lab.V6})
-			st := s.startStream(t, c.fam, s.top.ServerAddr(c.fam), 24<<20)
+			st := s.startStream(t, s.top.ServerAddr(c.fam), 24<<20)
 			st.waitSubflow("a subflow joined over eth2", s.top.Uplinks[1].Addr(c.fam), netip.Addr{})
 			res := st.wait()
 			for i, u := range s.top.Uplinks {
-				if sh := share(res.sent, i); sh < 0.30 {
-					t.Errorf("%s carried %.0f%% of the bytes (per uplink %v), want at least 30%%", u.Dev, 100*sh, res.sent)
+				if sh := res.Share(i); sh < 0.30 {
+					t.Errorf("%s carried %.0f%% of the bytes (per uplink %v), want at least 30%%", u.Dev, 100*sh, res.Sent)
 				}
 			}
 			t.Logf("goodput %.1f Mbit/s of %d (%.0f%%), uplink shares %.0f%% / %.0f%%",
-				res.goodput, 2*rate, res.goodput/float64(2*rate)*100, 100*share(res.sent, 0), 100*share(res.sent, 1))
+				res.Goodput, 2*rate, res.Goodput/float64(2*rate)*100, 100*res.Share(0), 100*res.Share(1))
 		})
 	}
 }
@@ -251,7 +169,7 @@ func TestServerAnnouncesSecondAddress(t *testing.T) {
 		t.Fatal(err)
 	}
 	s2 := s.top.ServerLinks[1].Addr4
-	st := s.startStream(t, lab.V4, s.top.ServerAddr(lab.V4), 16<<20)
+	st := s.startStream(t, s.top.ServerAddr(lab.V4), 16<<20)
 	st.waitSubflow("the client joined the server's announced address", s.top.Uplinks[0].Addr4, s2)
 	st.wait()
 	after, err := s.top.Client.Nstat()
@@ -276,7 +194,7 @@ func TestCablePullAndPlugDuringTransfer(t *testing.T) {
 		t.Run(dev, func(t *testing.T) {
 			s := startSeed(t, lab.TopologyOptions{Variant: lab.Static})
 			u := s.top.Uplinks[i]
-			st := s.startStream(t, lab.V4, s.top.ServerAddr(lab.V4), 64<<20)
+			st := s.startStream(t, s.top.ServerAddr(lab.V4), 64<<20)
 			st.waitSubflow("a subflow over eth2", s.top.Uplinks[1].Addr4, netip.Addr{})
 			time.Sleep(time.Second)
 			s.top.CablePull(i)
@@ -286,29 +204,29 @@ func TestCablePullAndPlugDuringTransfer(t *testing.T) {
 			back := st.waitSubflow("the same connection regains a subflow over "+dev, u.Addr4, netip.Addr{})
 			res := st.wait()
 			t.Logf("cable pulled on %s: longest stall %v; subflow back %v after the plug; goodput %.1f Mbit/s",
-				dev, res.stall.Round(time.Millisecond), back.Round(time.Millisecond), res.goodput)
+				dev, res.Stall.Round(time.Millisecond), back.Round(time.Millisecond), res.Goodput)
 		})
 	}
 }
 
 func TestHotplugThirdUplinkDuringTransfer(t *testing.T) {
 	s := startSeed(t, lab.TopologyOptions{Variant: lab.DHCP})
-	st := s.startStream(t, lab.V4, s.top.ServerAddr(lab.V4), 48<<20)
+	st := s.startStream(t, s.top.ServerAddr(lab.V4), 48<<20)
 	st.waitSubflow("a subflow over eth2", s.top.Uplinks[1].Addr4, netip.Addr{})
 	u3 := s.top.AddUplink(t)
 	took := st.waitSubflow("a subflow over the hot-plugged eth3", u3.Addr4, netip.Addr{})
 	res := st.wait()
-	if res.sent[2] < 1<<20 {
-		t.Errorf("eth3 carried %d bytes, want traffic over the new uplink", res.sent[2])
+	if res.Sent[2] < 1<<20 {
+		t.Errorf("eth3 carried %d bytes, want traffic over the new uplink", res.Sent[2])
 	}
 	t.Logf("eth3 joined %v after it was plugged; uplink shares %.0f%% / %.0f%% / %.0f%%",
-		took.Round(time.Millisecond), 100*share(res.sent, 0), 100*share(res.sent, 1), 100*share(res.sent, 2))
+		took.Round(time.Millisecond), 100*res.Share(0), 100*res.Share(1), 100*res.Share(2))
 }
 
 func TestRestartBothDaemonsDuringTransfer(t *testing.T) {
 	s := startSeed(t, lab.TopologyOptions{Variant: lab.Static})
 	idsBefore := map[string][]uint8{"client": endpointIDs(s.client), "server": endpointIDs(s.server)}
-	st := s.startStream(t, lab.V4, s.top.ServerAddr(lab.V4), 48<<20)
+	st := s.startStream(t, s.top.ServerAddr(lab.V4), 48<<20)
 	st.waitSubflow("a subflow over eth2", s.top.Uplinks[1].Addr4, netip.Addr{})
 	time.Sleep(500 * time.Millisecond)
 	for _, d := range []*daemonlab.Daemon{s.client, s.server} {
@@ -325,7 +243,7 @@ func TestRestartBothDaemonsDuringTransfer(t *testing.T) {
 			t.Errorf("%s endpoint ids changed across the restart: %v -> %v", who, idsBefore[who], idsAfter[who])
 		}
 	}
-	t.Logf("both daemons restarted mid-transfer: longest stall %v, goodput %.1f Mbit/s", res.stall.Round(time.Millisecond), res.goodput)
+	t.Logf("both daemons restarted mid-transfer: longest stall %v, goodput %.1f Mbit/s", res.Stall.Round(time.Millisecond), res.Goodput)
 }
 
 func endpointIDs(d *daemonlab.Daemon) []uint8 {

@@ -49,7 +49,7 @@ func failover(s *lab.Scope, top *lab.Topology, i int, pulls map[int]time.Time) f
 	if _, ok := t.waitSubflow(top.Uplinks[1].Addr4, 5*time.Second); !ok {
 		s.Fatalf("no subflow over eth2 within 5 s of the start")
 	}
-	time.Sleep(time.Until(t.start.Add(pullAt)))
+	time.Sleep(time.Until(t.Start.Add(pullAt)))
 	pulls[i] = time.Now()
 	top.CablePull(i)
 	time.Sleep(outage)
@@ -58,9 +58,9 @@ func failover(s *lab.Scope, top *lab.Topology, i int, pulls map[int]time.Time) f
 	var r failoverResult
 	r.carryingBack, r.carrying = t.carries(i, plug, rejoinWait)
 	res := t.wait(s)
-	r.stall, r.goodput = res.stall, res.goodput
-	r.misdelivered = res.report.Class == lab.StreamKernelMisdelivery
-	r.sharePulled = share(res.sent, i)
+	r.stall, r.goodput = res.Stall, res.Goodput
+	r.misdelivered = res.Report.Class == lab.StreamKernelMisdelivery
+	r.sharePulled = res.Share(i)
 	return r
 }
 

@@ -40,7 +40,7 @@ func seedSection(s *lab.Scope, e *env) {
 			"daemon). One MPTCP connection per transfer, from eth1's address.", rateMbit),
 		header: []string{"", "mptcpgd", "static endpoints + hand-made source routing, no daemon", "mptcpd"},
 	}
-	var good []transferResult
+	var good []lab.TransferResult
 	var gdFail, stFail []failoverResult
 	var dShare float64
 	var dJoined bool
@@ -49,7 +49,7 @@ func seedSection(s *lab.Scope, e *env) {
 		tr := startTransfer(c, top, mptcpdSample)
 		_, dJoined = tr.waitSubflow(top.Uplinks[1].Addr4, 3*time.Second)
 		res := tr.wait(c)
-		dShare = share(res.sent, 1)
+		dShare = res.Share(1)
 	})
 	e.reset(s, top.Client, initial, "mptcpd")
 	s.Sub("mptcpgd", func(c *lab.Scope) {
@@ -78,11 +78,11 @@ func seedSection(s *lab.Scope, e *env) {
 	})
 	var best float64
 	for _, g := range good {
-		best = max(best, g.goodput)
+		best = max(best, g.Goodput)
 	}
 	sum := float64(2 * rateMbit)
 	t.row("goodput of one connection (best of 2)", fmt.Sprintf("%.1f Mbit/s = %.0f%% of %.0f", best, 100*best/sum, sum), "", "")
-	t.row("share of the bytes over eth2", fmt.Sprintf("%.0f%%", 100*share(good[0].sent, 1)), "", fmt.Sprintf("%.0f%% (a subflow over eth2: %s)", 100*dShare, yesNo(dJoined)))
+	t.row("share of the bytes over eth2", fmt.Sprintf("%.0f%%", 100*good[0].Share(1)), "", fmt.Sprintf("%.0f%% (a subflow over eth2: %s)", 100*dShare, yesNo(dJoined)))
 	stall := func(rs []failoverResult, p float64) time.Duration {
 		var st sample
 		for _, r := range rs {

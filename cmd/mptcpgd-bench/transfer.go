@@ -1,7 +1,6 @@
 package main
 
 import (
-	"context"
 	"net"
 	"net/netip"
 	"time"
@@ -10,81 +9,16 @@ import (
 	"github.com/mptcpgd/mptcpgd/pkg/sockdiag"
 )
 
-// transfer is one MPTCP connection from the client's eth1 address to the
-// server, sending the lab's self-describing test stream, with the receiver
-// checking every byte and timing the gaps between its reads.
+// transfer is one lab.Transfer of the bench, from the client's eth1
+// address to the server, with helpers that watch its subflows and uplinks.
 type transfer struct {
-	top   *lab.Topology
-	conn  *net.TCPConn
-	size  int64
-	start time.Time
-	done  chan transferResult
-	wrote chan error
-	txAt0 []uint64
-	meter *lab.StallMeter
-	// received is closed when the receiver has read the whole stream.
-	received chan struct{}
-}
-
-type transferResult struct {
-	report lab.StreamReport
-	took   time.Duration
-	// stall is the longest gap between two reads that returned data.
-	stall time.Duration
-	// goodput is Mbit/s of application data.
-	goodput float64
-	// sent is what each client uplink transmitted during the transfer.
-	sent []uint64
+	*lab.Transfer
+	top *lab.Topology
 }
 
 // startTransfer opens the connection and starts sending size bytes.
 func startTransfer(s *lab.Scope, top *lab.Topology, size int64) *transfer {
-	t := &transfer{top: top, size: size, done: make(chan transferResult, 1), wrote: make(chan error, 1), received: make(chan struct{})}
-	for _, u := range top.Uplinks {
-		_, tx, err := top.Client.LinkStats(u.Dev)
-		if err != nil {
-			s.Fatal(err)
-		}
-		t.txAt0 = append(t.txAt0, tx)
-	}
-	ln, err := top.Server.ListenMPTCP("tcp4", ":0")
-	if err != nil {
-		s.Fatal(err)
-	}
-	s.Cleanup(func() { ln.Close() })
-	t.meter = &lab.StallMeter{}
-	go func() {
-		conn, err := ln.Accept()
-		if err != nil {
-			t.done <- transferResult{report: lab.StreamReport{Class: lab.StreamReset, Err: err}}
-			return
-		}
-		defer conn.Close()
-		t.meter.R = conn
-		rep := lab.VerifyStream(t.meter, size)
-		took := time.Since(t.start)
-		close(t.received)
-		t.done <- transferResult{report: rep, took: took, stall: t.meter.Longest(), goodput: float64(size*8) / took.Seconds() / 1e6}
-	}()
-	port := ln.Addr().(*net.TCPAddr).AddrPort().Port()
-	ctx, cancel := context.WithTimeout(s.Context(), 2*time.Minute)
-	s.Cleanup(cancel)
-	t.start = time.Now()
-	conn, err := top.Client.DialMPTCP(ctx, "tcp4", netip.AddrPortFrom(top.ServerAddr(lab.V4), port).String(), top.Uplinks[0].Addr4)
-	if err != nil {
-		s.Fatal(err)
-	}
-	s.Cleanup(func() { conn.Close() })
-	if ok, _ := conn.MultipathTCP(); !ok {
-		s.Fatal("the transfer's connection fell back to TCP")
-	}
-	t.conn = conn
-	go func() {
-		err := lab.WriteStream(conn, size)
-		conn.CloseWrite()
-		t.wrote <- err
-	}()
-	return t
+	return &transfer{Transfer: lab.StartTransfer(s, top, top.ServerAddr(lab.V4), size), top: top}
 }
 
 // subflowFrom tells whether the connection has an established subflow
@@ -97,7 +31,7 @@ func (t *transfer) subflowFrom(a netip.Addr) bool {
 	if err != nil {
 		return false
 	}
-	port := t.conn.LocalAddr().(*net.TCPAddr).AddrPort().Port()
+	port := t.Conn.LocalAddr().(*net.TCPAddr).AddrPort().Port()
 	for _, c := range conns {
 		if c.Local.Port() != port {
 			continue
@@ -137,7 +71,7 @@ func (t *transfer) carries(i int, since time.Time, timeout time.Duration) (time.
 	var points []point
 	for time.Since(since) < timeout {
 		select {
-		case <-t.received:
+		case <-t.Received():
 			return 0, false
 		default:
 		}
@@ -157,36 +91,18 @@ func (t *transfer) carries(i int, since time.Time, timeout time.Duration) (time.
 	return 0, false
 }
 
-// wait waits for the transfer to end and checks the stream.
-func (t *transfer) wait(s *lab.Scope) transferResult {
-	if err := <-t.wrote; err != nil {
-		s.Fatalf("sending: %v", err)
+// wait waits for the transfer to end and checks the stream: a damaged one
+// stops the measurement; the kernel's known misdelivery is logged.
+func (t *transfer) wait(s *lab.Scope) lab.TransferResult {
+	res := t.Wait(s)
+	if res.WriteErr != nil {
+		s.Fatalf("sending: %v", res.WriteErr)
 	}
-	res := <-t.done
-	if res.report.Failed() {
-		s.Fatalf("stream integrity: %v", res.report)
+	if res.Report.Failed() {
+		s.Fatalf("stream integrity: %v", res.Report)
 	}
-	if res.report.Class == lab.StreamKernelMisdelivery {
-		s.Logf("KNOWN KERNEL DEFECT (design.md): %v", res.report)
-	}
-	for i, u := range t.top.Uplinks {
-		_, tx, err := t.top.Client.LinkStats(u.Dev)
-		if err != nil {
-			s.Fatal(err)
-		}
-		res.sent = append(res.sent, tx-t.txAt0[i])
+	if res.Report.Class == lab.StreamKernelMisdelivery {
+		s.Logf("KNOWN KERNEL DEFECT (design.md): %v", res.Report)
 	}
 	return res
-}
-
-// share is uplink i's part of what the uplinks sent.
-func share(sent []uint64, i int) float64 {
-	var total uint64
-	for _, v := range sent {
-		total += v
-	}
-	if total == 0 {
-		return 0
-	}
-	return float64(sent[i]) / float64(total)
 }

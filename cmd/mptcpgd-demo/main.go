@@ -8,12 +8,9 @@ package main
 import (
 	"flag"
 	"fmt"
-	"net"
-	"net/netip"
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/mptcpgd/mptcpgd/internal/daemonlab"
@@ -68,19 +65,19 @@ func demo(r *lab.Scope, configs string) {
 	}
 	fmt.Println()
 
-	st := startTransfer(r, top)
+	st := lab.StartTransfer(r, top, top.ServerAddr(lab.V4), size)
 	fmt.Printf("One MPTCP connection from %s to the server, sending %d MiB:\n\n", top.Uplinks[0].Addr4, size>>20)
 	fmt.Printf("  %6s  %-28s %-28s %s\n", "time", "eth1 (Mbit/s)", "eth2 (Mbit/s)", "total")
 
 	var pulled, plugged, backAt time.Time
-	prev := st.sample()
+	prev := sampleUplinks(top)
 	for i := 1; ; i++ {
 		select {
-		case <-st.done:
-		case <-time.After(time.Until(st.start.Add(time.Duration(i) * tick))):
+		case <-st.Received():
+		case <-time.After(time.Until(st.Start.Add(time.Duration(i) * tick))):
 		}
-		now := st.sample()
-		elapsed := time.Since(st.start)
+		now := sampleUplinks(top)
+		elapsed := time.Since(st.Start)
 		e1 := mbit(now.tx[0]-prev.tx[0], now.at.Sub(prev.at))
 		e2 := mbit(now.tx[1]-prev.tx[1], now.at.Sub(prev.at))
 		fmt.Printf("  %5.1fs  %s %s %5.1f\n", elapsed.Seconds(), bar(e1), bar(e2), e1+e2)
@@ -98,16 +95,19 @@ func demo(r *lab.Scope, configs string) {
 			plugged = time.Now()
 			fmt.Printf("  -----  cable plugged back into eth2\n")
 		}
-		if st.finished() {
+		if finished(st) {
 			break
 		}
 	}
-	res := st.wait()
+	res := st.Wait(r)
+	if res.WriteErr != nil {
+		r.Fatalf("sending: %v", res.WriteErr)
+	}
 	fmt.Println()
 	fmt.Println("What happened")
-	total := res.sent[0] + res.sent[1]
+	total := res.Sent[0] + res.Sent[1]
 	fmt.Printf("  - One MPTCP connection used both uplinks: eth1 carried %.0f%%, eth2 %.0f%% of the bytes, %.1f Mbit/s on\n",
-		pct(res.sent[0], total), pct(res.sent[1], total), res.goodput)
+		pct(res.Sent[0], total), pct(res.Sent[1], total), res.Goodput)
 	fmt.Printf("    average over 2 x %d Mbit/s (with eth2 unplugged for %v of it).\n", rateMbit, plugged.Sub(pulled).Round(time.Second))
 	rule, okRule := reactionTime(client, "carrier lost", "rule removed")
 	ep, okEp := reactionTime(client, "carrier lost", "endpoint removed")
@@ -118,7 +118,7 @@ func demo(r *lab.Scope, configs string) {
 	} else {
 		fmt.Printf("  - Cable pulled from eth2: mptcpgd withdrew its endpoint and rule. The transfer carried on over eth1;\n")
 	}
-	fmt.Printf("    the receiver's longest wait for data was %v (the kernel's retransmission timeout).\n", res.stall.Round(time.Millisecond))
+	fmt.Printf("    the receiver's longest wait for data was %v (the kernel's retransmission timeout).\n", res.Stall.Round(time.Millisecond))
 	if !backAt.IsZero() {
 		fmt.Printf("  - Cable back: mptcpgd re-added eth2's endpoint, the same connection joined over it again, and eth2\n")
 		fmt.Printf("    carried traffic again within %v (the sampling interval).\n", (backAt.Sub(plugged) + tick - 1).Truncate(tick))
@@ -126,11 +126,11 @@ func demo(r *lab.Scope, configs string) {
 		fmt.Printf("  - Cable back: eth2 carried no traffic again before the transfer ended.\n")
 	}
 	switch {
-	case res.report.Failed():
-		fmt.Printf("  - The stream arrived damaged: %v\n", res.report)
+	case res.Report.Failed():
+		fmt.Printf("  - The stream arrived damaged: %v\n", res.Report)
 		r.Fatal("stream integrity")
-	case res.report.Class == lab.StreamKernelMisdelivery:
-		fmt.Printf("  - Every byte arrived, but a short run was misdelivered by the kernel's known defect (see design.md): %v\n", res.report)
+	case res.Report.Class == lab.StreamKernelMisdelivery:
+		fmt.Printf("  - Every byte arrived, but a short run was misdelivered by the kernel's known defect (see design.md): %v\n", res.Report)
 	default:
 		fmt.Printf("  - Every byte arrived, in order (%d MiB verified at the receiver).\n", size>>20)
 	}
@@ -138,91 +138,28 @@ func demo(r *lab.Scope, configs string) {
 	fmt.Println("Tearing the lab down.")
 }
 
-// transfer is the demo's one MPTCP connection.
-type transfer struct {
-	top   *lab.Topology
-	start time.Time
-	done  chan struct{}
-	conn  *net.TCPConn
-
-	mu     sync.Mutex
-	result result
-}
-
-type result struct {
-	report  lab.StreamReport
-	stall   time.Duration
-	goodput float64
-	sent    []uint64
-}
-
 type sample struct {
 	at time.Time
 	tx []uint64
 }
 
-func startTransfer(r *lab.Scope, top *lab.Topology) *transfer {
-	st := &transfer{top: top, done: make(chan struct{})}
-	ln, err := top.Server.ListenMPTCP("tcp4", ":0")
-	if err != nil {
-		r.Fatal(err)
-	}
-	r.Cleanup(func() { ln.Close() })
-	port := ln.Addr().(*net.TCPAddr).AddrPort().Port()
-	go func() {
-		defer close(st.done)
-		conn, err := ln.Accept()
-		if err != nil {
-			st.result.report = lab.StreamReport{Class: lab.StreamReset, Err: err}
-			return
-		}
-		defer conn.Close()
-		m := &lab.StallMeter{R: conn}
-		rep := lab.VerifyStream(m, size)
-		st.mu.Lock()
-		st.result = result{report: rep, stall: m.Longest(), goodput: float64(size*8) / time.Since(st.start).Seconds() / 1e6}
-		st.mu.Unlock()
-	}()
-	st.start = time.Now()
-	conn, err := top.Client.DialMPTCP(r.Context(), "tcp4", netip.AddrPortFrom(top.ServerAddr(lab.V4), port).String(), top.Uplinks[0].Addr4)
-	if err != nil {
-		r.Fatal(err)
-	}
-	r.Cleanup(func() { conn.Close() })
-	st.conn = conn
-	go func() {
-		_ = lab.WriteStream(conn, size)
-		conn.CloseWrite()
-	}()
-	return st
-}
-
-func (st *transfer) sample() sample {
+// sampleUplinks reads what each client uplink has sent so far.
+func sampleUplinks(top *lab.Topology) sample {
 	s := sample{at: time.Now()}
-	for _, u := range st.top.Uplinks {
-		_, tx, _ := st.top.Client.LinkStats(u.Dev)
+	for _, u := range top.Uplinks {
+		_, tx, _ := top.Client.LinkStats(u.Dev)
 		s.tx = append(s.tx, tx)
 	}
 	return s
 }
 
-func (st *transfer) finished() bool {
+func finished(st *lab.Transfer) bool {
 	select {
-	case <-st.done:
+	case <-st.Received():
 		return true
 	default:
 		return false
 	}
-}
-
-func (st *transfer) wait() result {
-	<-st.done
-	st.mu.Lock()
-	defer st.mu.Unlock()
-	res := st.result
-	end := st.sample()
-	res.sent = end.tx
-	return res
 }
 
 // reactionTime is the time between the first log line with message from

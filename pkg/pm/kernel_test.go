@@ -274,32 +274,9 @@ func TestKernelTransferSurvivesCarrierLoss(t *testing.T) {
 	startEngineIn(t, c, parse(t, "[[interface]]\nmatch = \"eth2\"\ngateway4 = \"198.51.100.1\"\n"), filepath.Join(t.TempDir(), "state.json"))
 	eth2 := top.Uplinks[1].Addr4
 
-	ln, err := s.ListenMPTCP("tcp4", ":5201")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
 	const size = 48 << 20 // ~4 s over two 50 Mbit/s uplinks
-	report := make(chan lab.StreamReport, 1)
-	go func() {
-		conn, err := ln.Accept()
-		if err != nil {
-			report <- lab.StreamReport{Class: lab.StreamReset, Err: err}
-			return
-		}
-		defer conn.Close()
-		report <- lab.VerifyStream(conn, size)
-	}()
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-	defer cancel()
-	conn, err := c.DialMPTCP(ctx, "tcp4", netip.AddrPortFrom(top.ServerAddr(lab.V4), 5201).String(), top.Uplinks[0].Addr4)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close()
-	wrote := make(chan error, 1)
-	go func() { wrote <- lab.WriteStream(conn, size) }()
-
+	tr := lab.StartTransfer(t, top, top.ServerAddr(lab.V4), size)
+	conn := tr.Conn
 	hasSubflowFrom := func(a netip.Addr) func() (bool, string) {
 		return func() (bool, string) {
 			sfs, err := lab.MPTCPSubflows(conn)
@@ -323,9 +300,9 @@ func TestKernelTransferSurvivesCarrierLoss(t *testing.T) {
 	top.CablePlug(1)
 	eventually(t, "the same connection regains a subflow over eth2", hasSubflowFrom(eth2))
 
-	if err := <-wrote; err != nil {
-		t.Fatalf("writing the stream: %v", err)
+	res := tr.Wait(t)
+	if res.WriteErr != nil {
+		t.Fatalf("writing the stream: %v", res.WriteErr)
 	}
-	conn.CloseWrite()
-	lab.CheckStream(t, <-report, c, s)
+	lab.CheckStream(t, res.Report, c, s)
 }

@@ -3,7 +3,6 @@ package pm_test
 import (
 	"context"
 	"fmt"
-	"net"
 	"net/netip"
 	"path/filepath"
 	"slices"
@@ -34,63 +33,23 @@ type transferResult struct {
 // transfer sends size bytes over one MPTCP connection from the client's
 // first uplink address to the server's address dst, checks the stream, and
 // reports which uplinks and subflows carried it.
-func transfer(t *testing.T, top *lab.Topology, fam lab.Family, dst netip.Addr, size int64) transferResult {
+func transfer(t *testing.T, top *lab.Topology, dst netip.Addr, size int64) transferResult {
 	t.Helper()
 	c, s := top.Client, top.Server
-	var res transferResult
-	before := make([]uint64, len(top.Uplinks))
-	for i, u := range top.Uplinks {
-		_, tx, err := c.LinkStats(u.Dev)
-		if err != nil {
-			t.Fatal(err)
-		}
-		before[i] = tx
-	}
 	nsBefore, err := s.Nstat()
 	if err != nil {
 		t.Fatal(err)
 	}
-	// A wildcard listener, as servers have: joins to an announced
-	// address must find it.
-	ln, err := s.ListenMPTCP(fam.Network(), ":0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	report := make(chan lab.StreamReport, 1)
-	go func() {
-		conn, err := ln.Accept()
-		if err != nil {
-			report <- lab.StreamReport{Class: lab.StreamReset, Err: err}
-			return
-		}
-		defer conn.Close()
-		report <- lab.VerifyStream(conn, size)
-	}()
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-	defer cancel()
-	port := ln.Addr().(*net.TCPAddr).AddrPort().Port()
-	conn, err := c.DialMPTCP(ctx, fam.Network(), netip.AddrPortFrom(dst, port).String(), top.Uplinks[0].Addr(fam))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close()
-	if ok, _ := conn.MultipathTCP(); !ok {
-		t.Fatal("the connection fell back to plain TCP")
-	}
-	wrote := make(chan error, 1)
-	go func() { wrote <- lab.WriteStream(conn, size) }()
+	tr := lab.StartTransfer(t, top, dst, size)
+	var res transferResult
 	// Sample the subflows while data flows: a closed connection has none.
 	for done := false; !done; {
 		select {
-		case err := <-wrote:
-			if err != nil {
-				t.Fatalf("writing the stream: %v", err)
-			}
+		case <-tr.Received():
 			done = true
 		case <-time.After(50 * time.Millisecond):
 		}
-		if sfs, err := lab.MPTCPSubflows(conn); err == nil {
+		if sfs, err := lab.MPTCPSubflows(tr.Conn); err == nil {
 			for _, sf := range sfs {
 				if r := sf.Remote.Addr().Unmap(); !slices.Contains(res.remotes, r) {
 					res.remotes = append(res.remotes, r)
@@ -101,15 +60,12 @@ func transfer(t *testing.T, top *lab.Topology, fam lab.Family, dst netip.Addr, s
 			}
 		}
 	}
-	conn.CloseWrite()
-	lab.CheckStream(t, <-report, c, s)
-	for i, u := range top.Uplinks {
-		_, tx, err := c.LinkStats(u.Dev)
-		if err != nil {
-			t.Fatal(err)
-		}
-		res.sent = append(res.sent, tx-before[i])
+	r := tr.Wait(t)
+	if r.WriteErr != nil {
+		t.Fatalf("writing the stream: %v", r.WriteErr)
 	}
+	lab.CheckStream(t, r.Report, c, s)
+	res.sent = r.Sent
 	nsAfter, err := s.Nstat()
 	if err != nil {
 		t.Fatal(err)
@@ -139,7 +95,7 @@ func TestKernelSourceRoutingMakesSecondUplinkWork(t *testing.T) {
 					got, _ := endpoints(t, top.Client)
 					return len(got) >= 2, strings.Join(got, "\n")
 				})
-				without := transfer(t, top, fam, top.ServerAddr(fam), 4<<20)
+				without := transfer(t, top, top.ServerAddr(fam), 4<<20)
 				if without.joins != 0 || without.sent[1] > 1<<20 {
 					t.Fatalf("a subflow joined over %s without source routing (joins %d, sent per uplink %v): the lab cannot show that routing matters",
 						u2.Dev, without.joins, without.sent)
@@ -153,7 +109,7 @@ func TestKernelSourceRoutingMakesSecondUplinkWork(t *testing.T) {
 					return len(rules) == 2*len(top.Families()), strings.Join(rules, "\n")
 				})
 				const size = 16 << 20
-				with := transfer(t, top, fam, top.ServerAddr(fam), size)
+				with := transfer(t, top, top.ServerAddr(fam), size)
 				if with.joins == 0 || !slices.Contains(with.locals, u2.Addr(fam)) || with.sent[1] < size/5 {
 					t.Errorf("no subflow joined over %s with source routing: joins %d, local addresses %v", u2.Dev, with.joins, with.locals)
 				}
@@ -181,7 +137,7 @@ func TestKernelServerRepliesFromSecondAddressThroughSecondUplink(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			res := transfer(t, top, lab.V4, top.ServerAddr(lab.V4), 8<<20)
+			res := transfer(t, top, top.ServerAddr(lab.V4), 8<<20)
 			_, after, err := top.Server.LinkStats(s2.Dev)
 			if err != nil {
 				t.Fatal(err)
