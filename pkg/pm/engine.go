@@ -527,7 +527,7 @@ func (e *Engine) reconcile() {
 	e.logWarnings(d)
 	seen := map[string]bool{}
 	e.applyRouting(d, now, seen)
-	e.planEndpoints(d, now, seen)
+	e.planEndpoints(d, in.Kernel, now, seen)
 	e.planLimits(d, now, seen)
 	for _, f := range e.deferred {
 		f()
@@ -631,8 +631,8 @@ func (e *Engine) routingWrite(key string, now time.Time, seen map[string]bool, w
 	done()
 }
 
-func (e *Engine) planEndpoints(d Decision, now time.Time, seen map[string]bool) {
-	p := PlanEndpoints(d.Endpoints, e.kernelList(), d.Owned)
+func (e *Engine) planEndpoints(d Decision, kernel []netlinkmptcp.Endpoint, now time.Time, seen map[string]bool) {
+	p := PlanEndpoints(d.Endpoints, kernel, d.Owned)
 
 	// Queued ops the decision no longer wants are withdrawn; ones already
 	// running finish, and their result triggers a new plan.
