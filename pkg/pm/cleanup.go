@@ -7,7 +7,7 @@ import (
 	"github.com/mptcpgd/mptcpgd/pkg/config"
 	"github.com/mptcpgd/mptcpgd/pkg/netlinkmptcp"
 	"github.com/mptcpgd/mptcpgd/pkg/netstate"
-	"github.com/mptcpgd/mptcpgd/pkg/rtnl"
+	"github.com/mptcpgd/mptcpgd/pkg/nlerr"
 	"github.com/mptcpgd/mptcpgd/pkg/statefile"
 )
 
@@ -43,14 +43,14 @@ func Cleanup(cfg *config.Config, k MPTCP, r Routing, n Network, store Store) (Cl
 	// Routing first, as on any withdrawal: no subflow is steered through a
 	// table that is about to empty.
 	for _, rule := range PlanRouting(nil, nil, net, proto).DeleteRules {
-		if err := r.DeleteRule(rule); err != nil && !rtnl.IsNotFound(err) {
+		if err := r.DeleteRule(rule); err != nil && !errors.Is(err, nlerr.ErrNotFound) {
 			errs = append(errs, err)
 			continue
 		}
 		rep.Rules = append(rep.Rules, rule)
 	}
 	for _, route := range PlanRouting(nil, nil, net, proto).DeleteRoutes {
-		if err := r.DeleteRoute(route); err != nil && !rtnl.IsNotFound(err) {
+		if err := r.DeleteRoute(route); err != nil && !errors.Is(err, nlerr.ErrNotFound) {
 			errs = append(errs, err)
 			continue
 		}
@@ -69,8 +69,7 @@ func Cleanup(cfg *config.Config, k MPTCP, r Routing, n Network, store Store) (Cl
 		rep.Endpoints = append(rep.Endpoints, ep)
 	}
 	if l := own.InitialLimits; l != nil {
-		sub, acc := l.Subflows, l.AddAddrAccepted
-		if err := k.SetLimits(netlinkmptcp.LimitsUpdate{Subflows: &sub, AddAddrAccepted: &acc}); err != nil {
+		if err := k.SetLimits(l.Update()); err != nil {
 			errs = append(errs, err)
 		} else {
 			rep.Limits = l

@@ -16,6 +16,7 @@ import (
 	"github.com/mptcpgd/mptcpgd/pkg/logging"
 	"github.com/mptcpgd/mptcpgd/pkg/netlinkmptcp"
 	"github.com/mptcpgd/mptcpgd/pkg/netstate"
+	"github.com/mptcpgd/mptcpgd/pkg/nlerr"
 	"github.com/mptcpgd/mptcpgd/pkg/rtnl"
 	"github.com/mptcpgd/mptcpgd/pkg/srcroute"
 	"github.com/mptcpgd/mptcpgd/pkg/statefile"
@@ -577,7 +578,7 @@ func (e *Engine) applyRouting(d Decision, now time.Time, seen map[string]bool) {
 	}
 	for _, r := range p.AddRules {
 		e.routingWrite("add rule "+r.String(), now, seen, func() error {
-			if err := e.opt.Routing.AddRule(r); err != nil && !rtnl.IsExists(err) {
+			if err := e.opt.Routing.AddRule(r); err != nil && !errors.Is(err, nlerr.ErrExists) {
 				return err
 			}
 			return nil
@@ -623,7 +624,7 @@ func (e *Engine) routingWrite(key string, now time.Time, seen map[string]bool, w
 		return
 	}
 	err := write()
-	if err != nil && !(isDelete && rtnl.IsNotFound(err)) {
+	if err != nil && !(isDelete && errors.Is(err, nlerr.ErrNotFound)) {
 		e.failed(key, err, now)
 		return
 	}

@@ -12,6 +12,7 @@ import (
 
 	mp "github.com/mptcpgd/mptcpgd/pkg/netlinkmptcp"
 	"github.com/mptcpgd/mptcpgd/pkg/netstate"
+	"github.com/mptcpgd/mptcpgd/pkg/nlerr"
 	"github.com/mptcpgd/mptcpgd/pkg/statefile"
 )
 
@@ -162,7 +163,7 @@ func (k *fakeKernel) AddRule(r netstate.Rule) error {
 	k.mu.Lock()
 	defer k.mu.Unlock()
 	if _, ok := k.net.Rules[r]; ok {
-		return unix.EEXIST
+		return &nlerr.Error{Op: "add rule", Err: unix.EEXIST}
 	}
 	k.net.Rules[r] = struct{}{}
 	k.note("add rule %s", r.Src.Addr())
@@ -173,7 +174,7 @@ func (k *fakeKernel) DeleteRule(r netstate.Rule) error {
 	k.mu.Lock()
 	defer k.mu.Unlock()
 	if _, ok := k.net.Rules[r]; !ok {
-		return unix.ENOENT
+		return &nlerr.Error{Op: "delete rule", Err: unix.ENOENT}
 	}
 	delete(k.net.Rules, r)
 	k.note("delete rule %s", r.Src.Addr())
@@ -184,7 +185,7 @@ func (k *fakeKernel) AddRoute(r netstate.Route) error {
 	k.mu.Lock()
 	defer k.mu.Unlock()
 	if _, ok := k.net.Routes[r.Key()]; ok {
-		return unix.EEXIST
+		return &nlerr.Error{Op: "add route", Err: unix.EEXIST}
 	}
 	k.net.Routes[r.Key()] = r
 	k.note("add route %s", r)
@@ -204,7 +205,7 @@ func (k *fakeKernel) DeleteRoute(r netstate.Route) error {
 	defer k.mu.Unlock()
 	cur, ok := k.net.Routes[r.Key()]
 	if !ok || cur.Protocol != r.Protocol {
-		return unix.ESRCH
+		return &nlerr.Error{Op: "delete route", Err: unix.ESRCH}
 	}
 	delete(k.net.Routes, r.Key())
 	k.note("delete route %s", r)
