@@ -70,12 +70,7 @@ func (s *seed) startStream(t testing.TB, dst netip.Addr, size int64) *stream {
 // kernel's socket diagnostics report it: a subflow closed on a dead link
 // lingers in the connection until TCP gives up, so its state matters.
 func (st *stream) subflowFrom(a, r netip.Addr) (bool, string) {
-	f, err := st.seed.top.Client.Open()
-	if err != nil {
-		return false, err.Error()
-	}
-	defer f.Close()
-	conns, err := sockdiag.ListMPTCP(&sockdiag.Config{NetNS: int(f.Fd())})
+	conns, err := sockdiag.ListMPTCP(&sockdiag.Config{NetNS: st.seed.top.Client.FD()})
 	if err != nil {
 		return false, err.Error()
 	}

@@ -176,7 +176,7 @@ func resetMPTCP(s *lab.Scope, ns *lab.NS, limits netlinkmptcp.Limits) []string {
 	if err := mp.FlushEndpoints(); err != nil {
 		s.Fatal(err)
 	}
-	if err := mp.SetLimits(netlinkmptcp.LimitsUpdate{Subflows: &limits.Subflows, AddAddrAccepted: &limits.AddAddrAccepted}); err != nil {
+	if err := mp.SetLimits(limits.Update()); err != nil {
 		s.Fatal(err)
 	}
 	rc := routingConn(s, ns)

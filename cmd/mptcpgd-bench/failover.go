@@ -85,7 +85,7 @@ func staticEndpoints(c *lab.Scope, top *lab.Topology) {
 
 // setLimits sets a namespace's MPTCP limits.
 func setLimits(s *lab.Scope, ns *lab.NS, l netlinkmptcp.Limits) {
-	if err := mptcpClient(s, ns).SetLimits(netlinkmptcp.LimitsUpdate{Subflows: &l.Subflows, AddAddrAccepted: &l.AddAddrAccepted}); err != nil {
+	if err := mptcpClient(s, ns).SetLimits(l.Update()); err != nil {
 		s.Fatal(err)
 	}
 }

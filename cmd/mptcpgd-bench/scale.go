@@ -16,6 +16,7 @@ import (
 	"github.com/jsimonetti/rtnetlink/v2"
 
 	"github.com/mptcpgd/mptcpgd/internal/lab"
+	"github.com/mptcpgd/mptcpgd/internal/order"
 	"github.com/mptcpgd/mptcpgd/pkg/netlinkmptcp"
 )
 
@@ -137,7 +138,7 @@ func scaleRun(c *lab.Scope, e *env, name string) *scaleResult {
 	// design.md's choice: lowest ifindex first, IPv4 before IPv6, then the
 	// address.
 	slices.SortFunc(cands, func(a, b candidate) int {
-		return cmp.Or(cmp.Compare(a.ifindex, b.ifindex), cmpBool(a.prefix.Addr().Is6(), b.prefix.Addr().Is6()), a.prefix.Addr().Compare(b.prefix.Addr()))
+		return cmp.Or(cmp.Compare(a.ifindex, b.ifindex), order.FalseFirst(a.prefix.Addr().Is6(), b.prefix.Addr().Is6()), a.prefix.Addr().Compare(b.prefix.Addr()))
 	})
 	want := cands[:netlinkmptcp.MaxEndpoints]
 	var wantAddrs []netip.Addr
@@ -229,16 +230,6 @@ func scaleRun(c *lab.Scope, e *env, name string) *scaleResult {
 		}
 	}
 	return r
-}
-
-func cmpBool(a, b bool) int {
-	switch {
-	case a == b:
-		return 0
-	case !a:
-		return -1
-	}
-	return 1
 }
 
 func candidateOf(cs []candidate, p netip.Prefix) candidate {

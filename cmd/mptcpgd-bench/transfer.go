@@ -25,9 +25,7 @@ func startTransfer(s *lab.Scope, top *lab.Topology, size int64) *transfer {
 // from local address a right now, as socket diagnostics report it (a
 // subflow on a dead link lingers until TCP gives up, so its state counts).
 func (t *transfer) subflowFrom(a netip.Addr) bool {
-	conns, err := withNS(t.top.Client, func(fd int) ([]sockdiag.Connection, error) {
-		return sockdiag.ListMPTCP(&sockdiag.Config{NetNS: fd})
-	})
+	conns, err := sockdiag.ListMPTCP(&sockdiag.Config{NetNS: t.top.Client.FD()})
 	if err != nil {
 		return false
 	}

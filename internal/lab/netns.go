@@ -54,6 +54,9 @@ type NS struct {
 	// Name is the namespace's name under /run/netns.
 	Name string
 	tb   TB
+
+	fdOnce sync.Once
+	fd     *os.File
 }
 
 // Require skips the test when it cannot create namespaces (not root, no ip
@@ -139,6 +142,22 @@ func (n *NS) Path() string { return filepath.Join(netnsDir, n.Name) }
 // Open returns a file descriptor of the namespace, for example for
 // netlink.Config.NetNS. The caller closes it.
 func (n *NS) Open() (*os.File, error) { return os.Open(n.Path()) }
+
+// FD returns a descriptor of the namespace for the NetNS field of a
+// netlink socket's configuration. It stays open until the test that created
+// the namespace ends; every call returns the same one.
+func (n *NS) FD() int {
+	n.tb.Helper()
+	n.fdOnce.Do(func() {
+		f, err := n.Open()
+		if err != nil {
+			n.tb.Fatalf("open namespace %s: %v", n.Name, err)
+		}
+		n.fd = f
+		n.tb.Cleanup(func() { f.Close() })
+	})
+	return int(n.fd.Fd())
+}
 
 // Command prepares name args... to run inside the namespace.
 func (n *NS) Command(ctx context.Context, name string, args ...string) *exec.Cmd {

@@ -8,6 +8,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/mptcpgd/mptcpgd/internal/order"
 	"github.com/mptcpgd/mptcpgd/pkg/config"
 	"github.com/mptcpgd/mptcpgd/pkg/netlinkmptcp"
 	"github.com/mptcpgd/mptcpgd/pkg/netstate"
@@ -263,19 +264,9 @@ func betterCandidate(a, b Endpoint) int {
 	return cmp.Or(
 		cmp.Compare(b.Priority, a.Priority),
 		cmp.Compare(a.IfIndex, b.IfIndex),
-		compareBool(a.Addr.Is6(), b.Addr.Is6()),
+		order.FalseFirst(a.Addr.Is6(), b.Addr.Is6()),
 		a.Addr.Compare(b.Addr),
 	)
-}
-
-func compareBool(a, b bool) int {
-	switch {
-	case a == b:
-		return 0
-	case !a:
-		return -1
-	}
-	return 1
 }
 
 // skipReason says why an address on a managed, usable link is not a

@@ -219,17 +219,12 @@ func TestKernelRoutingFollowsGatewaysAddressesLinks(t *testing.T) {
 
 	// cleanup removes what is ours and nothing else.
 	eng.stop()
-	f, err := c.Open()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	k, err := netlinkmptcp.Dial(&netlinkmptcp.Config{NetNS: int(f.Fd())})
+	k, err := netlinkmptcp.Dial(&netlinkmptcp.Config{NetNS: c.FD()})
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer k.Close()
-	rt, err := rtnl.Dial(rtnl.Config{NetNS: int(f.Fd()), Filter: rtnl.Filter{Protocol: 177}})
+	rt, err := rtnl.Dial(rtnl.Config{NetNS: c.FD(), Filter: rtnl.Filter{Protocol: 177}})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -185,8 +185,7 @@ func (w *worker) do(o *op) {
 	case opSetFlags:
 		o.err = w.kernel.SetEndpointFlags(o.target.ID, o.flags)
 	case opSetLimits:
-		sub, acc := o.limits.Subflows, o.limits.AddAddrAccepted
-		o.err = w.kernel.SetLimits(netlinkmptcp.LimitsUpdate{Subflows: &sub, AddAddrAccepted: &acc})
+		o.err = w.kernel.SetLimits(o.limits.Update())
 	case opCloseInitial:
 		o.err = w.kernel.CloseInitialSubflows(o.target.Addr)
 	case opDump:

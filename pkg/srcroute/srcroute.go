@@ -11,6 +11,7 @@ import (
 	"net/netip"
 	"slices"
 
+	"github.com/mptcpgd/mptcpgd/internal/order"
 	"github.com/mptcpgd/mptcpgd/pkg/netstate"
 )
 
@@ -92,19 +93,19 @@ type linkFamily struct {
 func Decide(set Settings, sources []Source, net netstate.State) Plan {
 	var p Plan
 	groups := map[linkFamily][]Source{}
-	var order []linkFamily
+	var keys []linkFamily
 	for _, src := range sources {
 		k := linkFamily{src.Link.Index, src.Addr.Addr.Is6()}
 		if _, ok := groups[k]; !ok {
-			order = append(order, k)
+			keys = append(keys, k)
 		}
 		groups[k] = append(groups[k], src)
 	}
-	slices.SortFunc(order, func(a, b linkFamily) int {
-		return cmp.Or(cmp.Compare(a.ifindex, b.ifindex), compareBool(a.ipv6, b.ipv6))
+	slices.SortFunc(keys, func(a, b linkFamily) int {
+		return cmp.Or(cmp.Compare(a.ifindex, b.ifindex), order.FalseFirst(a.ipv6, b.ipv6))
 	})
 	defaults := [2][]defaultHop{foreignDefaults(set, net, false), foreignDefaults(set, net, true)}
-	for _, k := range order {
+	for _, k := range keys {
 		srcs := groups[k]
 		link := srcs[0].Link
 		table := set.Table(link.Index)
@@ -221,7 +222,7 @@ func foreignDefaults(set Settings, net netstate.State, ipv6 bool) []defaultHop {
 	}
 	slices.SortFunc(out, func(a, b defaultHop) int {
 		return cmp.Or(
-			compareBool(a.route.Table != mainTable, b.route.Table != mainTable),
+			order.FalseFirst(a.route.Table != mainTable, b.route.Table != mainTable),
 			cmp.Compare(a.route.Priority, b.route.Priority),
 			cmp.Compare(a.route.Table, b.route.Table),
 			cmp.Compare(a.hop.IfIndex, b.hop.IfIndex),
@@ -254,14 +255,4 @@ func b2i(b bool) int {
 		return 1
 	}
 	return 0
-}
-
-func compareBool(a, b bool) int {
-	switch {
-	case a == b:
-		return 0
-	case !a:
-		return -1
-	}
-	return 1
 }
