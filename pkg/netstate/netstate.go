@@ -262,12 +262,17 @@ func (k UpdateKind) String() string {
 }
 
 // Apply records one change. A deleted link takes its addresses and routes
-// with it, as the kernel does (it does not always send those deletions).
+// with it, and a link taken down its routes, as the kernel does without
+// sending those deletions.
 func (s State) Apply(u Update) {
 	switch u.Kind {
 	case LinkUpdate:
+		old, known := s.Links[u.Link.Index]
 		if !u.Deleted {
 			s.Links[u.Link.Index] = u.Link
+			if known && old.Flags&LinkUp != 0 && u.Link.Flags&LinkUp == 0 {
+				s.dropRoutesOnlyVia(u.Link.Index)
+			}
 			return
 		}
 		delete(s.Links, u.Link.Index)
@@ -276,11 +281,7 @@ func (s State) Apply(u Update) {
 				delete(s.Addrs, k)
 			}
 		}
-		for k, r := range s.Routes {
-			if r.usesOnly(u.Link.Index) {
-				delete(s.Routes, k)
-			}
-		}
+		s.dropRoutesOnlyVia(u.Link.Index)
 	case AddrUpdate:
 		if u.Deleted {
 			delete(s.Addrs, u.Addr.Key())
@@ -300,6 +301,14 @@ func (s State) Apply(u Update) {
 			delete(s.Rules, u.Rule)
 		} else {
 			s.Rules[u.Rule] = struct{}{}
+		}
+	}
+}
+
+func (s State) dropRoutesOnlyVia(ifindex int) {
+	for k, r := range s.Routes {
+		if r.usesOnly(ifindex) {
+			delete(s.Routes, k)
 		}
 	}
 }
