@@ -11,6 +11,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"flag"
 	"fmt"
 	"os"
 	"os/exec"
@@ -60,10 +61,13 @@ type NS struct {
 }
 
 // Require skips the test when it cannot create namespaces (not root, no ip
-// command). Under CI=true such a skip is a failure: CI runs as root and must
-// run every kernel test.
+// command), or under -short. Under CI=true a skip for want of root or ip is
+// a failure: CI runs as root and must run every kernel test.
 func Require(tb TB) {
 	tb.Helper()
+	if shortTests() {
+		tb.Skip("kernel test: not run with -short")
+	}
 	reason := ""
 	switch {
 	case os.Geteuid() != 0:
@@ -80,6 +84,14 @@ func Require(tb TB) {
 		tb.Fatalf("kernel test cannot run under CI=true: %s", reason)
 	}
 	tb.Skip(reason)
+}
+
+// shortTests tells whether `go test -short` runs us: the quick loop that
+// leaves the kernel out. Programs that use the lab (the demo, the bench)
+// have no such flag.
+func shortTests() bool {
+	f := flag.Lookup("test.short")
+	return f != nil && f.Value.String() == "true"
 }
 
 // New creates an empty namespace with loopback up and registers its
