@@ -38,18 +38,17 @@ func Cleanup(cfg *config.Config, k MPTCP, r Routing, n Network, store Store) (Cl
 		return rep, fmt.Errorf("read MPTCP endpoints: %w", err)
 	}
 	var errs []error
-	owned := ownership(Input{Config: cfg, Net: net, Kernel: eps, Records: own.Endpoints})
-	proto := cfg.Routing.Protocol
+	owned := ownedEndpoints(Input{Config: cfg, Net: net, Kernel: eps, Records: own.Endpoints})
 	// Routing first, as on any withdrawal: no subflow is steered through a
 	// table that is about to empty.
-	for _, rule := range PlanRouting(nil, nil, net, proto).DeleteRules {
+	for _, rule := range PlanRouting(nil, nil, net, RoutingSettings(cfg)).DeleteRules {
 		if err := r.DeleteRule(rule); err != nil && !errors.Is(err, nlerr.ErrNotFound) {
 			errs = append(errs, err)
 			continue
 		}
 		rep.Rules = append(rep.Rules, rule)
 	}
-	for _, route := range PlanRouting(nil, nil, net, proto).DeleteRoutes {
+	for _, route := range PlanRouting(nil, nil, net, RoutingSettings(cfg)).DeleteRoutes {
 		if err := r.DeleteRoute(route); err != nil && !errors.Is(err, nlerr.ErrNotFound) {
 			errs = append(errs, err)
 			continue

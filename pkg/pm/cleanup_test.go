@@ -71,7 +71,7 @@ func TestInspectExplainsWithoutTheOwnershipRecord(t *testing.T) {
 	if len(st.Endpoints) != 1 || !st.Endpoints[0].Ours {
 		t.Errorf("endpoints = %+v, want the one on a managed NIC counted as ours", st.Endpoints)
 	}
-	if len(st.Addresses) == 0 || !slices.ContainsFunc(st.Warnings, func(w string) bool { return strings.Contains(w, "permission denied") }) {
+	if len(st.Addresses) == 0 || !slices.ContainsFunc(st.Warnings, func(w Warning) bool { return strings.Contains(w.Message, "permission denied") }) {
 		t.Errorf("warnings = %q, want the unreadable record named", st.Warnings)
 	}
 }

@@ -100,7 +100,7 @@ type Decision struct {
 	Routing srcroute.Plan
 	// Warnings are conditions an administrator should fix; the same
 	// warning is logged once while it lasts.
-	Warnings []string
+	Warnings []Warning
 }
 
 // RoutingSettings returns the [routing] settings in srcroute's terms.
@@ -114,7 +114,7 @@ func Decide(in Input) Decision {
 	var d Decision
 	cfg := in.Config
 	set := RoutingSettings(cfg)
-	owned := ownership(in)
+	owned := ownedEndpoints(in)
 	d.Owned = owned
 	byAddr := map[netip.Addr]netlinkmptcp.Endpoint{}
 	for _, ep := range in.Kernel {
@@ -207,7 +207,7 @@ func Decide(in Input) Decision {
 				}
 			}
 			if gw.Origin == srcroute.GatewayNone {
-				d.Warnings = append(d.Warnings, gw.Detail)
+				d.Warnings = append(d.Warnings, Warning{Kind: WarnNoGateway, Iface: gw.IfName, Message: gw.Detail})
 			}
 		}
 	}
@@ -309,10 +309,10 @@ func familyName(ip netip.Addr) string {
 	return "IPv6"
 }
 
-// ownership returns the ids of the kernel endpoints that are ours: recorded
+// ownedEndpoints returns the ids of the kernel endpoints that are ours: recorded
 // in the state file (same id and address), or not IMPLICIT and on a managed
 // interface (adopted, then converged to the configuration).
-func ownership(in Input) map[uint8]bool {
+func ownedEndpoints(in Input) map[uint8]bool {
 	recorded := map[uint8]netip.Addr{}
 	for _, r := range in.Records {
 		recorded[r.ID] = r.Addr
@@ -373,7 +373,7 @@ func routingSources(cfg *config.Config, net netstate.State, eps []Endpoint) []sr
 	return out
 }
 
-func arpWarnings(in Input, eps []Endpoint) []string {
+func arpWarnings(in Input, eps []Endpoint) []Warning {
 	if in.ARP == nil {
 		return nil
 	}
@@ -381,7 +381,7 @@ func arpWarnings(in Input, eps []Endpoint) []string {
 	for _, e := range eps {
 		sources = append(sources, srcroute.Source{Addr: in.Net.Addrs[netstate.AddrKey{IfIndex: e.IfIndex, Addr: e.Addr}], Link: in.Net.Links[e.IfIndex]})
 	}
-	var out []string
+	var out []Warning
 	for _, sh := range srcroute.SharedSubnets(sources) {
 		var unsafe []string
 		for _, name := range sh.Links {
@@ -390,8 +390,9 @@ func arpWarnings(in Input, eps []Endpoint) []string {
 			}
 		}
 		if len(unsafe) > 0 {
-			out = append(out, fmt.Sprintf("%s share %s but %s lack arp_ignore=1 and arp_announce=2 (or arp_filter=1): the LAN may deliver one NIC's traffic to the other; set them with sysctl",
-				strings.Join(sh.Links, " and "), sh.Prefix, strings.Join(unsafe, ", ")))
+			out = append(out, Warning{Kind: WarnARPSettings, Iface: strings.Join(unsafe, ","),
+				Message: fmt.Sprintf("%s share %s but %s lack arp_ignore=1 and arp_announce=2 (or arp_filter=1): the LAN may deliver one NIC's traffic to the other; set them with sysctl",
+					strings.Join(sh.Links, " and "), sh.Prefix, strings.Join(unsafe, ", "))})
 		}
 	}
 	return out

@@ -347,7 +347,7 @@ func TestDecideRouting(t *testing.T) {
 	if len(d.Routing.Rules) != 2 {
 		t.Fatalf("rules = %v, want one per endpoint", d.Routing.Rules)
 	}
-	if len(d.Warnings) != 1 || !strings.Contains(d.Warnings[0], "eth2") || !strings.Contains(d.Warnings[0], "gateway4") {
+	if len(d.Warnings) != 1 || d.Warnings[0].Kind != WarnNoGateway || d.Warnings[0].Iface != "eth2" || !strings.Contains(d.Warnings[0].Message, "gateway4") {
 		t.Errorf("warnings = %q, want one naming eth2 and gateway4", d.Warnings)
 	}
 	var gws []string
@@ -373,14 +373,14 @@ func TestDecideARPWarning(t *testing.T) {
 	d := Decide(Input{Config: cfg, Net: net, ARP: unsafe})
 	found := false
 	for _, w := range d.Warnings {
-		found = found || (strings.Contains(w, "eth1 and eth2") && strings.Contains(w, "arp_ignore=1"))
+		found = found || (w.Kind == WarnARPSettings && strings.Contains(w.Message, "eth1 and eth2") && strings.Contains(w.Message, "arp_ignore=1"))
 	}
 	if !found {
 		t.Errorf("warnings = %q, want the ARP settings named", d.Warnings)
 	}
 	safe := func(string) srcroute.ARP { return srcroute.ARP{Ignore: 1, Announce: 2} }
 	for _, w := range Decide(Input{Config: cfg, Net: net, ARP: safe}).Warnings {
-		if strings.Contains(w, "arp_ignore") {
+		if w.Kind == WarnARPSettings {
 			t.Errorf("warned %q although the ARP settings are right", w)
 		}
 	}

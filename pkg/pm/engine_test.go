@@ -9,125 +9,12 @@ import (
 	"time"
 
 	"go.uber.org/zap"
-	"go.uber.org/zap/zapcore"
-	"go.uber.org/zap/zaptest/observer"
 
-	"github.com/mptcpgd/mptcpgd/pkg/config"
 	mp "github.com/mptcpgd/mptcpgd/pkg/netlinkmptcp"
 	"github.com/mptcpgd/mptcpgd/pkg/netstate"
 	"github.com/mptcpgd/mptcpgd/pkg/rtnl"
 	"github.com/mptcpgd/mptcpgd/pkg/statefile"
 )
-
-type harness struct {
-	t      *testing.T
-	k      *fakeKernel
-	w      *fakeWatcher
-	store  *memStore
-	e      *Engine
-	logs   *observer.ObservedLogs
-	cancel context.CancelFunc
-	done   chan error
-}
-
-func startEngine(t *testing.T, cfg *config.Config, k *fakeKernel, store *memStore, tweak func(*Options)) *harness {
-	t.Helper()
-	core, logs := observer.New(zapcore.DebugLevel)
-	h := &harness{t: t, k: k, w: newFakeWatcher(), store: store, logs: logs, done: make(chan error, 1)}
-	o := Options{Config: cfg, Log: zap.New(core), MPTCP: k, Routing: k, Network: k, Watcher: h.w, Store: store,
-		Backoff: Backoff{Initial: 10 * time.Millisecond, Max: 50 * time.Millisecond}}
-	if tweak != nil {
-		tweak(&o)
-	}
-	e, err := New(o)
-	if err != nil {
-		t.Fatal(err)
-	}
-	h.e = e
-	ctx, cancel := context.WithCancel(context.Background())
-	h.cancel = cancel
-	go func() { h.done <- e.Run(ctx) }()
-	t.Cleanup(h.stop)
-	select {
-	case <-e.Ready():
-	case err := <-h.done:
-		t.Fatalf("engine stopped before ready: %v", err)
-	case <-time.After(10 * time.Second):
-		t.Fatal("engine not ready after 10s")
-	}
-	return h
-}
-
-func (h *harness) stop() {
-	if h.cancel == nil {
-		return
-	}
-	h.cancel()
-	h.cancel = nil
-	if err := <-h.done; err != nil {
-		h.t.Errorf("Run: %v", err)
-	}
-}
-
-// waitFor waits until cond holds on the fake kernel. It bounds a wait for
-// something that must happen; it measures nothing.
-func (h *harness) waitFor(what string, cond func(eps []mp.Endpoint, lim mp.Limits, log []string) bool) {
-	h.t.Helper()
-	deadline := time.After(10 * time.Second)
-	for {
-		eps, lim, log := h.k.snapshot()
-		if cond(eps, lim, log) {
-			return
-		}
-		select {
-		case <-h.k.changed:
-		case <-time.After(20 * time.Millisecond):
-		case <-deadline:
-			h.t.Fatalf("timed out waiting for %s; endpoints %v, limits %v, writes:\n%s", what, eps, lim, strings.Join(log, "\n"))
-		}
-	}
-}
-
-// waitStatus polls the engine's status until cond holds.
-func (h *harness) waitStatus(what string, cond func(Status) bool) Status {
-	h.t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		st, err := h.e.Status(context.Background())
-		if err != nil {
-			h.t.Fatal(err)
-		}
-		if cond(st) {
-			return st
-		}
-		if time.Now().After(deadline) {
-			h.t.Fatalf("timed out waiting for %s; status %+v", what, st)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
-}
-
-func addrsOf(eps []mp.Endpoint) []string {
-	var out []string
-	for _, e := range eps {
-		out = append(out, e.Addr.String())
-	}
-	slices.Sort(out)
-	return out
-}
-
-func hasAddrs(want ...string) func([]mp.Endpoint, mp.Limits, []string) bool {
-	slices.Sort(want)
-	return func(eps []mp.Endpoint, _ mp.Limits, _ []string) bool { return slices.Equal(addrsOf(eps), want) }
-}
-
-func clientNet() netstate.State {
-	return newNet().
-		link(1, "lo", netstate.LinkUp|netstate.LinkRunning|netstate.LinkLoopback).addr(1, "127.0.0.1/8", 0).
-		link(2, "eth1", up).addr(2, "192.0.2.2/24", 0).
-		link(3, "eth2", up).addr(3, "198.51.100.2/24", 0).
-		defaultRoute(2, "192.0.2.1", 16).defaultRoute(3, "198.51.100.1", 16).s
-}
 
 func TestEngineStartConverges(t *testing.T) {
 	k := newFakeKernel(clientNet())
@@ -285,13 +172,14 @@ func TestEngineFlappingLinkIsHeldDown(t *testing.T) {
 	if h.logs.FilterMessage("interface is flapping: holding back its endpoints after it returns").Len() != 1 {
 		t.Errorf("want one flapping warning, logs: %v", h.logs.All())
 	}
+	h.advanceUntil("the endpoint back once the hold-down is over", 10*time.Minute, hasAddrs("192.0.2.2", "198.51.100.2"))
 }
 
 func TestEngineRetriesFailedWriteAndLogsOnce(t *testing.T) {
 	k := newFakeKernel(clientNet())
 	k.failAdd = 4
-	h := startEngine(t, parseConfig(t, ""), k, &memStore{}, nil)
-	h.waitFor("both endpoints after retries", hasAddrs("192.0.2.2", "198.51.100.2"))
+	h := startEngine(t, parseConfig(t, "[daemon]\nresync_interval = \"0s\"\n"), k, &memStore{}, nil)
+	h.advanceUntil("both endpoints after retries", 10*time.Second, hasAddrs("192.0.2.2", "198.51.100.2"))
 	warns := h.logs.FilterMessage("kernel write failed, will retry").All()
 	perOp := map[string]int{}
 	for _, w := range warns {
@@ -437,11 +325,19 @@ func TestEngineNewAddressWaitsForGatewayThenRoutesFirst(t *testing.T) {
 
 func TestEngineGatewayWaitEnds(t *testing.T) {
 	k := newFakeKernel(clientNet())
-	h := startEngine(t, parseConfig(t, ""), k, &memStore{}, func(o *Options) { o.GatewayWait = 50 * time.Millisecond })
+	h := startEngine(t, parseConfig(t, ""), k, &memStore{}, func(o *Options) { o.GatewayWait = time.Minute })
 	l := netstate.Link{Index: 4, Name: "eth3", Flags: up}
 	a := netstate.Addr{IfIndex: 4, Addr: netip.MustParseAddr("198.18.0.2"), Prefix: netip.MustParsePrefix("198.18.0.2/24")}
 	h.w.send(k.change(netstate.Update{Kind: netstate.LinkUpdate, Link: l}), k.change(netstate.Update{Kind: netstate.AddrUpdate, Addr: a}))
-	h.waitFor("the endpoint without a gateway once the wait is over", hasAddrs("192.0.2.2", "198.51.100.2", "198.18.0.2"))
+	h.waitStatus("the new address waiting for its gateway", func(st Status) bool {
+		return slices.ContainsFunc(st.Addresses, func(as AddressStatus) bool { return as.Addr.Addr == a.Addr && strings.Contains(as.Reason, "waiting") })
+	})
+	h.clock.Advance(59 * time.Second)
+	h.settle()
+	if eps, _, _ := k.snapshot(); slices.Contains(addrsOf(eps), "198.18.0.2") {
+		t.Fatal("the endpoint was added before the gateway wait was over")
+	}
+	h.advanceUntil("the endpoint without a gateway once the wait is over", time.Second, hasAddrs("192.0.2.2", "198.51.100.2", "198.18.0.2"))
 }
 
 func TestEngineAddNeverOvertakesTheRemovalThatFreesItsSlot(t *testing.T) {
@@ -495,7 +391,7 @@ func TestEngineReloadAppliesTheResyncInterval(t *testing.T) {
 	// A flush behind our back is repaired only by the safety-net resync,
 	// which the reload switched on.
 	k.Flush()
-	h.waitFor("endpoints restored by the timer", hasAddrs("192.0.2.2", "198.51.100.2"))
+	h.advanceUntil("endpoints restored by the timer", time.Second, hasAddrs("192.0.2.2", "198.51.100.2"))
 	if n := h.logs.FilterMessage("full resync").FilterField(zap.String("reason", "safety-net timer")).Len(); n == 0 {
 		t.Error("no safety-net resync logged after the reload set an interval")
 	}

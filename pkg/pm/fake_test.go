@@ -7,6 +7,7 @@ import (
 	"net/netip"
 	"slices"
 	"sync"
+	"time"
 
 	"golang.org/x/sys/unix"
 
@@ -277,4 +278,94 @@ func (s *memStore) get() statefile.State {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.state
+}
+
+// fakeClock is a clock that moves only when the test advances it, firing
+// the timers that come due.
+type fakeClock struct {
+	mu     sync.Mutex
+	now    time.Time
+	timers []*fakeTimer
+}
+
+func newFakeClock() *fakeClock {
+	return &fakeClock{now: time.Date(2026, 1, 1, 12, 0, 0, 0, time.UTC)}
+}
+
+func (c *fakeClock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.now
+}
+
+func (c *fakeClock) NewTimer(d time.Duration) Timer {
+	t := &fakeTimer{c: c, ch: make(chan time.Time, 1)}
+	c.mu.Lock()
+	c.timers = append(c.timers, t)
+	c.mu.Unlock()
+	t.Reset(d)
+	return t
+}
+
+// Advance moves the clock on by d and waits (a little, in real time) until
+// the timers that came due were received, so that whatever the receiver
+// does next happens before anything the test asks it afterwards.
+func (c *fakeClock) Advance(d time.Duration) {
+	c.mu.Lock()
+	c.now = c.now.Add(d)
+	var fired []*fakeTimer
+	for _, t := range c.timers {
+		if t.fireIfDue() {
+			fired = append(fired, t)
+		}
+	}
+	c.mu.Unlock()
+	deadline := time.Now().Add(time.Second)
+	for _, t := range fired {
+		for len(t.ch) > 0 && time.Now().Before(deadline) {
+			time.Sleep(50 * time.Microsecond)
+		}
+	}
+}
+
+type fakeTimer struct {
+	c     *fakeClock
+	ch    chan time.Time
+	at    time.Time
+	armed bool
+}
+
+func (t *fakeTimer) C() <-chan time.Time { return t.ch }
+
+func (t *fakeTimer) Reset(d time.Duration) {
+	t.c.mu.Lock()
+	defer t.c.mu.Unlock()
+	t.drain()
+	t.at, t.armed = t.c.now.Add(d), true
+	t.fireIfDue()
+}
+
+func (t *fakeTimer) Stop() {
+	t.c.mu.Lock()
+	defer t.c.mu.Unlock()
+	t.drain()
+	t.armed = false
+}
+
+func (t *fakeTimer) drain() {
+	select {
+	case <-t.ch:
+	default:
+	}
+}
+
+// fireIfDue sends on the channel once the timer is due, and reports
+// whether it did; c.mu is held.
+func (t *fakeTimer) fireIfDue() bool {
+	if !t.armed || t.at.After(t.c.now) {
+		return false
+	}
+	t.armed = false
+	t.ch <- t.c.now
+	return true
 }

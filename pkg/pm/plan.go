@@ -7,6 +7,7 @@ import (
 
 	"github.com/mptcpgd/mptcpgd/pkg/netlinkmptcp"
 	"github.com/mptcpgd/mptcpgd/pkg/netstate"
+	"github.com/mptcpgd/mptcpgd/pkg/srcroute"
 )
 
 // settableFlags are the flags SET_FLAGS changes in place; any other
@@ -106,8 +107,9 @@ type RoutingPlan struct {
 }
 
 // PlanRouting diffs wanted rules and routes against the observed ones that
-// carry our protocol. Anything else is never deleted or replaced.
-func PlanRouting(wantRules []netstate.Rule, wantRoutes []netstate.Route, net netstate.State, protocol uint8) RoutingPlan {
+// are ours (set.OwnsRule, set.OwnsRoute). Anything else is never deleted or
+// replaced.
+func PlanRouting(wantRules []netstate.Rule, wantRoutes []netstate.Route, net netstate.State, set srcroute.Settings) RoutingPlan {
 	var p RoutingPlan
 	want := map[netstate.Rule]bool{}
 	for _, r := range wantRules {
@@ -117,7 +119,7 @@ func PlanRouting(wantRules []netstate.Rule, wantRoutes []netstate.Route, net net
 		}
 	}
 	for r := range net.Rules {
-		if r.Protocol == protocol && !want[r] {
+		if set.OwnsRule(r) && !want[r] {
 			p.DeleteRules = append(p.DeleteRules, r)
 		}
 	}
@@ -128,14 +130,14 @@ func PlanRouting(wantRules []netstate.Rule, wantRoutes []netstate.Route, net net
 		switch {
 		case !ok:
 			p.AddRoutes = append(p.AddRoutes, r)
-		case have.Protocol != protocol:
+		case !set.OwnsRoute(have):
 			p.Conflicts = append(p.Conflicts, r)
 		case !have.Equal(r):
 			p.ReplaceRoutes = append(p.ReplaceRoutes, r)
 		}
 	}
 	for k, r := range net.Routes {
-		if r.Protocol == protocol && !wantKey[k] {
+		if set.OwnsRoute(r) && !wantKey[k] {
 			p.DeleteRoutes = append(p.DeleteRoutes, r)
 		}
 	}

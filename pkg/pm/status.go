@@ -3,14 +3,14 @@ package pm
 import (
 	"context"
 	"fmt"
-	"maps"
-	"slices"
+	"strings"
 	"time"
 
 	"github.com/mptcpgd/mptcpgd/pkg/config"
 	"github.com/mptcpgd/mptcpgd/pkg/netlinkmptcp"
 	"github.com/mptcpgd/mptcpgd/pkg/netstate"
 	"github.com/mptcpgd/mptcpgd/pkg/srcroute"
+	"go.uber.org/zap"
 )
 
 // EndpointStatus is a kernel endpoint and whose it is.
@@ -32,7 +32,7 @@ type Status struct {
 	// Rules and Routes are the ones carrying our protocol.
 	Rules    []netstate.Rule
 	Routes   []netstate.Route
-	Warnings []string
+	Warnings []Warning
 	// Pending counts generic-netlink operations (endpoint and limit
 	// writes, endpoint table reads) queued or running; Retrying names
 	// writes waiting to be retried after a failure.
@@ -42,7 +42,7 @@ type Status struct {
 }
 
 // BuildStatus assembles a Status from a decision and the kernel's state.
-func BuildStatus(source string, d Decision, kernel []netlinkmptcp.Endpoint, limits netlinkmptcp.Limits, net netstate.State, protocol uint8) Status {
+func BuildStatus(source string, d Decision, kernel []netlinkmptcp.Endpoint, limits netlinkmptcp.Limits, net netstate.State, set srcroute.Settings) Status {
 	s := Status{
 		Source:     source,
 		Interfaces: d.Interfaces,
@@ -59,13 +59,13 @@ func BuildStatus(source string, d Decision, kernel []netlinkmptcp.Endpoint, limi
 		s.Endpoints = append(s.Endpoints, EndpointStatus{Endpoint: ep, IfName: name, Ours: d.Owned[ep.ID]})
 	}
 	for r := range net.Rules {
-		if r.Protocol == protocol {
+		if set.OwnsRule(r) {
 			s.Rules = append(s.Rules, r)
 		}
 	}
 	sortRules(s.Rules)
 	for _, r := range net.Routes {
-		if r.Protocol == protocol {
+		if set.OwnsRoute(r) {
 			s.Routes = append(s.Routes, r)
 		}
 	}
@@ -77,9 +77,9 @@ func BuildStatus(source string, d Decision, kernel []netlinkmptcp.Endpoint, limi
 func (e *Engine) Status(ctx context.Context) (Status, error) {
 	var s Status
 	err := e.call(ctx, func() {
-		s = BuildStatus(e.cfg.Source, e.decision, e.kernelList(), e.limits, e.net, e.cfg.Routing.Protocol)
-		s.Pending = e.pending()
-		s.Retrying = slices.Sorted(maps.Keys(e.retries))
+		s = BuildStatus(e.cfg.Source, e.decision, e.kernelList(), e.limits, e.net, RoutingSettings(e.cfg))
+		s.Pending = e.pending.count()
+		s.Retrying = e.retry.names()
 		s.LastResync = e.lastResync
 	})
 	return s, err
@@ -104,9 +104,53 @@ func Inspect(cfg *config.Config, k MPTCP, n Network, store Store, arp func(strin
 		return Status{}, fmt.Errorf("read MPTCP limits: %w", err)
 	}
 	d := Decide(Input{Config: cfg, Net: net, Kernel: eps, Records: own.Endpoints, Now: time.Now(), ARP: arp})
-	st := BuildStatus(cfg.Source, d, eps, limits, net, cfg.Routing.Protocol)
+	st := BuildStatus(cfg.Source, d, eps, limits, net, RoutingSettings(cfg))
 	if ownErr != nil {
-		st.Warnings = append(st.Warnings, "ownership record not read, so endpoints recorded as ours on unmanaged interfaces show as not ours: "+ownErr.Error())
+		st.Warnings = append(st.Warnings, Warning{Kind: WarnNoRecord,
+			Message: "ownership record not read, so endpoints recorded as ours on unmanaged interfaces show as not ours: " + ownErr.Error()})
 	}
 	return st, nil
+}
+
+func (e *Engine) logOverCap(d Decision) {
+	var left []string
+	for _, ep := range d.OverCap {
+		left = append(left, ep.Addr.String()+" on "+ep.IfName)
+	}
+	s := strings.Join(left, ", ")
+	if s == e.overCap {
+		return
+	}
+	e.overCap = s
+	if s == "" {
+		e.log.Info("every candidate address has an endpoint again")
+		return
+	}
+	e.log.Warn("more candidate addresses than the kernel's endpoint limit: leaving some out",
+		zap.String("left_out", s), zap.Int("limit", netlinkmptcp.MaxEndpoints), zap.Int("not_ours", len(d.Foreign)))
+}
+
+func (e *Engine) checkReady() {
+	if e.isReady || e.pending.count() > 0 {
+		return
+	}
+	e.isReady = true
+	close(e.ready)
+	e.log.Info("ready", zap.Int("endpoints", len(e.decision.Endpoints)), zap.Stringer("limits", e.limits))
+}
+
+func (e *Engine) updateSummary() {
+	managed := 0
+	for _, st := range e.decision.Interfaces {
+		if st.Managed && st.Withdrawn == "" {
+			managed++
+		}
+	}
+	s := fmt.Sprintf("%d interfaces managed, %d endpoints, %d rules", managed, len(e.decision.Endpoints), len(e.decision.Routing.Rules))
+	if s != e.summary {
+		e.summary = s
+		if e.opt.OnSummary != nil {
+			e.opt.OnSummary(s)
+		}
+	}
 }

@@ -25,6 +25,12 @@ type Settings struct {
 // Table is the routing table of an interface.
 func (s Settings) Table(ifindex int) uint32 { return s.TableBase + uint32(ifindex) }
 
+// OwnsRoute tells whether a route is ours.
+func (s Settings) OwnsRoute(r netstate.Route) bool { return r.Protocol == s.Protocol }
+
+// OwnsRule tells whether a rule is ours.
+func (s Settings) OwnsRule(r netstate.Rule) bool { return r.Protocol == s.Protocol }
+
 // RouteMetric is the metric of every route we write. IPv6 stores metric 0
 // as 1024; writing 1024 for both families keeps a route's key equal to what
 // the kernel reports back.
@@ -213,7 +219,7 @@ func foreignDefaults(set Settings, net netstate.State, ipv6 bool) []defaultHop {
 	const mainTable = 254
 	var out []defaultHop
 	for _, r := range net.Routes {
-		if !r.IsDefault() || r.Dst.Addr().Is6() != ipv6 || r.Protocol == set.Protocol || r.Type != netstate.RouteTypeUnicast {
+		if !r.IsDefault() || r.Dst.Addr().Is6() != ipv6 || set.OwnsRoute(r) || r.Type != netstate.RouteTypeUnicast {
 			continue
 		}
 		for _, nh := range r.NextHops {

@@ -1,0 +1,110 @@
+package pm
+
+import (
+	"context"
+	"slices"
+
+	"go.uber.org/zap"
+
+	"github.com/mptcpgd/mptcpgd/pkg/netlinkmptcp"
+	"github.com/mptcpgd/mptcpgd/pkg/statefile"
+)
+
+// ownership is the record of what is ours: the endpoints we created or
+// adopted, and the limits found at first start (see docs/architecture.md,
+// "Ownership"). It belongs to the engine's goroutine; saving happens in
+// the background (run), so the fast path never waits for a disk.
+type ownership struct {
+	store  Store
+	log    *zap.Logger
+	state  statefile.State
+	saveCh chan statefile.State
+}
+
+func newOwnership(store Store, log *zap.Logger) *ownership {
+	return &ownership{store: store, log: log, saveCh: make(chan statefile.State, 1)}
+}
+
+// load reads the record.
+func (o *ownership) load() error {
+	s, err := o.store.Load()
+	if err != nil {
+		return err
+	}
+	o.state = s
+	return nil
+}
+
+// endpoints are the recorded endpoints.
+func (o *ownership) endpoints() []statefile.Endpoint { return o.state.Endpoints }
+
+// noteInitialLimits records the kernel's limits on the first start, before
+// we change them, so cleanup can put them back. It saves at once: nothing
+// may be changed before this is on disk.
+func (o *ownership) noteInitialLimits(l netlinkmptcp.Limits) error {
+	if o.state.InitialLimits != nil {
+		return nil
+	}
+	o.state.InitialLimits = &l
+	return o.store.Save(o.state)
+}
+
+// record notes an endpoint as ours.
+func (o *ownership) record(ep netlinkmptcp.Endpoint) {
+	for i, r := range o.state.Endpoints {
+		if r.ID == ep.ID {
+			if r.Addr == ep.Addr && r.Port == ep.Port {
+				return
+			}
+			o.state.Endpoints = slices.Delete(o.state.Endpoints, i, i+1)
+			break
+		}
+	}
+	o.state.Endpoints = append(o.state.Endpoints, statefile.Endpoint{ID: ep.ID, Addr: ep.Addr, Port: ep.Port})
+	o.save()
+}
+
+// unrecord forgets the endpoint with the given id.
+func (o *ownership) unrecord(id uint8) {
+	n := len(o.state.Endpoints)
+	o.state.Endpoints = slices.DeleteFunc(o.state.Endpoints, func(r statefile.Endpoint) bool { return r.ID == id })
+	if len(o.state.Endpoints) != n {
+		o.save()
+	}
+}
+
+// save hands the record to run; a save still waiting is replaced by the
+// newer one.
+func (o *ownership) save() {
+	s := o.state
+	s.Endpoints = slices.Clone(s.Endpoints)
+	select {
+	case <-o.saveCh:
+	default:
+	}
+	o.saveCh <- s
+}
+
+// run writes what save hands it until ctx is done, logging a failure once
+// per cause.
+func (o *ownership) run(ctx context.Context) {
+	var lastErr string
+	for {
+		select {
+		case s := <-o.saveCh:
+			err := o.store.Save(s)
+			if err != nil && err.Error() != lastErr {
+				o.log.Error("saving the ownership record failed", zap.Error(err))
+			}
+			lastErr = ""
+			if err != nil {
+				lastErr = err.Error()
+			}
+		case <-ctx.Done():
+			return
+		}
+	}
+}
+
+// saveNow writes the record synchronously (on stop, after run ended).
+func (o *ownership) saveNow() error { return o.store.Save(o.state) }
