@@ -8,6 +8,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"testing"
 	"time"
 )
 
@@ -405,6 +406,17 @@ var misdeliveries atomic.Int64
 // Misdeliveries is how many kernel misdeliveries CheckStream has logged in
 // this test binary so far, for a summary at the end of a run.
 func Misdeliveries() int64 { return misdeliveries.Load() }
+
+// RunTests runs a test binary's tests (call it from TestMain) and then
+// reports how often the kernel's known bounded misdelivery showed up: each
+// such transfer passed but was logged. It returns the exit code.
+func RunTests(m *testing.M) int {
+	code := m.Run()
+	if n := Misdeliveries(); n > 0 {
+		fmt.Printf("KNOWN KERNEL DEFECT: %d transfer(s) with a bounded misdelivery in this run (see the logged reports)\n", n)
+	}
+	return code
+}
 
 // CheckStream applies design.md's rule for stream integrity: a failure
 // (missing, extra, reordered, corrupt, reset) fails tb with the report; the
