@@ -139,7 +139,7 @@ func stallSection(s *lab.Scope, e *env) {
 				link := 1 - k%2 // eth2 and eth1 in turn
 				r := failover(c, top, link, pulls)
 				if r.misdelivered {
-					e.observe("a %s transfer in 2b hit the kernel's known misdelivery (design.md); every byte arrived", setup.name)
+					e.observe("a %s transfer in 2b hit the kernel's known misdelivery (docs/architecture.md); every byte arrived", setup.name)
 				}
 				results[setup.name] = append(results[setup.name], r)
 				c.Logf("eth%d pulled: stall %v, carrying again after %v (%t), goodput %.1f Mbit/s", link+1, r.stall.Round(time.Millisecond),

@@ -100,7 +100,7 @@ func (t *transfer) wait(s *lab.Scope) lab.TransferResult {
 		s.Fatalf("stream integrity: %v", res.Report)
 	}
 	if res.Report.Class == lab.StreamKernelMisdelivery {
-		s.Logf("KNOWN KERNEL DEFECT (design.md): %v", res.Report)
+		s.Logf("KNOWN KERNEL DEFECT (docs/architecture.md): %v", res.Report)
 	}
 	return res
 }

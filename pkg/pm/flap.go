@@ -17,7 +17,7 @@ type FlapPolicy struct {
 	Quiet time.Duration
 }
 
-// DefaultFlapPolicy is design.md's: 3 flaps in 10 s hold a link down for
+// DefaultFlapPolicy: 3 flaps in 10 s hold a link down for
 // 1 s, doubling to 30 s, reset after a quiet minute.
 var DefaultFlapPolicy = FlapPolicy{Threshold: 3, Window: 10 * time.Second, Initial: time.Second, Max: 30 * time.Second, Quiet: time.Minute}
 
