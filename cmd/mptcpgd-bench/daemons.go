@@ -8,7 +8,6 @@ import (
 	"os/exec"
 	"strings"
 	"sync"
-	"syscall"
 	"time"
 
 	"github.com/mptcpgd/mptcpgd/internal/daemonlab"
@@ -108,13 +107,7 @@ func (m *mptcpd) Stop() {
 			return
 		default:
 		}
-		_ = m.cmd.Process.Signal(syscall.SIGTERM)
-		select {
-		case <-m.exited:
-		case <-time.After(5 * time.Second):
-			_ = m.cmd.Process.Kill()
-			<-m.exited
-		}
+		daemonlab.Terminate(m.cmd.Process, m.exited, 5*time.Second)
 	})
 }
 
