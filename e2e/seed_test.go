@@ -16,6 +16,7 @@ import (
 
 	"github.com/mptcpgd/mptcpgd/internal/daemonlab"
 	"github.com/mptcpgd/mptcpgd/internal/lab"
+	"github.com/mptcpgd/mptcpgd/pkg/pm"
 	"github.com/mptcpgd/mptcpgd/pkg/sockdiag"
 )
 
@@ -177,7 +178,7 @@ func TestServerAnnouncesSecondAddress(t *testing.T) {
 	rep := s.server.Show()
 	found := false
 	for _, e := range rep.Status.Endpoints {
-		found = found || (e.Addr == s2 && e.Ours && strings.Contains(e.Flags.String(), "signal"))
+		found = found || (e.Addr == s2 && e.Owner == pm.OwnerOurs && strings.Contains(e.Flags.String(), "signal"))
 	}
 	if !found {
 		t.Errorf("the server has no signal endpoint of its own on %s: %+v", s2, rep.Status.Endpoints)
@@ -244,7 +245,7 @@ func TestRestartBothDaemonsDuringTransfer(t *testing.T) {
 func endpointIDs(d *daemonlab.Daemon) []uint8 {
 	var ids []uint8
 	for _, e := range d.Show().Status.Endpoints {
-		if e.Ours {
+		if e.Owner == pm.OwnerOurs {
 			ids = append(ids, e.ID)
 		}
 	}

@@ -52,7 +52,7 @@ func routeConn(s *lab.Scope, ns *lab.NS) *rtnetlink.Conn {
 
 // routingConn opens pkg/rtnl's socket in ns for rule and route writes.
 func routingConn(s *lab.Scope, ns *lab.NS) *rtnl.Conn {
-	c, err := rtnl.Dial(rtnl.Config{NetNS: ns.FD(), Filter: rtnl.Filter{Protocol: ourProto}})
+	c, err := rtnl.Dial(rtnl.Config{NetNS: ns.FD(), Filter: rtnl.Filter{Protocols: []uint8{ourProto}}})
 	if err != nil {
 		s.Fatalf("rtnl socket in %s: %v", ns.Name, err)
 	}
@@ -197,7 +197,7 @@ type watcher struct {
 // watch starts a watcher in ns until s closes. Rules are kept only with
 // mptcpgd's protocol (the floor writes it too).
 func watch(s *lab.Scope, ns *lab.NS) *watcher {
-	w, err := rtnl.Watch(rtnl.Config{NetNS: ns.FD(), Filter: rtnl.Filter{Protocol: ourProto}}, 0)
+	w, err := rtnl.Watch(rtnl.Config{NetNS: ns.FD(), Filter: rtnl.Filter{Protocols: []uint8{ourProto}}}, 0)
 	if err != nil {
 		s.Fatalf("watch rtnetlink in %s: %v", ns.Name, err)
 	}

@@ -64,7 +64,7 @@ func Run(ctx context.Context, o Options) error {
 	}
 	defer func() { _ = log.Sync() }()
 
-	k, err := openKernel(cfg)
+	k, err := openKernel(cfg, routingFilter(cfg, o.StatePath))
 	if err != nil {
 		return err
 	}
@@ -178,7 +178,7 @@ type kernel struct {
 
 // openKernel checks that this kernel and this process can do the job, and
 // opens the sockets. Each refusal is one sentence with its fix.
-func openKernel(cfg *config.Config) (*kernel, error) {
+func openKernel(cfg *config.Config, keep rtnl.Filter) (*kernel, error) {
 	k := &kernel{}
 	var err error
 	if k.mptcp, err = netlinkmptcp.Dial(nil); err != nil {
@@ -196,7 +196,7 @@ func openKernel(cfg *config.Config) (*kernel, error) {
 		k.close()
 		return nil, err
 	}
-	filter := rtnl.Config{Filter: rtnl.Filter{Protocol: cfg.Routing.Protocol}}
+	filter := rtnl.Config{Filter: keep}
 	if k.rt, err = rtnl.Dial(filter); err != nil {
 		k.close()
 		return nil, err

@@ -94,8 +94,12 @@ type Decision struct {
 	OverCap []Endpoint
 	// Foreign are kernel endpoints that are not ours; they use slots.
 	Foreign []netlinkmptcp.Endpoint
-	// Owned are the ids of the kernel endpoints that are ours.
-	Owned   map[uint8]bool
+	// Owned are the ids of the kernel endpoints that are ours: recorded,
+	// or Adopted.
+	Owned map[uint8]bool
+	// Adopted are the ids of unrecorded endpoints that are exactly what we
+	// would create for a managed address: they become ours as they are.
+	Adopted map[uint8]bool
 	Limits  netlinkmptcp.Limits
 	Routing srcroute.Plan
 	// Warnings are conditions an administrator should fix; the same
@@ -114,14 +118,11 @@ func Decide(in Input) Decision {
 	var d Decision
 	cfg := in.Config
 	set := RoutingSettings(cfg)
-	owned := ownedEndpoints(in)
-	d.Owned = owned
+	d.Owned = recordedEndpoints(in)
+	d.Adopted = map[uint8]bool{}
 	byAddr := map[netip.Addr]netlinkmptcp.Endpoint{}
 	for _, ep := range in.Kernel {
 		byAddr[ep.Addr] = ep
-		if !owned[ep.ID] && !implicitWanted(ep, in) {
-			d.Foreign = append(d.Foreign, ep)
-		}
 	}
 
 	var candidates []Endpoint
@@ -151,21 +152,32 @@ func Decide(in Input) Decision {
 			if as.Reason == "" {
 				if other, dup := seen[a.Addr]; dup {
 					as.Reason = "address already managed on " + other
-				} else if ep, ok := byAddr[a.Addr]; ok && !owned[ep.ID] && ep.Flags&netlinkmptcp.FlagImplicit == 0 {
-					as.Reason = fmt.Sprintf("held by endpoint id %d, which is not ours", ep.ID)
+				}
+			}
+			c := Endpoint{
+				Addr: a.Addr, Port: pol.Port, Flags: pol.Flags,
+				IfIndex: link.Index, IfName: link.Name, Priority: pol.Priority,
+			}
+			if as.Reason == "" {
+				if ep, ok := byAddr[a.Addr]; ok && !d.Owned[ep.ID] && ep.Flags&netlinkmptcp.FlagImplicit == 0 {
+					// Not ours: adopted only if it is exactly what we
+					// would create, else left to whoever made it.
+					if exactEndpoint(ep, c) {
+						d.Owned[ep.ID], d.Adopted[ep.ID] = true, true
+					} else {
+						as.Reason = foreignHolder(ep)
+					}
 				}
 			}
 			if as.Reason == "" {
 				seen[a.Addr] = link.Name
-				candidates = append(candidates, Endpoint{
-					Addr: a.Addr, Port: pol.Port, Flags: pol.Flags,
-					IfIndex: link.Index, IfName: link.Name, Priority: pol.Priority,
-				})
+				candidates = append(candidates, c)
 			}
 			d.Addresses = append(d.Addresses, as)
 		}
 	}
 
+	d.Foreign = foreignEndpoints(in.Kernel, d.Owned, seen)
 	if cfg.Routing.Enabled {
 		candidates = waitForGateways(in, set, candidates, d.Addresses)
 	}
@@ -307,41 +319,6 @@ func familyName(ip netip.Addr) string {
 		return "IPv4"
 	}
 	return "IPv6"
-}
-
-// ownedEndpoints returns the ids of the kernel endpoints that are ours: recorded
-// in the state file (same id and address), or not IMPLICIT and on a managed
-// interface (adopted, then converged to the configuration).
-func ownedEndpoints(in Input) map[uint8]bool {
-	recorded := map[uint8]netip.Addr{}
-	for _, r := range in.Records {
-		recorded[r.ID] = r.Addr
-	}
-	owned := map[uint8]bool{}
-	for _, ep := range in.Kernel {
-		if a, ok := recorded[ep.ID]; ok && a == ep.Addr {
-			owned[ep.ID] = true
-			continue
-		}
-		if ep.Flags&netlinkmptcp.FlagImplicit != 0 {
-			continue
-		}
-		if link, ok := endpointLink(in.Net, ep); ok && in.Config.Interface(link.Name).Managed {
-			owned[ep.ID] = true
-		}
-	}
-	return owned
-}
-
-// implicitWanted tells whether an IMPLICIT endpoint sits on an address the
-// configuration wants: adding that address replaces it in place with the
-// same id (the kernel's documented upgrade), so it uses no extra slot.
-func implicitWanted(ep netlinkmptcp.Endpoint, in Input) bool {
-	if ep.Flags&netlinkmptcp.FlagImplicit == 0 {
-		return false
-	}
-	link, ok := endpointLink(in.Net, ep)
-	return ok && in.Config.Interface(link.Name).Managed
 }
 
 // endpointLink finds the link an endpoint belongs to: its bound device, or

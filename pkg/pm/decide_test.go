@@ -62,6 +62,15 @@ func (b *netBuilder) defaultRoute(index int, gw string, proto uint8) *netBuilder
 	return b
 }
 
+// ourDefaultRoute adds a default route as mptcpgd writes it: protocol 177,
+// in the interface's table.
+func (b *netBuilder) ourDefaultRoute(index int, gw string) *netBuilder {
+	r := netstate.Route{Table: 10000 + uint32(index), Protocol: 177, Type: netstate.RouteTypeUnicast, Dst: netip.MustParsePrefix("0.0.0.0/0"),
+		Priority: 1024, NextHops: []netstate.NextHop{{Gateway: netip.MustParseAddr(gw), IfIndex: index}}}
+	b.s.Routes[r.Key()] = r
+	return b
+}
+
 // twoUplinks is a client with loopback, two uplinks, a docker bridge and a
 // veth, each with an address.
 func twoUplinks() *netBuilder {
@@ -178,7 +187,7 @@ func TestDecideAddressKinds(t *testing.T) {
 			config: "[endpoints]\nrequire_default_route = true\n",
 			net: newNet().link(2, "eth1", up).addr(2, "192.0.2.2/24", 0).addr(2, "2001:db8:1::2/64", 0).
 				link(3, "eth2", up).addr(3, "198.51.100.2/24", 0).
-				defaultRoute(2, "192.0.2.1", 16).defaultRoute(3, "198.51.100.1", 177),
+				defaultRoute(2, "192.0.2.1", 16).ourDefaultRoute(3, "198.51.100.1"),
 			want: map[string]string{
 				"192.0.2.2": "managed", "2001:db8:1::2": "no IPv6 default route on eth1",
 				"198.51.100.2": "no IPv4 default route on eth2",
@@ -202,7 +211,7 @@ func TestDecideAddressKinds(t *testing.T) {
 			name:   "an address held by a foreign endpoint bound elsewhere is left alone",
 			net:    twoUplinks(),
 			kernel: []mp.Endpoint{{ID: 9, Addr: netip.MustParseAddr("198.51.100.2"), Flags: mp.FlagSignal, IfIndex: 5}},
-			want:   map[string]string{"198.51.100.2": "held by endpoint id 9", "192.0.2.2": "managed"},
+			want:   map[string]string{"198.51.100.2": "a foreign endpoint id 9 (signal) holds this address", "192.0.2.2": "managed"},
 		},
 		{
 			name: "the same address on two links is managed once",

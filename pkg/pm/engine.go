@@ -66,11 +66,13 @@ type Engine struct {
 	ready    chan struct{}
 
 	// Owned by Run's goroutine.
-	cfg      *config.Config
-	net      netstate.State
-	kernel   map[uint8]netlinkmptcp.Endpoint
-	limits   netlinkmptcp.Limits
-	own      *ownership
+	cfg    *config.Config
+	net    netstate.State
+	kernel map[uint8]netlinkmptcp.Endpoint
+	limits netlinkmptcp.Limits
+	own    *ownership
+	// owners are whose routes and rules are ours (routingOwners).
+	owners   routingOwners
 	obs      *observations
 	retry    *retrier
 	routing  routingApply
@@ -148,6 +150,7 @@ func (e *Engine) Run(ctx context.Context) error {
 	if err := e.own.load(); err != nil {
 		return err
 	}
+	e.owners = ownersOf(e.cfg, e.own.routing())
 	if err := e.dumpNetwork(true); err != nil {
 		return err
 	}
@@ -249,10 +252,17 @@ func (e *Engine) Reload(ctx context.Context, cfg *config.Config) error {
 	var err error
 	if cerr := e.call(ctx, func() {
 		if cfg.Routing.Protocol != e.cfg.Routing.Protocol {
-			err = fmt.Errorf("routing.protocol cannot change on reload (%d to %d): run `mptcpgd cleanup` and restart mptcpgd", e.cfg.Routing.Protocol, cfg.Routing.Protocol)
+			// The rtnetlink sockets keep only what carries the protocol
+			// they were opened with.
+			err = fmt.Errorf("routing.protocol cannot change on reload (%d to %d): restart mptcpgd, which then removes what the old protocol tagged", e.cfg.Routing.Protocol, cfg.Routing.Protocol)
 			return
 		}
 		interval := e.cfg.Daemon.ResyncInterval
+		if cur := RoutingSettings(cfg); cur != e.owners[0] {
+			// What the old table base or rule priority tagged is ours
+			// until it is gone.
+			e.owners = append(routingOwners{cur}, e.owners...)
+		}
 		e.cfg = cfg
 		if cfg.Daemon.ResyncInterval != interval {
 			e.armResync()
@@ -326,7 +336,7 @@ func (e *Engine) handleNet(m netMsg) {
 }
 
 // ours tells whether a route is ours.
-func (e *Engine) ours(r netstate.Route) bool { return RoutingSettings(e.cfg).OwnsRoute(r) }
+func (e *Engine) ours(r netstate.Route) bool { return e.owners.OwnsRoute(r) }
 
 // dumpNetwork replaces the view of the network with a fresh dump and
 // observes what changed; first is the dump at start.

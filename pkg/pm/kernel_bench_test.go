@@ -37,7 +37,7 @@ func BenchmarkKernelAddressReaction(b *testing.B) {
 		b.Fatal(err)
 	}
 	defer addrConn.Close()
-	w, err := rtnl.Watch(rtnl.Config{NetNS: ns.FD(), Filter: rtnl.Filter{Protocol: 177}}, 0)
+	w, err := rtnl.Watch(rtnl.Config{NetNS: ns.FD(), Filter: rtnl.Filter{Protocols: []uint8{177}}}, 0)
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -40,7 +40,7 @@ func startEngineIn(t testing.TB, ns *lab.NS, cfg *config.Config, statePath strin
 	if err != nil {
 		t.Fatal(err)
 	}
-	rcfg := rtnl.Config{NetNS: fd, Filter: rtnl.Filter{Protocol: cfg.Routing.Protocol}}
+	rcfg := rtnl.Config{NetNS: fd, Filter: rtnl.Filter{Protocols: []uint8{cfg.Routing.Protocol}}}
 	rt, err := rtnl.Dial(rcfg)
 	if err != nil {
 		t.Fatal(err)

@@ -49,6 +49,18 @@ func (o *ownership) noteInitialLimits(l netlinkmptcp.Limits) error {
 	return o.store.Save(o.state)
 }
 
+// routing are the routing settings the record holds, nil if none.
+func (o *ownership) routing() *statefile.Routing { return o.state.Routing }
+
+// noteRouting records the settings our rules and routes carry from now on.
+func (o *ownership) noteRouting(r statefile.Routing) {
+	if o.state.Routing != nil && *o.state.Routing == r {
+		return
+	}
+	o.state.Routing = &r
+	o.save()
+}
+
 // record notes an endpoint as ours.
 func (o *ownership) record(ep netlinkmptcp.Endpoint) {
 	for i, r := range o.state.Endpoints {

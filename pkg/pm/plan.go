@@ -7,7 +7,6 @@ import (
 
 	"github.com/mptcpgd/mptcpgd/pkg/netlinkmptcp"
 	"github.com/mptcpgd/mptcpgd/pkg/netstate"
-	"github.com/mptcpgd/mptcpgd/pkg/srcroute"
 )
 
 // settableFlags are the flags SET_FLAGS changes in place; any other
@@ -107,9 +106,8 @@ type RoutingPlan struct {
 }
 
 // PlanRouting diffs wanted rules and routes against the observed ones that
-// are ours (set.OwnsRule, set.OwnsRoute). Anything else is never deleted or
-// replaced.
-func PlanRouting(wantRules []netstate.Rule, wantRoutes []netstate.Route, net netstate.State, set srcroute.Settings) RoutingPlan {
+// are ours. Anything else is never deleted or replaced.
+func PlanRouting(wantRules []netstate.Rule, wantRoutes []netstate.Route, net netstate.State, ours RoutingOwner) RoutingPlan {
 	var p RoutingPlan
 	want := map[netstate.Rule]bool{}
 	for _, r := range wantRules {
@@ -119,7 +117,7 @@ func PlanRouting(wantRules []netstate.Rule, wantRoutes []netstate.Route, net net
 		}
 	}
 	for r := range net.Rules {
-		if set.OwnsRule(r) && !want[r] {
+		if ours.OwnsRule(r) && !want[r] {
 			p.DeleteRules = append(p.DeleteRules, r)
 		}
 	}
@@ -130,14 +128,14 @@ func PlanRouting(wantRules []netstate.Rule, wantRoutes []netstate.Route, net net
 		switch {
 		case !ok:
 			p.AddRoutes = append(p.AddRoutes, r)
-		case !set.OwnsRoute(have):
+		case !ours.OwnsRoute(have):
 			p.Conflicts = append(p.Conflicts, r)
 		case !have.Equal(r):
 			p.ReplaceRoutes = append(p.ReplaceRoutes, r)
 		}
 	}
 	for k, r := range net.Routes {
-		if set.OwnsRoute(r) && !wantKey[k] {
+		if ours.OwnsRoute(r) && !wantKey[k] {
 			p.DeleteRoutes = append(p.DeleteRoutes, r)
 		}
 	}

@@ -35,8 +35,9 @@ func (e *Engine) reconcile() {
 	e.decision = d
 	e.logOverCap(d)
 
-	rp := PlanRouting(d.Routing.Rules, d.Routing.Routes, e.net, RoutingSettings(e.cfg))
+	rp := PlanRouting(d.Routing.Rules, d.Routing.Routes, e.net, e.owners)
 	e.routing.apply(rp, e.net, now, e.later)
+	e.recordRouting()
 	e.planEndpoints(d, in.Kernel, now)
 	e.planLimits(d, now)
 	for _, f := range e.deferred {
@@ -49,6 +50,17 @@ func (e *Engine) reconcile() {
 	e.updateSummary()
 	e.checkReady()
 	e.armTimer(now, in.HeldUntil, WaitingUntil(in))
+}
+
+// recordRouting records the routing settings in use once nothing that
+// earlier settings tagged is left.
+func (e *Engine) recordRouting() {
+	if len(e.owners) > 1 && !leftBehind(e.net, e.owners[1:], e.owners[:1]) {
+		e.owners = e.owners[:1]
+	}
+	if len(e.owners) == 1 {
+		e.own.noteRouting(recordOf(e.owners[0]))
+	}
 }
 
 // later defers a log line until the reconcile has handed its endpoint

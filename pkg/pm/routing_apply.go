@@ -38,7 +38,7 @@ func (a *routingApply) apply(p RoutingPlan, net netstate.State, now time.Time, l
 		a.write(routeKey(opDeleteRoute, r), now, func() error { return a.routing.DeleteRoute(r) }, func() {
 			net.Apply(netstate.Update{Kind: netstate.RouteUpdate, Deleted: true, Route: r})
 			later(func() {
-				a.log.Debug("route removed", zap.Stringer("route", r), zap.Uint32(logging.FieldTable, r.Table))
+				a.log.Info("route removed", zap.Stringer("route", r), zap.Uint32(logging.FieldTable, r.Table))
 			})
 		})
 	}

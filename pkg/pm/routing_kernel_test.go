@@ -224,7 +224,7 @@ func TestKernelRoutingFollowsGatewaysAddressesLinks(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer k.Close()
-	rt, err := rtnl.Dial(rtnl.Config{NetNS: c.FD(), Filter: rtnl.Filter{Protocol: 177}})
+	rt, err := rtnl.Dial(rtnl.Config{NetNS: c.FD(), Filter: rtnl.Filter{Protocols: []uint8{177}}})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -13,11 +13,27 @@ import (
 	"go.uber.org/zap"
 )
 
+// Owner says whose a kernel endpoint is.
+type Owner string
+
+// Owners.
+const (
+	// OwnerOurs: the ownership record says we created or adopted it.
+	OwnerOurs Owner = "ours"
+	// OwnerAdopt: not recorded, but exactly what we would create for a
+	// managed address: the daemon adopts it as it is.
+	OwnerAdopt Owner = "adopt"
+	// OwnerKernel: IMPLICIT, made by the kernel for a peer's join.
+	OwnerKernel Owner = "kernel"
+	// OwnerForeign: someone else's; never deleted or changed.
+	OwnerForeign Owner = "foreign"
+)
+
 // EndpointStatus is a kernel endpoint and whose it is.
 type EndpointStatus struct {
 	netlinkmptcp.Endpoint
 	IfName string
-	Ours   bool
+	Owner  Owner
 }
 
 // Status is what `mptcpgd show` prints: what is managed and why, and what
@@ -42,7 +58,7 @@ type Status struct {
 }
 
 // BuildStatus assembles a Status from a decision and the kernel's state.
-func BuildStatus(source string, d Decision, kernel []netlinkmptcp.Endpoint, limits netlinkmptcp.Limits, net netstate.State, set srcroute.Settings) Status {
+func BuildStatus(source string, d Decision, kernel []netlinkmptcp.Endpoint, limits netlinkmptcp.Limits, net netstate.State, ours RoutingOwner) Status {
 	s := Status{
 		Source:     source,
 		Interfaces: d.Interfaces,
@@ -56,16 +72,25 @@ func BuildStatus(source string, d Decision, kernel []netlinkmptcp.Endpoint, limi
 		if l, ok := endpointLink(net, ep); ok {
 			name = l.Name
 		}
-		s.Endpoints = append(s.Endpoints, EndpointStatus{Endpoint: ep, IfName: name, Ours: d.Owned[ep.ID]})
+		owner := OwnerForeign
+		switch {
+		case d.Adopted[ep.ID]:
+			owner = OwnerAdopt
+		case d.Owned[ep.ID]:
+			owner = OwnerOurs
+		case ep.Flags&netlinkmptcp.FlagImplicit != 0:
+			owner = OwnerKernel
+		}
+		s.Endpoints = append(s.Endpoints, EndpointStatus{Endpoint: ep, IfName: name, Owner: owner})
 	}
 	for r := range net.Rules {
-		if set.OwnsRule(r) {
+		if ours.OwnsRule(r) {
 			s.Rules = append(s.Rules, r)
 		}
 	}
 	sortRules(s.Rules)
 	for _, r := range net.Routes {
-		if set.OwnsRoute(r) {
+		if ours.OwnsRoute(r) {
 			s.Routes = append(s.Routes, r)
 		}
 	}
@@ -77,7 +102,7 @@ func BuildStatus(source string, d Decision, kernel []netlinkmptcp.Endpoint, limi
 func (e *Engine) Status(ctx context.Context) (Status, error) {
 	var s Status
 	err := e.call(ctx, func() {
-		s = BuildStatus(e.cfg.Source, e.decision, e.kernelList(), e.limits, e.net, RoutingSettings(e.cfg))
+		s = BuildStatus(e.cfg.Source, e.decision, e.kernelList(), e.limits, e.net, e.owners)
 		s.Pending = e.pending.count()
 		s.Retrying = e.retry.names()
 		s.LastResync = e.lastResync
@@ -104,7 +129,7 @@ func Inspect(cfg *config.Config, k MPTCP, n Network, store Store, arp func(strin
 		return Status{}, fmt.Errorf("read MPTCP limits: %w", err)
 	}
 	d := Decide(Input{Config: cfg, Net: net, Kernel: eps, Records: own.Endpoints, Now: time.Now(), ARP: arp})
-	st := BuildStatus(cfg.Source, d, eps, limits, net, RoutingSettings(cfg))
+	st := BuildStatus(cfg.Source, d, eps, limits, net, ownersOf(cfg, own.Routing))
 	if ownErr != nil {
 		st.Warnings = append(st.Warnings, Warning{Kind: WarnNoRecord,
 			Message: "ownership record not read, so endpoints recorded as ours on unmanaged interfaces show as not ours: " + ownErr.Error()})

@@ -19,7 +19,7 @@ const testProto = 177
 
 func dialIn(t *testing.T, ns *lab.NS) (*Conn, Config) {
 	t.Helper()
-	cfg := Config{NetNS: ns.FD(), Filter: Filter{Protocol: testProto}}
+	cfg := Config{NetNS: ns.FD(), Filter: Filter{Protocols: []uint8{testProto}}}
 	c, err := Dial(cfg)
 	if err != nil {
 		t.Fatal(err)

@@ -84,13 +84,11 @@ func Render(w io.Writer, r Report) error {
 	}
 	tw = p.table()
 	for _, e := range st.Endpoints {
-		dev, owner := "", "not ours"
+		dev := ""
 		if e.IfIndex != 0 {
 			dev = "dev " + e.IfName
 		}
-		if e.Ours {
-			owner = "ours"
-		}
+		owner := ownerText[e.Owner]
 		port := ""
 		if e.Port != 0 {
 			port = fmt.Sprintf("port %d", e.Port)
@@ -142,6 +140,13 @@ func Render(w io.Writer, r Report) error {
 		renderConnections(p, *r.Connections, names)
 	}
 	return p.err
+}
+
+var ownerText = map[pm.Owner]string{
+	pm.OwnerOurs:    "ours",
+	pm.OwnerAdopt:   "not recorded, matches exactly: the daemon adopts it",
+	pm.OwnerKernel:  "implicit (made by the kernel for a join)",
+	pm.OwnerForeign: "not ours: left alone",
 }
 
 func gatewayText(g srcroute.Gateway) string {

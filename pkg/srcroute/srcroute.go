@@ -25,11 +25,26 @@ type Settings struct {
 // Table is the routing table of an interface.
 func (s Settings) Table(ifindex int) uint32 { return s.TableBase + uint32(ifindex) }
 
-// OwnsRoute tells whether a route is ours.
-func (s Settings) OwnsRoute(r netstate.Route) bool { return r.Protocol == s.Protocol }
+// maxIfindex is the largest interface index (a positive int32).
+const maxIfindex = 1<<31 - 1
 
-// OwnsRule tells whether a rule is ours.
-func (s Settings) OwnsRule(r netstate.Rule) bool { return r.Protocol == s.Protocol }
+// ownsTable tells whether a table is one of ours: table_base + an ifindex.
+func (s Settings) ownsTable(t uint32) bool {
+	return t > s.TableBase && uint64(t-s.TableBase) <= maxIfindex
+}
+
+// OwnsRoute tells whether a route is ours: it carries our protocol AND
+// lives in one of our tables. A protocol number alone proves nothing: other
+// programs may tag routes with it.
+func (s Settings) OwnsRoute(r netstate.Route) bool {
+	return r.Protocol == s.Protocol && s.ownsTable(r.Table)
+}
+
+// OwnsRule tells whether a rule is ours: our protocol, at our priority,
+// pointing into one of our tables.
+func (s Settings) OwnsRule(r netstate.Rule) bool {
+	return r.Protocol == s.Protocol && r.Priority == s.RulePriority && s.ownsTable(r.Table)
+}
 
 // RouteMetric is the metric of every route we write. IPv6 stores metric 0
 // as 1024; writing 1024 for both families keeps a route's key equal to what
