@@ -181,7 +181,7 @@ func Decide(in Input) Decision {
 	if cfg.Routing.Enabled {
 		candidates = waitForGateways(in, set, candidates, d.Addresses)
 	}
-	slices.SortStableFunc(candidates, betterCandidate)
+	SortCandidates(candidates)
 	budget := max(netlinkmptcp.MaxEndpoints-len(d.Foreign), 0)
 	if len(candidates) > budget {
 		d.OverCap = candidates[budget:]
@@ -269,16 +269,37 @@ func WaitingUntil(in Input) time.Time {
 	return next
 }
 
-// betterCandidate orders candidates for the endpoint slots: configured
-// priority (higher first), then ifindex, then IPv4 before IPv6, then
-// address, so the choice is the same on every run.
-func betterCandidate(a, b Endpoint) int {
-	return cmp.Or(
-		cmp.Compare(b.Priority, a.Priority),
-		cmp.Compare(a.IfIndex, b.IfIndex),
-		order.FalseFirst(a.Addr.Is6(), b.Addr.Is6()),
-		a.Addr.Compare(b.Addr),
-	)
+// SortCandidates orders candidates for the endpoint slots, best first:
+// configured priority (higher first); then spread across interfaces, every
+// interface's best address before any interface's second (path diversity
+// is the point of MPTCP); then ifindex, IPv4 before IPv6, and address, so
+// the choice is the same on every run.
+func SortCandidates(cs []Endpoint) {
+	within := func(a, b Endpoint) int {
+		return cmp.Or(order.FalseFirst(a.Addr.Is6(), b.Addr.Is6()), a.Addr.Compare(b.Addr))
+	}
+	slices.SortFunc(cs, func(a, b Endpoint) int { return cmp.Or(cmp.Compare(a.IfIndex, b.IfIndex), within(a, b)) })
+	rank := make([]int, len(cs))
+	for i := range cs {
+		if i > 0 && cs[i].IfIndex == cs[i-1].IfIndex {
+			rank[i] = rank[i-1] + 1
+		}
+	}
+	type ranked struct {
+		Endpoint
+		rank int
+	}
+	rs := make([]ranked, len(cs))
+	for i, c := range cs {
+		rs[i] = ranked{c, rank[i]}
+	}
+	slices.SortFunc(rs, func(a, b ranked) int {
+		return cmp.Or(cmp.Compare(b.Priority, a.Priority), cmp.Compare(a.rank, b.rank),
+			cmp.Compare(a.IfIndex, b.IfIndex), within(a.Endpoint, b.Endpoint))
+	})
+	for i := range rs {
+		cs[i] = rs[i].Endpoint
+	}
 }
 
 // skipReason says why an address on a managed, usable link is not a

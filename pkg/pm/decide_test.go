@@ -269,23 +269,40 @@ func TestDecideCap(t *testing.T) {
 
 	d := Decide(Input{Config: cfg, Net: b.s, Kernel: []mp.Endpoint{foreign}})
 	// 11 candidates, 7 slots (one foreign endpoint): eth9 first (priority),
-	// then by ifindex with IPv4 before IPv6.
-	want := []string{"2001:db8:9::2", "198.51.100.2", "2001:db8:2::2", "198.51.100.3", "2001:db8:3::2", "198.51.100.4", "2001:db8:4::2"}
+	// then every interface's best address (IPv4 first) by ifindex, then
+	// their second ones.
+	want := []string{"2001:db8:9::2", "198.51.100.2", "198.51.100.3", "198.51.100.4", "198.51.100.5", "198.51.100.6", "2001:db8:2::2"}
 	if got := endpointAddrs(d.Endpoints); !slices.Equal(got, want) {
 		t.Errorf("chosen = %v, want %v", got, want)
 	}
-	if got := endpointAddrs(d.OverCap); !slices.Equal(got, []string{"198.51.100.5", "2001:db8:5::2", "198.51.100.6", "2001:db8:6::2"}) {
+	if got := endpointAddrs(d.OverCap); !slices.Equal(got, []string{"2001:db8:3::2", "2001:db8:4::2", "2001:db8:5::2", "2001:db8:6::2"}) {
 		t.Errorf("over cap = %v", got)
 	}
-	if r := reasons(d)["198.51.100.6"]; !strings.Contains(r, "8-endpoint limit") || !strings.Contains(r, "1 held by others") {
+	if r := reasons(d)["2001:db8:6::2"]; !strings.Contains(r, "8-endpoint limit") || !strings.Contains(r, "1 held by others") {
 		t.Errorf("reason for an address over the cap = %q", r)
 	}
 
 	// A better candidate appearing later takes a slot from the worst.
 	b.link(1, "eth0", up).addr(1, "192.0.2.2/24", 0)
 	d = Decide(Input{Config: cfg, Net: b.s, Kernel: []mp.Endpoint{foreign}})
-	if got := endpointAddrs(d.Endpoints); got[1] != "192.0.2.2" || slices.Contains(got, "2001:db8:4::2") {
+	if got := endpointAddrs(d.Endpoints); got[1] != "192.0.2.2" || slices.Contains(got, "2001:db8:2::2") {
 		t.Errorf("after a better candidate appeared: chosen = %v", got)
+	}
+}
+
+// One interface with many addresses does not starve the others: each
+// interface's best address comes before any interface's second.
+func TestDecideCapSpreadsAcrossInterfaces(t *testing.T) {
+	b := newNet().link(2, "eth1", up).link(3, "eth2", up).addr(3, "198.51.100.2/24", 0)
+	for i := 1; i <= 250; i++ {
+		b.addr(2, fmt.Sprintf("198.18.%d.%d/16", i/200, 1+i%200), 0)
+	}
+	d := Decide(Input{Config: parseConfig(t, ""), Net: b.s})
+	if len(d.Endpoints) != 8 || !slices.Contains(endpointAddrs(d.Endpoints), "198.51.100.2") {
+		t.Errorf("chosen = %v: eth2's only address must get a slot", endpointAddrs(d.Endpoints))
+	}
+	if len(d.OverCap) != 243 {
+		t.Errorf("%d left out, want 243", len(d.OverCap))
 	}
 }
 
@@ -426,5 +443,20 @@ func TestDecideNewAddressWaitsForItsGateway(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+func TestOverCapSummaryIsShort(t *testing.T) {
+	var left []Endpoint
+	for i := range 240 {
+		left = append(left, Endpoint{Addr: netip.AddrFrom4([4]byte{198, 18, byte(i / 200), byte(i % 200)}), IfName: "eth1"})
+	}
+	left = append(left, Endpoint{Addr: netip.MustParseAddr("198.51.100.9"), IfName: "eth9"})
+	for _, n := range []string{"eth3", "eth4", "eth5"} {
+		left = append(left, Endpoint{Addr: netip.MustParseAddr("203.0.113.1"), IfName: n})
+	}
+	got := overCapSummary(left)
+	if want := "eth1 240 addresses, eth9 198.51.100.9, eth3 203.0.113.1, 2 more interfaces"; got != want {
+		t.Errorf("summary = %q, want %q", got, want)
 	}
 }

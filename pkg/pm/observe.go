@@ -269,8 +269,10 @@ func (o *observations) observe(changes []Change, now time.Time, first bool) {
 				o.log.Info("carrier lost", zap.String(logging.FieldIface, c.Link.Name))
 			}
 			if o.flaps.carrier(c.Link.Index, up, now) {
-				o.log.Warn("interface is flapping: holding back its endpoints after it returns",
+				o.log.Warn("interface is flapping: holding back its endpoints after it returns, longer while it keeps flapping",
 					zap.String(logging.FieldIface, c.Link.Name), zap.Duration("hold_down", o.flaps.holdDown(c.Link.Index)))
+			} else if !up && o.flaps.holdDown(c.Link.Index) > 0 {
+				o.log.Debug("interface still flapping", zap.String(logging.FieldIface, c.Link.Name), zap.Duration("hold_down", o.flaps.holdDown(c.Link.Index)))
 			}
 		case AddrNew:
 			if !first {

@@ -3,6 +3,7 @@ package pm
 import (
 	"context"
 	"fmt"
+	"net/netip"
 	"strings"
 	"time"
 
@@ -137,12 +138,10 @@ func Inspect(cfg *config.Config, k MPTCP, n Network, store Store, arp func(strin
 	return st, nil
 }
 
+// logOverCap says, once per change of what is left out, that the kernel's
+// endpoint limit leaves candidates out: how many, from where, and the fix.
 func (e *Engine) logOverCap(d Decision) {
-	var left []string
-	for _, ep := range d.OverCap {
-		left = append(left, ep.Addr.String()+" on "+ep.IfName)
-	}
-	s := strings.Join(left, ", ")
+	s := overCapSummary(d.OverCap)
 	if s == e.overCap {
 		return
 	}
@@ -151,8 +150,38 @@ func (e *Engine) logOverCap(d Decision) {
 		e.log.Info("every candidate address has an endpoint again")
 		return
 	}
-	e.log.Warn("more candidate addresses than the kernel's endpoint limit: leaving some out",
-		zap.String("left_out", s), zap.Int("limit", netlinkmptcp.MaxEndpoints), zap.Int("not_ours", len(d.Foreign)))
+	e.log.Warn("more candidate addresses than the kernel's endpoint limit: leaving some out; set priority in an [[interface]] entry to choose which",
+		zap.Int("left_out", len(d.OverCap)), zap.String("from", s), zap.Int("limit", netlinkmptcp.MaxEndpoints), zap.Int("not_ours", len(d.Foreign)))
+}
+
+// overCapSummary names what the limit leaves out in a short line, however
+// many addresses that is: per interface the address, or how many, for the
+// first few interfaces.
+func overCapSummary(left []Endpoint) string {
+	const shown = 3
+	var names []string
+	count := map[string]int{}
+	first := map[string]netip.Addr{}
+	for _, ep := range left {
+		if count[ep.IfName] == 0 {
+			names = append(names, ep.IfName)
+			first[ep.IfName] = ep.Addr
+		}
+		count[ep.IfName]++
+	}
+	var parts []string
+	for i, n := range names {
+		if i == shown {
+			parts = append(parts, fmt.Sprintf("%d more interfaces", len(names)-shown))
+			break
+		}
+		if count[n] == 1 {
+			parts = append(parts, n+" "+first[n].String())
+		} else {
+			parts = append(parts, fmt.Sprintf("%s %d addresses", n, count[n]))
+		}
+	}
+	return strings.Join(parts, ", ")
 }
 
 func (e *Engine) checkReady() {
