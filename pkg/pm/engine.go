@@ -130,7 +130,7 @@ func New(o Options) (*Engine, error) {
 		ready:    make(chan struct{}),
 		cfg:      o.Config,
 		kernel:   map[uint8]netlinkmptcp.Endpoint{},
-		own:      newOwnership(o.Store, o.Log),
+		own:      newOwnership(o.Store, o.Log, o.Clock),
 		obs:      newObservations(o.Log, o.Flap, o.ARP),
 		retry:    retry,
 		routing:  routingApply{routing: o.Routing, retry: retry, log: o.Log},
@@ -164,6 +164,7 @@ func (e *Engine) Run(ctx context.Context) error {
 	}
 	e.setKernel(eps)
 	e.limits = limits
+	e.own.prune(e.kernel)
 	if err := e.own.noteInitialLimits(limits); err != nil {
 		return err
 	}

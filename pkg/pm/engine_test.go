@@ -503,3 +503,32 @@ func TestEngineRemovesWhatEarlierRoutingSettingsLeft(t *testing.T) {
 		t.Errorf("recorded routing settings after the reload = %+v", r)
 	}
 }
+
+// A failed save of the ownership record is retried until it succeeds, and
+// records whose endpoint left the table (a flush) are forgotten at the next
+// resync, before the endpoints come back with new ids.
+func TestEngineRecordIsRetriedAndPruned(t *testing.T) {
+	k := newFakeKernel(clientNet())
+	store := &memStore{}
+	h := startEngine(t, parseConfig(t, "[daemon]\nresync_interval = \"0s\"\n"), k, store, nil)
+	h.waitStatus("both recorded", func(Status) bool { return len(store.get().Endpoints) == 2 })
+
+	store.mu.Lock()
+	store.failSaves = 3
+	store.mu.Unlock()
+	k.Flush()
+	k.nextID = 7
+	h.e.Resync("test")
+	h.settle()
+	h.advanceUntil("the record saved after failures, with the new ids only", time.Minute, func([]mp.Endpoint, mp.Limits, []string) bool {
+		var ids []uint8
+		for _, r := range store.get().Endpoints {
+			ids = append(ids, r.ID)
+		}
+		slices.Sort(ids)
+		return slices.Equal(ids, []uint8{7, 8})
+	})
+	if n := h.logs.FilterMessageSnippet("saving the ownership record failed").Len(); n != 1 {
+		t.Errorf("the failed save was logged %d times, want once per cause", n)
+	}
+}

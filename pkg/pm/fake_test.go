@@ -2,6 +2,7 @@ package pm
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"maps"
 	"net/netip"
@@ -257,6 +258,8 @@ type memStore struct {
 	mu    sync.Mutex
 	state statefile.State
 	saves int
+	// failSaves makes the next saves fail.
+	failSaves int
 }
 
 func (s *memStore) Load() (statefile.State, error) {
@@ -268,6 +271,10 @@ func (s *memStore) Load() (statefile.State, error) {
 func (s *memStore) Save(st statefile.State) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if s.failSaves > 0 {
+		s.failSaves--
+		return errors.New("write state file: no space left on device")
+	}
 	s.state = st
 	s.state.Endpoints = slices.Clone(st.Endpoints)
 	s.saves++

@@ -96,7 +96,14 @@ func (h *harness) advanceUntil(what string, step time.Duration, cond func(eps []
 			return
 		}
 		h.clock.Advance(step)
+		// Goroutines other than the engine's (the worker, the record's
+		// saver) take what the timers started in their own time.
+		time.Sleep(time.Millisecond)
 	}
+	for _, e := range h.logs.All() {
+		h.t.Logf("LOG %s %v", e.Message, e.ContextMap())
+	}
+	h.t.Logf("store %+v", h.store.get())
 	eps, lim, log := h.k.snapshot()
 	h.t.Fatalf("%s did not happen as time passed; endpoints %v, limits %v, writes:\n%s", what, eps, lim, strings.Join(log, "\n"))
 }

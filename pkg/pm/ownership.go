@@ -3,6 +3,7 @@ package pm
 import (
 	"context"
 	"slices"
+	"time"
 
 	"go.uber.org/zap"
 
@@ -17,12 +18,18 @@ import (
 type ownership struct {
 	store  Store
 	log    *zap.Logger
+	clock  Clock
+	retry  Backoff
 	state  statefile.State
 	saveCh chan statefile.State
 }
 
-func newOwnership(store Store, log *zap.Logger) *ownership {
-	return &ownership{store: store, log: log, saveCh: make(chan statefile.State, 1)}
+// saveRetry is how a failed save is retried: a full disk or a read-only
+// remount must not lose the record, nor spin.
+var saveRetry = Backoff{Initial: time.Second, Max: time.Minute}
+
+func newOwnership(store Store, log *zap.Logger, clock Clock) *ownership {
+	return &ownership{store: store, log: log, clock: clock, retry: saveRetry, saveCh: make(chan statefile.State, 1)}
 }
 
 // load reads the record.
@@ -97,24 +104,57 @@ func (o *ownership) save() {
 	o.saveCh <- s
 }
 
-// run writes what save hands it until ctx is done, logging a failure once
-// per cause.
+// prune forgets the records whose endpoint is no longer in the kernel's
+// table (a flush, or an endpoint deleted while we were stopped): their ids
+// may be given to someone else's endpoints next.
+func (o *ownership) prune(kernel map[uint8]netlinkmptcp.Endpoint) {
+	n := len(o.state.Endpoints)
+	o.state.Endpoints = slices.DeleteFunc(o.state.Endpoints, func(r statefile.Endpoint) bool {
+		ep, ok := kernel[r.ID]
+		return !ok || ep.Addr != r.Addr
+	})
+	if len(o.state.Endpoints) != n {
+		o.log.Info("forgot endpoints that left the kernel's table", zap.Int("records", n-len(o.state.Endpoints)))
+		o.save()
+	}
+}
+
+// run writes what save hands it until ctx is done. A failed save is
+// retried with backoff until it succeeds (with the newest record), and
+// logged once per cause.
 func (o *ownership) run(ctx context.Context) {
-	var lastErr string
+	var (
+		pending  *statefile.State
+		lastErr  string
+		attempts int
+	)
+	retry := o.clock.NewTimer(time.Hour)
+	retry.Stop()
+	defer retry.Stop()
 	for {
 		select {
 		case s := <-o.saveCh:
-			err := o.store.Save(s)
-			if err != nil && err.Error() != lastErr {
-				o.log.Error("saving the ownership record failed", zap.Error(err))
-			}
-			lastErr = ""
-			if err != nil {
-				lastErr = err.Error()
-			}
+			pending = &s
+			retry.Stop()
+		case <-retry.C():
 		case <-ctx.Done():
 			return
 		}
+		err := o.store.Save(*pending)
+		if err == nil {
+			if lastErr != "" {
+				o.log.Info("saved the ownership record after retrying", zap.Int("attempts", attempts+1))
+			}
+			pending, lastErr, attempts = nil, "", 0
+			continue
+		}
+		attempts++
+		delay := o.retry.delay(attempts)
+		if err.Error() != lastErr {
+			lastErr = err.Error()
+			o.log.Error("saving the ownership record failed, will retry", zap.Error(err), zap.Duration("retry_in", delay))
+		}
+		retry.Reset(delay)
 	}
 }
 

@@ -202,6 +202,7 @@ func (e *Engine) handleResult(o *op) {
 		}
 		e.setKernel(o.endpoints)
 		e.limits = o.seenLimits
+		e.own.prune(e.kernel)
 	}
 	e.reconcile()
 }
