@@ -86,6 +86,12 @@ func Run(ctx context.Context, o Options) error {
 		Store:     statefile.File{Path: o.StatePath},
 		ARP:       readARP,
 		OnSummary: status.setSummary,
+		Competitor: func() string {
+			if networkManagerRunning() {
+				return "NetworkManager is running (it removes endpoints it does not want on reapply: connection.mptcp-flags)"
+			}
+			return ""
+		},
 	})
 	if err != nil {
 		return err

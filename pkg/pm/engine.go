@@ -43,6 +43,12 @@ type Options struct {
 	GatewayWait time.Duration
 	// Clock is the engine's time; nil is the real clock.
 	Clock Clock
+	// Repair limits how often what someone else removes is put back; zero
+	// means DefaultRepairPolicy.
+	Repair RepairPolicy
+	// Competitor names a program running here that is known to undo our
+	// work (NetworkManager), "" if none; nil never names one.
+	Competitor func() string
 	// OnSummary is called from the engine's goroutine whenever the
 	// one-line summary (for systemd's STATUS=) changes.
 	OnSummary func(string)
@@ -75,6 +81,7 @@ type Engine struct {
 	owners   routingOwners
 	obs      *observations
 	retry    *retrier
+	repairs  *repairs
 	routing  routingApply
 	queue    endpointQueue
 	pending  pendingOps
@@ -118,7 +125,11 @@ func New(o Options) (*Engine, error) {
 	if o.Clock == nil {
 		o.Clock = RealClock{}
 	}
+	if o.Repair == (RepairPolicy{}) {
+		o.Repair = DefaultRepairPolicy
+	}
 	retry := newRetrier(o.Backoff, o.Log)
+	repairs := newRepairs(o.Repair, o.Log, o.Competitor)
 	return &Engine{
 		opt:      o,
 		log:      o.Log,
@@ -133,7 +144,8 @@ func New(o Options) (*Engine, error) {
 		own:      newOwnership(o.Store, o.Log, o.Clock),
 		obs:      newObservations(o.Log, o.Flap, o.ARP),
 		retry:    retry,
-		routing:  routingApply{routing: o.Routing, retry: retry, log: o.Log},
+		repairs:  repairs,
+		routing:  routingApply{routing: o.Routing, retry: retry, repairs: repairs, log: o.Log},
 		pending:  newPendingOps(),
 		warnings: warningLog{log: o.Log},
 	}, nil
@@ -164,7 +176,7 @@ func (e *Engine) Run(ctx context.Context) error {
 	}
 	e.setKernel(eps)
 	e.limits = limits
-	e.own.prune(e.kernel)
+	e.prune()
 	if err := e.own.noteInitialLimits(limits); err != nil {
 		return err
 	}
@@ -317,7 +329,7 @@ func (e *Engine) handleNet(m netMsg) {
 		if m.err != nil && readErr == nil {
 			readErr = m.err
 		}
-		e.obs.observe(ApplyUpdates(e.net, m.updates, e.ours), now, false)
+		e.observe(ApplyUpdates(e.net, m.updates, e.owners), now, false)
 		select {
 		case m = <-e.netCh:
 			continue
@@ -336,8 +348,12 @@ func (e *Engine) handleNet(m netMsg) {
 	}
 }
 
-// ours tells whether a route is ours.
-func (e *Engine) ours(r netstate.Route) bool { return e.owners.OwnsRoute(r) }
+// observe takes in observed changes: what they mean for links and
+// addresses, and what someone else removed of ours.
+func (e *Engine) observe(changes []Change, now time.Time, first bool) {
+	e.obs.observe(changes, now, first)
+	e.repairs.observe(changes)
+}
 
 // dumpNetwork replaces the view of the network with a fresh dump and
 // observes what changed; first is the dump at start.
@@ -354,7 +370,7 @@ func (e *Engine) dumpNetwork(first bool) error {
 		prev = netstate.New()
 	}
 	e.obs.forgetARP()
-	e.obs.observe(Diff(prev, s, e.ours), e.clock.Now(), first)
+	e.observe(Diff(prev, s, e.owners), e.clock.Now(), first)
 	e.net = s
 	return nil
 }

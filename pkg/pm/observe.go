@@ -30,12 +30,18 @@ const (
 	// GatewayChanged: the next hops of an interface's default routes that
 	// are not ours (DHCP's, a router advertisement's) changed.
 	GatewayChanged
+	// RuleRemoved, RouteRemoved: someone else removed a rule or route of
+	// ours (our own removals are not observed: their notifications are
+	// dropped, and a resync's view already lacks them).
+	RuleRemoved
+	RouteRemoved
 )
 
 var changeNames = [...]string{
 	LinkAdded: "link added", LinkRemoved: "link removed", LinkRenamed: "link renamed",
 	CarrierUp: "carrier up", CarrierDown: "carrier down",
 	AddrNew: "address new", AddrGone: "address gone", GatewayChanged: "gateway changed",
+	RuleRemoved: "rule removed", RouteRemoved: "route removed",
 }
 
 func (k ChangeKind) String() string {
@@ -58,12 +64,16 @@ type Change struct {
 	// and the next hops (sorted; an invalid address is an on-link route).
 	IPv6                  bool
 	Gateways, OldGateways []netip.Addr
+	// Rule and Route are what a RuleRemoved or RouteRemoved removed.
+	Rule  netstate.Rule
+	Route netstate.Route
 }
 
 // Diff returns what changed from prev to next (a resync: the old view and a
-// fresh dump), links first by index, then addresses, then gateways. ours
-// tells the routes that are ours, which are not gateways anyone learned.
-func Diff(prev, next netstate.State, ours func(netstate.Route) bool) []Change {
+// fresh dump), links first by index, then addresses, then gateways, then
+// rules and routes of ours that someone else removed. ours tells which
+// routes and rules are ours; our routes are not gateways anyone learned.
+func Diff(prev, next netstate.State, ours RoutingOwner) []Change {
 	var out []Change
 	for _, idx := range unionKeys(prev.Links, next.Links, cmp.Compare[int]) {
 		old, had := prev.Links[idx]
@@ -83,14 +93,62 @@ func Diff(prev, next netstate.State, ours func(netstate.Route) bool) []Change {
 	}
 	out = appendAddrChanges(out, AddrGone, gone, prev)
 	out = appendAddrChanges(out, AddrNew, added, next)
-	return appendGatewayChanges(out, learnedGateways(prev, ours), learnedGateways(next, ours), next)
+	out = appendGatewayChanges(out, learnedGateways(prev, ours), learnedGateways(next, ours), next)
+	var rules []netstate.Rule
+	for r := range prev.Rules {
+		if _, ok := next.Rules[r]; !ok && ours.OwnsRule(r) {
+			rules = append(rules, r)
+		}
+	}
+	sortRules(rules)
+	for _, r := range rules {
+		out = append(out, Change{Kind: RuleRemoved, Rule: r})
+	}
+	var routes []netstate.Route
+	for k, r := range prev.Routes {
+		if _, ok := next.Routes[k]; !ok && ours.OwnsRoute(r) && removedByOthers(r, next) {
+			routes = append(routes, r)
+		}
+	}
+	sortRoutes(routes)
+	for _, r := range routes {
+		out = append(out, Change{Kind: RouteRemoved, Route: r})
+	}
+	return out
+}
+
+// removedByOthers tells whether a route of ours that went missing was
+// removed by someone else rather than by the kernel, which removes routes
+// itself when their link loses its carrier or the address that made the
+// next hop reachable goes. s is the state after the removal.
+func removedByOthers(r netstate.Route, s netstate.State) bool {
+	if len(r.NextHops) == 0 {
+		return false
+	}
+	nh := r.NextHops[0]
+	link, ok := s.Links[nh.IfIndex]
+	if !ok || !link.Carrier() || link.Flags&netstate.LinkUp == 0 {
+		return false
+	}
+	target := r.Dst.Addr()
+	if nh.Gateway.IsValid() {
+		target = nh.Gateway
+	} else if r.IsDefault() {
+		return true
+	}
+	for k, a := range s.Addrs {
+		if k.IfIndex == nh.IfIndex && a.Prefix.Masked().Contains(target) {
+			return true
+		}
+	}
+	return false
 }
 
 // ApplyUpdates applies a batch of notifications to s and returns what
 // changed, as Diff defines it. Each update is compared with the state it
 // changes, so a carrier that went and came back within one batch counts as
 // a flap; gateways are compared across the whole batch.
-func ApplyUpdates(s netstate.State, updates []netstate.Update, ours func(netstate.Route) bool) []Change {
+func ApplyUpdates(s netstate.State, updates []netstate.Update, ours RoutingOwner) []Change {
 	var out []Change
 	var gwBefore map[linkFamily][]netip.Addr
 	if slices.ContainsFunc(updates, func(u netstate.Update) bool {
@@ -122,6 +180,18 @@ func ApplyUpdates(s netstate.State, updates []netstate.Update, ours func(netstat
 				out = appendAddrChanges(out, AddrGone, []netstate.Addr{s.Addrs[u.Addr.Key()]}, s)
 			case !u.Deleted && !had:
 				out = appendAddrChanges(out, AddrNew, []netstate.Addr{u.Addr}, s)
+			}
+		case netstate.RuleUpdate:
+			if _, had := s.Rules[u.Rule]; had && u.Deleted && ours.OwnsRule(u.Rule) {
+				out = append(out, Change{Kind: RuleRemoved, Rule: u.Rule})
+			}
+		case netstate.RouteUpdate:
+			if old, had := s.Routes[u.Route.Key()]; had && u.Deleted && ours.OwnsRoute(old) && old.Protocol == u.Route.Protocol {
+				s.Apply(u)
+				if removedByOthers(old, s) {
+					out = append(out, Change{Kind: RouteRemoved, Route: old})
+				}
+				continue
 			}
 		}
 		s.Apply(u)
@@ -190,10 +260,10 @@ func (a linkFamily) compare(b linkFamily) int {
 
 // learnedGateways are the next hops of the unicast default routes that are
 // not ours, per link and family.
-func learnedGateways(s netstate.State, ours func(netstate.Route) bool) map[linkFamily][]netip.Addr {
+func learnedGateways(s netstate.State, ours RoutingOwner) map[linkFamily][]netip.Addr {
 	out := map[linkFamily][]netip.Addr{}
 	for _, r := range s.Routes {
-		if !r.IsDefault() || r.Type != netstate.RouteTypeUnicast || ours(r) {
+		if !r.IsDefault() || r.Type != netstate.RouteTypeUnicast || ours.OwnsRoute(r) {
 			continue
 		}
 		for _, nh := range r.NextHops {

@@ -13,6 +13,7 @@ import (
 	"go.uber.org/zap/zaptest/observer"
 
 	"github.com/mptcpgd/mptcpgd/pkg/netstate"
+	"github.com/mptcpgd/mptcpgd/pkg/srcroute"
 )
 
 // changeText names a change in test expectations.
@@ -24,6 +25,10 @@ func changeText(c Change) string {
 		return fmt.Sprintf("%s %s to %s", c.Kind, c.OldName, c.Link.Name)
 	case GatewayChanged:
 		return fmt.Sprintf("%s %s ipv6=%v %v to %v", c.Kind, c.Link.Name, c.IPv6, c.OldGateways, c.Gateways)
+	case RuleRemoved:
+		return fmt.Sprintf("%s from %s", c.Kind, c.Rule.Src)
+	case RouteRemoved:
+		return fmt.Sprintf("%s %s table %d", c.Kind, c.Route.Dst, c.Route.Table)
 	}
 	return fmt.Sprintf("%s %s", c.Kind, c.Link.Name)
 }
@@ -36,7 +41,9 @@ func changeTexts(cs []Change) []string {
 	return out
 }
 
-func ours177(r netstate.Route) bool { return r.Protocol == 177 }
+// ours177 is the default routing settings: protocol 177, tables above
+// 10000, rules at 10000.
+var ours177 = srcroute.Settings{TableBase: 10000, RulePriority: 10000, Protocol: 177}
 
 func TestDiff(t *testing.T) {
 	base := func() *netBuilder { return clientNetBuilder() }
@@ -60,6 +67,25 @@ func TestDiff(t *testing.T) {
 		{"our own default route is no gateway", base().s, withRoute(base().s, netstate.Route{Table: 10002, Protocol: 177, Type: netstate.RouteTypeUnicast,
 			Dst: netip.MustParsePrefix("0.0.0.0/0"), Priority: 1024, NextHops: []netstate.NextHop{{Gateway: netip.MustParseAddr("192.0.2.254"), IfIndex: 2}}}), nil},
 	}
+	ourRule := netstate.Rule{Priority: 10000, Src: netip.MustParsePrefix("192.0.2.2/32"), Table: 10002, Protocol: 177}
+	ourDefault := netstate.Route{Table: 10002, Protocol: 177, Type: netstate.RouteTypeUnicast, Dst: netip.MustParsePrefix("0.0.0.0/0"),
+		Priority: 1024, NextHops: []netstate.NextHop{{Gateway: netip.MustParseAddr("192.0.2.1"), IfIndex: 2}}}
+	withOurs := func() netstate.State {
+		s := withRoute(base().s, ourDefault)
+		s.Rules[ourRule] = struct{}{}
+		return s
+	}
+	tests = append(tests, []struct {
+		name       string
+		prev, next netstate.State
+		want       []string
+	}{
+		{"someone removed our rule and route", withOurs(), base().s, []string{"rule removed from 192.0.2.2/32", "route removed 0.0.0.0/0 table 10002"}},
+		{"the kernel removed our route with the link's carrier", withOurs(), base().link(2, "eth1", noCarrier).s,
+			[]string{"carrier down eth1", "rule removed from 192.0.2.2/32"}},
+		{"the kernel removed our route with the gateway's prefix", withOurs(), withoutAddr(base().s, 2, "192.0.2.2"),
+			[]string{"address gone 192.0.2.2 on eth1", "rule removed from 192.0.2.2/32"}},
+	}...)
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			got := changeTexts(Diff(tt.prev, tt.next, ours177))
@@ -81,6 +107,11 @@ func clientNetBuilder() *netBuilder {
 
 func withRoute(s netstate.State, r netstate.Route) netstate.State {
 	s.Apply(netstate.Update{Kind: netstate.RouteUpdate, Route: r})
+	return s
+}
+
+func withoutAddr(s netstate.State, idx int, addr string) netstate.State {
+	delete(s.Addrs, netstate.AddrKey{IfIndex: idx, Addr: netip.MustParseAddr(addr)})
 	return s
 }
 

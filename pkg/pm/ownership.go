@@ -106,17 +106,22 @@ func (o *ownership) save() {
 
 // prune forgets the records whose endpoint is no longer in the kernel's
 // table (a flush, or an endpoint deleted while we were stopped): their ids
-// may be given to someone else's endpoints next.
-func (o *ownership) prune(kernel map[uint8]netlinkmptcp.Endpoint) {
-	n := len(o.state.Endpoints)
+// may be given to someone else's endpoints next. It returns what it forgot.
+func (o *ownership) prune(kernel map[uint8]netlinkmptcp.Endpoint) []statefile.Endpoint {
+	var gone []statefile.Endpoint
 	o.state.Endpoints = slices.DeleteFunc(o.state.Endpoints, func(r statefile.Endpoint) bool {
 		ep, ok := kernel[r.ID]
-		return !ok || ep.Addr != r.Addr
+		if !ok || ep.Addr != r.Addr {
+			gone = append(gone, r)
+			return true
+		}
+		return false
 	})
-	if len(o.state.Endpoints) != n {
-		o.log.Info("forgot endpoints that left the kernel's table", zap.Int("records", n-len(o.state.Endpoints)))
+	if len(gone) > 0 {
+		o.log.Info("forgot endpoints that left the kernel's table", zap.Int("records", len(gone)))
 		o.save()
 	}
+	return gone
 }
 
 // run writes what save hands it until ctx is done. A failed save is

@@ -63,6 +63,15 @@ func (e *Engine) recordRouting() {
 	}
 }
 
+// prune forgets the records of endpoints that left the kernel's table: we
+// did not delete them, so someone else did, and putting them back is a
+// repair.
+func (e *Engine) prune() {
+	for _, r := range e.own.prune(e.kernel) {
+		e.repairs.drift(addKey(r.Addr))
+	}
+}
+
 // later defers a log line until the reconcile has handed its endpoint
 // writes to the worker: writing a log line is a system call, and an address
 // waiting for its endpoint should not wait for it.
@@ -102,7 +111,7 @@ func (e *Engine) planEndpoints(d Decision, kernel []netlinkmptcp.Endpoint, now t
 		Plan:    p,
 		Kernel:  kernel,
 		Pending: &e.pending,
-		Ready:   func(k opKey) bool { return e.retry.ready(k, now) },
+		Ready:   func(k opKey) bool { return e.retry.ready(k, now) && e.repairs.allowed(k, now) },
 		Dead:    e.deadAddress,
 	})
 	for _, o := range s.queue {
@@ -157,7 +166,11 @@ func (e *Engine) handleResult(o *op) {
 		e.retry.succeeded(k)
 		e.kernel[o.stored.ID] = o.stored
 		e.own.record(o.stored)
-		e.log.Info("endpoint added", zap.String(logging.FieldIface, o.add.IfName), zap.Stringer(logging.FieldAddr, o.add.Addr),
+		msg := "endpoint added"
+		if e.repairs.done(k, now) {
+			msg = "endpoint restored (someone else removed it)"
+		}
+		e.log.Info(msg, zap.String(logging.FieldIface, o.add.IfName), zap.Stringer(logging.FieldAddr, o.add.Addr),
 			zap.Uint8(logging.FieldEndpointID, o.stored.ID), zap.Stringer(logging.FieldFlags, o.stored.Flags), zap.Duration("took", o.took))
 	case opDelete:
 		k := deleteKey(o.target.ID)
@@ -202,7 +215,7 @@ func (e *Engine) handleResult(o *op) {
 		}
 		e.setKernel(o.endpoints)
 		e.limits = o.seenLimits
-		e.own.prune(e.kernel)
+		e.prune()
 	}
 	e.reconcile()
 }
@@ -219,8 +232,10 @@ func (e *Engine) ifName(ep netlinkmptcp.Endpoint) string {
 // of a gateway wait.
 func (e *Engine) armTimer(now time.Time, held map[int]time.Time, gatewayWait time.Time) {
 	next := gatewayWait
-	if t := e.retry.next(); !t.IsZero() && (next.IsZero() || t.Before(next)) {
-		next = t
+	for _, t := range []time.Time{e.retry.next(), e.repairs.next(now)} {
+		if !t.IsZero() && (next.IsZero() || t.Before(next)) {
+			next = t
+		}
 	}
 	for _, t := range held {
 		if next.IsZero() || t.Before(next) {

@@ -18,6 +18,7 @@ import (
 type routingApply struct {
 	routing Routing
 	retry   *retrier
+	repairs *repairs
 	log     *zap.Logger
 }
 
@@ -43,9 +44,14 @@ func (a *routingApply) apply(p RoutingPlan, net netstate.State, now time.Time, l
 		})
 	}
 	for _, r := range p.AddRoutes {
-		a.write(routeKey(opAddRoute, r), now, func() error { return a.routing.AddRoute(r) }, func() {
+		k := routeKey(opAddRoute, r)
+		a.write(k, now, func() error { return a.routing.AddRoute(r) }, func() {
 			net.Apply(netstate.Update{Kind: netstate.RouteUpdate, Route: r})
-			later(func() { a.logRoute("route added", r, net) })
+			msg := "route added"
+			if a.repairs.done(k, now) {
+				msg = "route restored (someone else removed it)"
+			}
+			later(func() { a.logRoute(msg, r, net) })
 		})
 	}
 	for _, r := range p.ReplaceRoutes {
@@ -55,10 +61,15 @@ func (a *routingApply) apply(p RoutingPlan, net netstate.State, now time.Time, l
 		})
 	}
 	for _, r := range p.AddRules {
-		a.write(ruleKey(opAddRule, r), now, func() error { return a.routing.AddRule(r) }, func() {
+		k := ruleKey(opAddRule, r)
+		a.write(k, now, func() error { return a.routing.AddRule(r) }, func() {
 			net.Apply(netstate.Update{Kind: netstate.RuleUpdate, Rule: r})
+			msg := "rule added"
+			if a.repairs.done(k, now) {
+				msg = "rule restored (someone else removed it)"
+			}
 			later(func() {
-				a.log.Info("rule added", zap.Stringer(logging.FieldAddr, r.Src.Addr()), zap.Uint32(logging.FieldTable, r.Table), zap.Uint32("priority", r.Priority))
+				a.log.Info(msg, zap.Stringer(logging.FieldAddr, r.Src.Addr()), zap.Uint32(logging.FieldTable, r.Table), zap.Uint32("priority", r.Priority))
 			})
 		})
 	}
@@ -67,7 +78,7 @@ func (a *routingApply) apply(p RoutingPlan, net netstate.State, now time.Time, l
 // write runs one rtnetlink write unless it is backing off after a failure.
 // Deleting what is already gone, or adding what is already there, is done.
 func (a *routingApply) write(k opKey, now time.Time, write func() error, done func()) {
-	if !a.retry.ready(k, now) {
+	if !a.retry.ready(k, now) || !a.repairs.allowed(k, now) {
 		return
 	}
 	err := write()

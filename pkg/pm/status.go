@@ -53,8 +53,10 @@ type Status struct {
 	// Pending counts generic-netlink operations (endpoint and limit
 	// writes, endpoint table reads) queued or running; Retrying names
 	// writes waiting to be retried after a failure.
-	Pending    int
-	Retrying   []string
+	Pending  int
+	Retrying []string
+	// HeldOff names repairs held off because someone keeps undoing them.
+	HeldOff    []string
 	LastResync time.Time
 }
 
@@ -106,6 +108,7 @@ func (e *Engine) Status(ctx context.Context) (Status, error) {
 		s = BuildStatus(e.cfg.Source, e.decision, e.kernelList(), e.limits, e.net, e.owners)
 		s.Pending = e.pending.count()
 		s.Retrying = e.retry.names()
+		s.HeldOff = e.repairs.heldOff(e.clock.Now())
 		s.LastResync = e.lastResync
 	})
 	return s, err

@@ -102,6 +102,9 @@ func Render(w io.Writer, r Report) error {
 	for _, r := range st.Retrying {
 		p.f("  retrying after a failure: %s\n", r)
 	}
+	for _, r := range st.HeldOff {
+		p.f("  someone keeps removing it, repair held off: %s\n", r)
+	}
 
 	p.section("Limits")
 	p.f("  subflows %d, add_addr_accepted %d", st.Limits.Subflows, st.Limits.AddAddrAccepted)
