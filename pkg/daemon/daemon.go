@@ -85,6 +85,7 @@ func Run(ctx context.Context, o Options) error {
 		Watcher:   k.watch,
 		Store:     statefile.File{Path: o.StatePath},
 		ARP:       readARP,
+		Enabled:   netlinkmptcp.CheckEnabled,
 		OnSummary: status.setSummary,
 		Competitor: func() string {
 			if networkManagerRunning() {

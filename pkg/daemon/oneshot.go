@@ -1,6 +1,8 @@
 package daemon
 
 import (
+	"errors"
+
 	"github.com/mptcpgd/mptcpgd/pkg/config"
 	"github.com/mptcpgd/mptcpgd/pkg/netlinkmptcp"
 	"github.com/mptcpgd/mptcpgd/pkg/pm"
@@ -21,7 +23,11 @@ func Inspect(cfg *config.Config, statePath string) (pm.Status, error) {
 		return pm.Status{}, err
 	}
 	defer rt.Close()
-	return pm.Inspect(cfg, k, rt, statefile.File{Path: statePath}, readARP)
+	st, err := pm.Inspect(cfg, k, rt, statefile.File{Path: statePath}, readARP)
+	if err == nil && errors.Is(netlinkmptcp.CheckEnabled(), netlinkmptcp.ErrDisabled) {
+		st.Disabled = netlinkmptcp.CheckEnabled().Error()
+	}
+	return st, err
 }
 
 // Cleanup removes what is ours, for `mptcpgd cleanup`.

@@ -49,6 +49,11 @@ type Options struct {
 	// Competitor names a program running here that is known to undo our
 	// work (NetworkManager), "" if none; nil never names one.
 	Competitor func() string
+	// Enabled checks that MPTCP is enabled in the namespace
+	// (netlinkmptcp.CheckEnabled): the netlink family keeps answering when
+	// net.mptcp.enabled is 0, so only the sysctl tells. It is asked at
+	// every resync; nil never asks.
+	Enabled func() error
 	// OnSummary is called from the engine's goroutine whenever the
 	// one-line summary (for systemd's STATUS=) changes.
 	OnSummary func(string)
@@ -95,9 +100,11 @@ type Engine struct {
 	// of a gateway wait; resyncTimer for the safety-net resync.
 	timer       Timer
 	resyncTimer Timer
-	summary     string
-	isReady     bool
-	lastResync  time.Time
+	// disabled says why MPTCP is off in the namespace, "" while it is on.
+	disabled   string
+	summary    string
+	isReady    bool
+	lastResync time.Time
 }
 
 type netMsg struct {
@@ -181,6 +188,7 @@ func (e *Engine) Run(ctx context.Context) error {
 		return err
 	}
 	e.lastResync = e.clock.Now()
+	e.checkEnabled()
 
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
@@ -384,11 +392,34 @@ func (e *Engine) resync(reason string) {
 	}
 	e.log.Log(lvl, "full resync", zap.String("reason", reason))
 	e.lastResync = e.clock.Now()
+	e.checkEnabled()
 	if err := e.dumpNetwork(false); err != nil {
 		e.log.Warn("resync failed, keeping the previous view", zap.Error(err))
 	}
 	e.enqueue(&op{kind: opDump})
 	e.reconcile()
+}
+
+// checkEnabled notes whether MPTCP is enabled in the namespace, and says so
+// once per change. Endpoints, limits and routing are kept in line either
+// way: when MPTCP comes back, connections find them ready.
+func (e *Engine) checkEnabled() {
+	if e.opt.Enabled == nil {
+		return
+	}
+	why := ""
+	if err := e.opt.Enabled(); err != nil {
+		why = err.Error()
+	}
+	if why == e.disabled {
+		return
+	}
+	if why != "" {
+		e.log.Warn("MPTCP is off in this network namespace: new connections are plain TCP until it is enabled again", zap.String("reason", why))
+	} else {
+		e.log.Info("MPTCP is enabled again")
+	}
+	e.disabled = why
 }
 
 func (e *Engine) setKernel(eps []netlinkmptcp.Endpoint) {

@@ -2,9 +2,11 @@ package pm
 
 import (
 	"context"
+	"errors"
 	"net/netip"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -584,4 +586,43 @@ func countOf(lines []string, s string) int {
 		}
 	}
 	return n
+}
+
+// MPTCP switched off while running is noticed at the next resync, said
+// once, shown in the status and the summary, and noticed again when it
+// comes back.
+func TestEngineNoticesMPTCPDisabled(t *testing.T) {
+	k := newFakeKernel(clientNet())
+	var mu sync.Mutex
+	var off error
+	var summaries []string
+	h := startEngine(t, parseConfig(t, ""), k, &memStore{}, func(o *Options) {
+		o.Enabled = func() error { mu.Lock(); defer mu.Unlock(); return off }
+		o.OnSummary = func(s string) { mu.Lock(); defer mu.Unlock(); summaries = append(summaries, s) }
+	})
+	set := func(err error) { mu.Lock(); off = err; mu.Unlock() }
+	set(errors.New("MPTCP is disabled in this network namespace (net.mptcp.enabled=0)"))
+	for range 2 {
+		h.e.Resync("test")
+	}
+	st := h.waitStatus("MPTCP off noticed", func(st Status) bool { return st.Disabled != "" })
+	if !strings.Contains(st.Disabled, "net.mptcp.enabled=0") {
+		t.Errorf("status says %q", st.Disabled)
+	}
+	h.settle()
+	mu.Lock()
+	last := summaries[len(summaries)-1]
+	mu.Unlock()
+	if !strings.Contains(last, "MPTCP disabled") {
+		t.Errorf("summary %q does not say MPTCP is off", last)
+	}
+	set(nil)
+	h.e.Resync("test")
+	h.waitStatus("MPTCP back noticed", func(st Status) bool { return st.Disabled == "" })
+	if n := h.logs.FilterMessageSnippet("MPTCP is off").Len(); n != 1 {
+		t.Errorf("MPTCP off logged %d times, want once", n)
+	}
+	if h.logs.FilterMessage("MPTCP is enabled again").Len() != 1 {
+		t.Error("MPTCP back not logged")
+	}
 }

@@ -55,6 +55,8 @@ type Status struct {
 	// writes waiting to be retried after a failure.
 	Pending  int
 	Retrying []string
+	// Disabled says why MPTCP is off in the namespace, "" while it is on.
+	Disabled string
 	// HeldOff names repairs held off because someone keeps undoing them.
 	HeldOff    []string
 	LastResync time.Time
@@ -109,6 +111,7 @@ func (e *Engine) Status(ctx context.Context) (Status, error) {
 		s.Pending = e.pending.count()
 		s.Retrying = e.retry.names()
 		s.HeldOff = e.repairs.heldOff(e.clock.Now())
+		s.Disabled = e.disabled
 		s.LastResync = e.lastResync
 	})
 	return s, err
@@ -136,7 +139,7 @@ func Inspect(cfg *config.Config, k MPTCP, n Network, store Store, arp func(strin
 	st := BuildStatus(cfg.Source, d, eps, limits, net, ownersOf(cfg, own.Routing))
 	if ownErr != nil {
 		st.Warnings = append(st.Warnings, Warning{Kind: WarnNoRecord,
-			Message: "ownership record not read, so endpoints recorded as ours on unmanaged interfaces show as not ours: " + ownErr.Error()})
+			Message: "ownership record not read, so only endpoints that match exactly what mptcpgd would create show as ours: " + ownErr.Error()})
 	}
 	return st, nil
 }
@@ -204,6 +207,9 @@ func (e *Engine) updateSummary() {
 		}
 	}
 	s := fmt.Sprintf("%d interfaces managed, %d endpoints, %d rules", managed, len(e.decision.Endpoints), len(e.decision.Routing.Rules))
+	if e.disabled != "" {
+		s = "MPTCP disabled (net.mptcp.enabled=0); " + s
+	}
 	if s != e.summary {
 		e.summary = s
 		if e.opt.OnSummary != nil {

@@ -40,6 +40,9 @@ func Render(w io.Writer, r Report) error {
 	if r.Note != "" {
 		p.f("note: %s\n", r.Note)
 	}
+	if st.Disabled != "" {
+		p.f("MPTCP IS OFF: %s\n", st.Disabled)
+	}
 
 	names := map[int]string{}
 	for _, i := range st.Interfaces {
