@@ -95,6 +95,9 @@ func (a Addr) Key() AddrKey { return AddrKey{a.IfIndex, a.Addr} }
 type NextHop struct {
 	Gateway netip.Addr // zero: on-link
 	IfIndex int
+	// OnLink says the gateway is reached on the link although no prefix of
+	// the link holds it (RTNH_F_ONLINK): cloud hosts with /32 addresses.
+	OnLink bool
 }
 
 // Route is a routing-table entry. Only default routes (for gateways and
@@ -143,6 +146,9 @@ func (r Route) String() string {
 			s += " via " + nh.Gateway.String()
 		}
 		s += fmt.Sprintf(" ifindex %d", nh.IfIndex)
+		if nh.OnLink {
+			s += " onlink"
+		}
 	}
 	return fmt.Sprintf("%s table %d proto %d metric %d", s, r.Table, r.Protocol, r.Priority)
 }

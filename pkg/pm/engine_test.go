@@ -11,9 +11,11 @@ import (
 	"time"
 
 	"go.uber.org/zap"
+	"golang.org/x/sys/unix"
 
 	mp "github.com/mptcpgd/mptcpgd/pkg/netlinkmptcp"
 	"github.com/mptcpgd/mptcpgd/pkg/netstate"
+	"github.com/mptcpgd/mptcpgd/pkg/nlerr"
 	"github.com/mptcpgd/mptcpgd/pkg/rtnl"
 	"github.com/mptcpgd/mptcpgd/pkg/statefile"
 )
@@ -624,5 +626,34 @@ func TestEngineNoticesMPTCPDisabled(t *testing.T) {
 	}
 	if h.logs.FilterMessage("MPTCP is enabled again").Len() != 1 {
 		t.Error("MPTCP back not logged")
+	}
+}
+
+// An endpoint whose source routing the kernel refused is not added (its
+// subflows would leave by the other uplink): the address waits, with the
+// kernel's reason, while the other uplink is unaffected.
+func TestEngineHoldsEndpointWhoseRoutingIsRefused(t *testing.T) {
+	k := newFakeKernel(clientNet())
+	k.refuseRoute = func(r netstate.Route) error {
+		if r.IsDefault() && r.NextHops[0].IfIndex == 3 {
+			return &nlerr.Error{Op: "add route " + r.String(), Err: unix.ENETUNREACH, Message: "Nexthop has invalid gateway"}
+		}
+		return nil
+	}
+	h := startEngine(t, parseConfig(t, "[[interface]]\nmatch = \"eth2\"\ngateway4 = \"203.0.113.1\"\n"), k, &memStore{}, nil)
+	st := h.waitStatus("eth2's address held", func(st Status) bool {
+		return slices.ContainsFunc(st.Addresses, func(a AddressStatus) bool {
+			return a.Addr.Addr.String() == "198.51.100.2" && strings.Contains(a.Reason, "Nexthop has invalid gateway")
+		})
+	})
+	if eps, _, _ := k.snapshot(); !slices.Equal(addrsOf(eps), []string{"192.0.2.2"}) {
+		t.Errorf("endpoints = %v, want only eth1's", addrsOf(eps))
+	}
+	for _, i := range st.Interfaces {
+		for _, g := range i.Gateways {
+			if g.Addr.String() == "203.0.113.1" && !strings.Contains(g.Detail, "outside eth2's prefixes") {
+				t.Errorf("gateway detail %q does not say it is outside eth2's prefixes", g.Detail)
+			}
+		}
 	}
 }

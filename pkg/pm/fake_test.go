@@ -32,6 +32,8 @@ type fakeKernel struct {
 	changed chan struct{}
 	// addGate, when set, holds every endpoint addition until it receives.
 	addGate chan struct{}
+	// refuseRoute, when set, refuses the routes it returns an error for.
+	refuseRoute func(netstate.Route) error
 }
 
 func newFakeKernel(net netstate.State) *fakeKernel {
@@ -186,6 +188,11 @@ func (k *fakeKernel) DeleteRule(r netstate.Rule) error {
 func (k *fakeKernel) AddRoute(r netstate.Route) error {
 	k.mu.Lock()
 	defer k.mu.Unlock()
+	if k.refuseRoute != nil {
+		if err := k.refuseRoute(r); err != nil {
+			return err
+		}
+	}
 	if _, ok := k.net.Routes[r.Key()]; ok {
 		return &nlerr.Error{Op: "add route", Err: unix.EEXIST}
 	}

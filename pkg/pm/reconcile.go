@@ -32,12 +32,13 @@ func (e *Engine) reconcile() {
 		in.ARP = e.obs.arp
 	}
 	d := Decide(in)
-	e.decision = d
 	e.logOverCap(d)
 
 	rp := PlanRouting(d.Routing.Rules, d.Routing.Routes, e.net, e.owners)
 	e.routing.apply(rp, e.net, now, e.later)
 	e.recordRouting()
+	holdUnrouted(&d, in.Kernel, e.net, e.retry.cause)
+	e.decision = d
 	e.planEndpoints(d, in.Kernel, now)
 	e.planLimits(d, now)
 	for _, f := range e.deferred {

@@ -129,6 +129,14 @@ func (r *retrier) sweep() {
 	clear(r.wanted)
 }
 
+// cause is the error of k's last failed attempt, "" if k is not failing.
+func (r *retrier) cause(k opKey) string {
+	if e, ok := r.entries[k]; ok {
+		return e.cause
+	}
+	return ""
+}
+
 // next is the earliest scheduled retry, zero if none.
 func (r *retrier) next() time.Time {
 	var t time.Time

@@ -141,11 +141,11 @@ func routeFrom(rm rtnetlink.RouteMessage) (netstate.Route, bool) {
 	if len(at.Multipath) > 0 {
 		for _, nh := range at.Multipath {
 			gw, _ := ipFrom(nh.Gateway)
-			r.NextHops = append(r.NextHops, netstate.NextHop{Gateway: gw, IfIndex: int(nh.Hop.IfIndex)})
+			r.NextHops = append(r.NextHops, netstate.NextHop{Gateway: gw, IfIndex: int(nh.Hop.IfIndex), OnLink: nh.Hop.Flags&unix.RTNH_F_ONLINK != 0})
 		}
 	} else if at.OutIface != 0 {
 		gw, _ := ipFrom(at.Gateway)
-		r.NextHops = []netstate.NextHop{{Gateway: gw, IfIndex: int(at.OutIface)}}
+		r.NextHops = []netstate.NextHop{{Gateway: gw, IfIndex: int(at.OutIface), OnLink: rm.Flags&unix.RTNH_F_ONLINK != 0}}
 	}
 	return r, true
 }

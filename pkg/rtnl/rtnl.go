@@ -178,6 +178,9 @@ func routeMessage(r netstate.Route) *rtnetlink.RouteMessage {
 		if nh.Gateway.IsValid() {
 			m.Attributes.Gateway = net.IP(nh.Gateway.AsSlice())
 		}
+		if nh.OnLink {
+			m.Flags |= unix.RTNH_F_ONLINK
+		}
 	}
 	return m
 }

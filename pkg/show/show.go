@@ -65,7 +65,11 @@ func Render(w io.Writer, r Report) error {
 		}
 		fmt.Fprintf(tw, "  %s\t%s\t%s\n", i.Link.Name, state, what)
 		for _, g := range i.Gateways {
-			fmt.Fprintf(tw, "  \t\t%s\n", gatewayText(g))
+			line := gatewayText(g)
+			if g.Origin != srcroute.GatewayNone && !hasDefaultVia(st.Routes, g) {
+				line += "; not in effect: our table has no such route (see the addresses below)"
+			}
+			fmt.Fprintf(tw, "  \t\t%s\n", line)
 		}
 	}
 	tw.Flush()
@@ -167,6 +171,17 @@ func gatewayText(g srcroute.Gateway) string {
 		return fam + ": default dev " + g.IfName + " (" + g.Detail + ")"
 	}
 	return fmt.Sprintf("%s: default via %s (%s: %s)", fam, g.Addr, g.Origin, g.Detail)
+}
+
+// hasDefaultVia tells whether our routes hold g's default route.
+func hasDefaultVia(routes []netstate.Route, g srcroute.Gateway) bool {
+	for _, r := range routes {
+		if r.IsDefault() && r.Dst.Addr().Is6() == g.IPv6 && len(r.NextHops) > 0 &&
+			r.NextHops[0].IfIndex == g.IfIndex && r.NextHops[0].Gateway == g.Addr {
+			return true
+		}
+	}
+	return false
 }
 
 func routeText(r netstate.Route, names map[int]string) string {

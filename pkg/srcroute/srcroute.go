@@ -57,6 +57,9 @@ type Source struct {
 	Link netstate.Link
 	// Gateway4 and Gateway6 are configured gateways; zero means learn.
 	Gateway4, Gateway6 netip.Addr
+	// OnLink says the configured gateways are reached on the link although
+	// outside its prefixes (the [[interface]] entry's onlink).
+	OnLink bool
 }
 
 // GatewayOrigin says where a gateway came from.
@@ -91,7 +94,10 @@ type Gateway struct {
 	IfName  string
 	IPv6    bool
 	// Addr is the next hop; zero for on-link and none.
-	Addr   netip.Addr
+	Addr netip.Addr
+	// OnLink: Addr lies outside the link's prefixes and is reached on the
+	// link anyway (RTNH_F_ONLINK).
+	OnLink bool
 	Origin GatewayOrigin
 	// Detail explains the choice for `mptcpgd show`.
 	Detail string
@@ -159,7 +165,7 @@ func Decide(set Settings, sources []Source, net netstate.State) Plan {
 		def := netstate.Route{
 			Table: table, Protocol: set.Protocol, Type: netstate.RouteTypeUnicast,
 			Dst: defaultPrefix(k.ipv6), Priority: RouteMetric,
-			NextHops: []netstate.NextHop{{Gateway: gw.Addr, IfIndex: link.Index}},
+			NextHops: []netstate.NextHop{{Gateway: gw.Addr, IfIndex: link.Index, OnLink: gw.OnLink}},
 		}
 		if !gw.Addr.IsValid() {
 			def.Scope = netstate.ScopeLink
@@ -188,6 +194,19 @@ func chooseGateway(srcs []Source, net netstate.State, defaults []defaultHop) Gat
 	}
 	if configured.IsValid() {
 		gw.Addr, gw.Origin, gw.Detail = configured, GatewayConfigured, key+" in the configuration"
+		if !insideLink(net, link.Index, configured) {
+			// The kernel refuses a gateway it cannot reach through a
+			// prefix of the link, unless the route says it is on-link:
+			// cloud hosts with a /32 (/128) address, or the entry says so.
+			host := srcs[0].Addr.Prefix.Bits() == configured.BitLen()
+			switch {
+			case host || srcs[0].OnLink:
+				gw.OnLink = true
+				gw.Detail += ", on-link"
+			default:
+				gw.Detail += fmt.Sprintf(", outside %s's prefixes: the kernel refuses it unless onlink = true is set for %s", link.Name, link.Name)
+			}
+		}
 		return gw
 	}
 	for _, d := range defaults {
@@ -220,6 +239,16 @@ func chooseGateway(srcs []Source, net netstate.State, defaults []defaultHop) Gat
 	}
 	gw.Detail = fmt.Sprintf("no default route found for %s: set %s in an [[interface]] entry matching it", link.Name, key)
 	return gw
+}
+
+// insideLink tells whether one of the link's prefixes holds a.
+func insideLink(net netstate.State, ifindex int, a netip.Addr) bool {
+	for k, ad := range net.Addrs {
+		if k.IfIndex == ifindex && ad.Prefix.Masked().Contains(a) {
+			return true
+		}
+	}
+	return false
 }
 
 type defaultHop struct {
