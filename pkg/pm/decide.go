@@ -100,6 +100,9 @@ type Decision struct {
 	// Adopted are the ids of unrecorded endpoints that are exactly what we
 	// would create for a managed address: they become ours as they are.
 	Adopted map[uint8]bool
+	// Takeable are foreign endpoints that hold an address we would manage:
+	// left alone, unless an administrator takes them over (Adopt).
+	Takeable []netlinkmptcp.Endpoint
 	Limits  netlinkmptcp.Limits
 	Routing srcroute.Plan
 	// Warnings are conditions an administrator should fix; the same
@@ -166,6 +169,7 @@ func Decide(in Input) Decision {
 						d.Owned[ep.ID], d.Adopted[ep.ID] = true, true
 					} else {
 						as.Reason = foreignHolder(ep)
+						d.Takeable = append(d.Takeable, ep)
 					}
 				}
 			}

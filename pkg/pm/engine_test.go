@@ -657,3 +657,28 @@ func TestEngineHoldsEndpointWhoseRoutingIsRefused(t *testing.T) {
 		}
 	}
 }
+
+// An administrator who lost the state file takes back the endpoints that no
+// longer match exactly: adopted, they are converged to the configuration.
+func TestEngineAdoptTakesForeignEndpointsOnManagedAddresses(t *testing.T) {
+	k := newFakeKernel(clientNet())
+	k.eps[52] = mp.Endpoint{ID: 52, Addr: netip.MustParseAddr("198.51.100.2"), Flags: mp.FlagSignal, IfIndex: 3}
+	vipEP := mp.Endpoint{ID: 53, Addr: netip.MustParseAddr("203.0.113.99"), Flags: mp.FlagSignal}
+	k.eps[53] = vipEP
+	h := startEngine(t, parseConfig(t, ""), k, &memStore{}, nil)
+	took, err := h.e.Adopt(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(took) != 1 || took[0].ID != 52 {
+		t.Fatalf("adopted %v, want only the endpoint on eth2's address", took)
+	}
+	h.waitFor("198.51.100.2 converged to subflow, the VIP left alone", func(eps []mp.Endpoint, _ mp.Limits, _ []string) bool {
+		var sub, vip bool
+		for _, ep := range eps {
+			sub = sub || (ep.Addr.String() == "198.51.100.2" && ep.Flags == mp.FlagSubflow)
+			vip = vip || ep == vipEP
+		}
+		return sub && vip
+	})
+}

@@ -4,13 +4,16 @@ import (
 	"context"
 	"fmt"
 	"net/netip"
+	"slices"
 	"strings"
 	"time"
 
 	"github.com/mptcpgd/mptcpgd/pkg/config"
+	"github.com/mptcpgd/mptcpgd/pkg/logging"
 	"github.com/mptcpgd/mptcpgd/pkg/netlinkmptcp"
 	"github.com/mptcpgd/mptcpgd/pkg/netstate"
 	"github.com/mptcpgd/mptcpgd/pkg/srcroute"
+	"github.com/mptcpgd/mptcpgd/pkg/statefile"
 	"go.uber.org/zap"
 )
 
@@ -35,6 +38,9 @@ type EndpointStatus struct {
 	netlinkmptcp.Endpoint
 	IfName string `json:"ifname"`
 	Owner  Owner  `json:"owner"`
+	// Takeable: a foreign endpoint on an address mptcpgd would manage;
+	// `mptcpgd adopt` takes it over.
+	Takeable bool `json:"takeable,omitempty"`
 }
 
 // Status is what `mptcpgd show` prints: what is managed and why, and what
@@ -86,7 +92,8 @@ func BuildStatus(source string, d Decision, kernel []netlinkmptcp.Endpoint, limi
 		case ep.Flags&netlinkmptcp.FlagImplicit != 0:
 			owner = OwnerKernel
 		}
-		s.Endpoints = append(s.Endpoints, EndpointStatus{Endpoint: ep, IfName: name, Owner: owner})
+		s.Endpoints = append(s.Endpoints, EndpointStatus{Endpoint: ep, IfName: name, Owner: owner,
+			Takeable: slices.ContainsFunc(d.Takeable, func(t netlinkmptcp.Endpoint) bool { return t.ID == ep.ID })})
 	}
 	for r := range net.Rules {
 		if ours.OwnsRule(r) {
@@ -216,4 +223,47 @@ func (e *Engine) updateSummary() {
 			e.opt.OnSummary(s)
 		}
 	}
+}
+
+// Adopt takes over the foreign endpoints that hold addresses we would
+// manage (after a lost state file, say): they are recorded as ours, and
+// then converged to the configuration like any endpoint of ours. It
+// returns what it took.
+func (e *Engine) Adopt(ctx context.Context) ([]netlinkmptcp.Endpoint, error) {
+	var took []netlinkmptcp.Endpoint
+	err := e.call(ctx, func() {
+		took = slices.Clone(e.decision.Takeable)
+		for _, ep := range took {
+			e.own.record(ep)
+			e.log.Info("endpoint adopted on request", zap.Stringer(logging.FieldAddr, ep.Addr), zap.Uint8(logging.FieldEndpointID, ep.ID),
+				zap.Stringer(logging.FieldFlags, ep.Flags))
+		}
+		e.reconcile()
+	})
+	return took, err
+}
+
+// AdoptOffline is Adopt without a running daemon: it records the takeable
+// endpoints in the state file, for the daemon to converge when it starts.
+func AdoptOffline(cfg *config.Config, k MPTCP, n Network, store Store) ([]netlinkmptcp.Endpoint, error) {
+	own, err := store.Load()
+	if err != nil {
+		return nil, err
+	}
+	net, _, err := n.Dump()
+	if err != nil {
+		return nil, fmt.Errorf("read links, addresses, routes and rules: %w", err)
+	}
+	eps, err := k.Endpoints()
+	if err != nil {
+		return nil, fmt.Errorf("read MPTCP endpoints: %w", err)
+	}
+	d := Decide(Input{Config: cfg, Net: net, Kernel: eps, Records: own.Endpoints, Now: time.Now()})
+	for _, ep := range d.Takeable {
+		own.Endpoints = append(own.Endpoints, statefile.Endpoint{ID: ep.ID, Addr: ep.Addr, Port: ep.Port})
+	}
+	if len(d.Takeable) == 0 {
+		return nil, nil
+	}
+	return d.Takeable, store.Save(own)
 }
