@@ -281,6 +281,46 @@ func (s State) AddrsByLink() map[int][]Addr {
 	return by
 }
 
+// NeighState is the state of a neighbour entry (NUD_*): whether the link
+// layer address of a next hop is known.
+type NeighState uint16
+
+// Neighbour states, as the kernel numbers them.
+const (
+	NeighIncomplete NeighState = 0x01 // resolution under way
+	NeighReachable  NeighState = 0x02
+	NeighStale      NeighState = 0x04 // known, to be confirmed when used
+	NeighDelay      NeighState = 0x08
+	NeighProbe      NeighState = 0x10
+	NeighFailed     NeighState = 0x20 // resolution failed: sends fail at once
+	NeighNoARP      NeighState = 0x40
+	NeighPermanent  NeighState = 0x80
+)
+
+var neighStateNames = []bitnames.Name{
+	{Bit: uint32(NeighIncomplete), Word: "INCOMPLETE"}, {Bit: uint32(NeighReachable), Word: "REACHABLE"},
+	{Bit: uint32(NeighStale), Word: "STALE"}, {Bit: uint32(NeighDelay), Word: "DELAY"},
+	{Bit: uint32(NeighProbe), Word: "PROBE"}, {Bit: uint32(NeighFailed), Word: "FAILED"},
+	{Bit: uint32(NeighNoARP), Word: "NOARP"}, {Bit: uint32(NeighPermanent), Word: "PERMANENT"},
+}
+
+// String is the state as `ip neigh` prints it.
+func (s NeighState) String() string { return bitnames.Format(uint32(s), neighStateNames) }
+
+// Usable tells whether the kernel can send to the neighbour now: its link
+// layer address is known (perhaps to be confirmed). INCOMPLETE and FAILED
+// are not: a connection attempt then waits or fails.
+func (s NeighState) Usable() bool {
+	return s&(NeighReachable|NeighStale|NeighDelay|NeighProbe|NeighNoARP|NeighPermanent) != 0
+}
+
+// Neigh is a neighbour entry.
+type Neigh struct {
+	IfIndex int
+	Addr    netip.Addr
+	State   NeighState
+}
+
 // Update is one observed change.
 type Update struct {
 	Kind    UpdateKind
@@ -289,6 +329,7 @@ type Update struct {
 	Addr    Addr
 	Route   Route
 	Rule    Rule
+	Neigh   Neigh
 }
 
 // UpdateKind says which field of an Update is set.
@@ -300,6 +341,9 @@ const (
 	AddrUpdate
 	RouteUpdate
 	RuleUpdate
+	// NeighUpdate is a neighbour entry's change; State does not keep
+	// neighbours, their watchers do.
+	NeighUpdate
 )
 
 func (k UpdateKind) String() string {
@@ -312,6 +356,8 @@ func (k UpdateKind) String() string {
 		return "route"
 	case RuleUpdate:
 		return "rule"
+	case NeighUpdate:
+		return "neighbour"
 	}
 	return fmt.Sprintf("update(%d)", uint8(k))
 }

@@ -55,6 +55,10 @@ func (f Filter) decode(m netlink.Message) (u netstate.Update, ok bool, err error
 		}
 		u.Kind, u.Deleted, u.Route = netstate.RouteUpdate, m.Header.Type == unix.RTM_DELROUTE, r
 		return u, true, nil
+	case unix.RTM_NEWNEIGH, unix.RTM_DELNEIGH:
+		n, ok := neighFrom(m)
+		u.Kind, u.Deleted, u.Neigh = netstate.NeighUpdate, m.Header.Type == unix.RTM_DELNEIGH, n
+		return u, ok, nil
 	case unix.RTM_NEWRULE, unix.RTM_DELRULE:
 		var rm rtnetlink.RuleMessage
 		if err := rm.UnmarshalBinary(m.Data); err != nil {

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"net/netip"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -237,3 +238,63 @@ func TestWatchReceiveStopsOnCancel(t *testing.T) {
 }
 
 func itoa(n uint32) string { return strconv.FormatUint(uint64(n), 10) }
+
+// A FAILED gateway entry, as an outage leaves it, is resolved again by
+// Resolve, and a watcher that listens to neighbours sees it answer.
+func TestNeighbourStateAndResolve(t *testing.T) {
+	for _, tt := range []struct{ fam, gw string }{{"-4", "192.0.2.1"}, {"-6", "2001:db8:1::1"}} {
+		t.Run(tt.gw, func(t *testing.T) {
+			h, _ := twoHosts(t)
+			c, cfg := dialIn(t, h)
+			idx := linkIndex(t, c, "eth1")
+			gw := netip.MustParseAddr(tt.gw)
+			if _, ok, err := c.Neighbour(idx, gw); err != nil || ok {
+				t.Fatalf("Neighbour before any traffic = ok %v, %v; want none", ok, err)
+			}
+			h.IP(tt.fam, "neigh", "replace", tt.gw, "dev", "eth1", "nud", "failed")
+			if st, ok, err := c.Neighbour(idx, gw); err != nil || !ok || st != netstate.NeighFailed || st.Usable() {
+				t.Fatalf("Neighbour = %v, %v, %v; want FAILED", st, ok, err)
+			}
+			w, err := Watch(cfg, 0)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer w.Close()
+			if err := w.WatchNeighbours(true); err != nil {
+				t.Fatal(err)
+			}
+			if err := c.Resolve(idx, gw); err != nil {
+				t.Fatal(err)
+			}
+			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			defer cancel()
+			for {
+				ups, _, err := w.Receive(ctx)
+				if err != nil {
+					t.Fatalf("no usable neighbour seen: %v", err)
+				}
+				if i := slices.IndexFunc(ups, func(u netstate.Update) bool {
+					return u.Kind == netstate.NeighUpdate && u.Neigh.Addr == gw && u.Neigh.State.Usable()
+				}); i >= 0 {
+					break
+				}
+			}
+			if st, _, _ := c.Neighbour(idx, gw); !st.Usable() {
+				t.Errorf("after Resolve the gateway is %v", st)
+			}
+		})
+	}
+}
+
+func linkIndex(t *testing.T, c *Conn, name string) int {
+	t.Helper()
+	s, _, err := c.Dump()
+	if err != nil {
+		t.Fatal(err)
+	}
+	l, ok := s.LinkByName(name)
+	if !ok {
+		t.Fatalf("no link %s", name)
+	}
+	return l.Index
+}

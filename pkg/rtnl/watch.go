@@ -58,6 +58,21 @@ func Watch(cfg Config, ignorePID uint32) (*Watcher, error) {
 // Close closes the socket.
 func (w *Watcher) Close() error { return w.c.Close() }
 
+// WatchNeighbours joins or leaves the neighbour group: every neighbour on
+// the host changes often, so we listen only while we wait for a gateway.
+func (w *Watcher) WatchNeighbours(on bool) error {
+	if on {
+		if err := w.c.JoinGroup(unix.RTNLGRP_NEIGH); err != nil {
+			return fmt.Errorf("join rtnetlink neighbour group: %w", err)
+		}
+		return nil
+	}
+	if err := w.c.LeaveGroup(unix.RTNLGRP_NEIGH); err != nil {
+		return fmt.Errorf("leave rtnetlink neighbour group: %w", err)
+	}
+	return nil
+}
+
 // Receive blocks until notifications arrive or ctx is done, and returns the
 // updates worth keeping. An overflow returns ErrOverflow; the watcher stays
 // usable. Messages that cannot be decoded are counted in skipped.
