@@ -806,3 +806,23 @@ func TestSubflowsFor(t *testing.T) {
 		}
 	}
 }
+
+func TestServiceCanRead(t *testing.T) {
+	dir := t.TempDir()
+	private := filepath.Join(dir, "private.toml")
+	public := filepath.Join(dir, "public.toml")
+	if err := os.WriteFile(private, nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(public, nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := ServiceCanRead(private); err == nil || !strings.Contains(err.Error(), "mode 0600") || !strings.Contains(err.Error(), "chmod 0644 "+private) {
+		t.Errorf("ServiceCanRead(mode 0600) = %v, want the mode and chmod 0644 named", err)
+	}
+	for _, p := range []string{public, filepath.Join(dir, "missing.toml")} {
+		if err := ServiceCanRead(p); err != nil {
+			t.Errorf("ServiceCanRead(%s) = %v, want nil", p, err)
+		}
+	}
+}
