@@ -266,15 +266,9 @@ func TestQueryPermissionDenied(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	if err := syscall.Setresuid(-1, 65534, -1); err != nil {
-		t.Fatal(err)
-	}
-	err := query(t, path, Status, new(string))
-	if err := syscall.Setresuid(-1, 0, -1); err != nil {
-		panic(err)
-	}
+	var err error
+	lab.AsUser(t, 65534, func() { err = query(t, path, Status, new(string)) })
 	if err == nil || !strings.Contains(err.Error(), "permission denied") || !strings.Contains(err.Error(), "run this as root") {
 		t.Errorf("Query as another user = %v, want permission denied and the fix", err)
 	}
 }
-

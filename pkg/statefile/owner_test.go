@@ -46,21 +46,6 @@ func TestRootSaveKeepsTheDirectorysOwner(t *testing.T) {
 	}
 }
 
-// asUser runs fn with the effective uid set to uid, which drops root's
-// capabilities until it returns.
-func asUser(t *testing.T, uid int, fn func()) {
-	t.Helper()
-	if err := syscall.Setresuid(-1, uid, -1); err != nil {
-		t.Fatal(err)
-	}
-	defer func() {
-		if err := syscall.Setresuid(-1, 0, -1); err != nil {
-			panic(err)
-		}
-	}()
-	fn()
-}
-
 func TestPermissionErrorsNameTheFix(t *testing.T) {
 	lab.Require(t) // root, to give files away
 	dir := t.TempDir()
@@ -74,7 +59,7 @@ func TestPermissionErrorsNameTheFix(t *testing.T) {
 		t.Fatal(err)
 	}
 	var loadErr, saveErr error
-	asUser(t, service, func() {
+	lab.AsUser(t, service, func() {
 		_, loadErr = f.Load()
 		saveErr = f.Save(State{})
 	})
