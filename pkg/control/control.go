@@ -207,9 +207,7 @@ func (s *Server) admit(nc net.Conn) *conn {
 	if s.open >= cmp.Or(s.MaxConns, DefaultMaxConns) {
 		front := s.waiting.Front()
 		if front == nil {
-			_ = nc.SetWriteDeadline(time.Now().Add(time.Second))
-			_ = json.NewEncoder(nc).Encode(reply{Error: fmt.Sprintf("busy: %d requests are being answered; try again", s.open)})
-			nc.Close()
+			go busy(nc, s.open)
 			return nil
 		}
 		oldest := s.waiting.Remove(front).(*conn)
@@ -221,6 +219,16 @@ func (s *Server) admit(nc net.Conn) *conn {
 	c := &conn{Conn: nc}
 	c.elem = s.waiting.PushBack(c)
 	return c
+}
+
+// busy tells a client that every connection is being answered. It reads
+// the request first (briefly): closing with the request unread would reset
+// the connection, and the client would see that instead.
+func busy(c net.Conn, open int) {
+	defer c.Close()
+	_ = c.SetDeadline(time.Now().Add(time.Second))
+	_, _ = readRequest(c, time.Second)
+	_ = json.NewEncoder(c).Encode(reply{Error: fmt.Sprintf("busy: %d requests are being answered; try again", open)})
 }
 
 // received takes c off the waiting list, and reports whether it was closed
@@ -294,8 +302,17 @@ func readRequest(c net.Conn, timeout time.Duration) (string, error) {
 	return req.Command, nil
 }
 
+// Refusal is the daemon's answer when it did not do what was asked.
+type Refusal struct {
+	Socket string
+	Reason string
+}
+
+func (r *Refusal) Error() string { return "mptcpgd on " + r.Socket + ": " + r.Reason }
+
 // Query sends command to the daemon at path and decodes its result into
-// out; a nil out ignores the result.
+// out; a nil out ignores the result. When the daemon answers with an
+// error, the error is a *Refusal.
 func Query(ctx context.Context, path, command string, out any) error {
 	var d net.Dialer
 	c, err := d.DialContext(ctx, "unix", path)
@@ -317,7 +334,7 @@ func Query(ctx context.Context, path, command string, out any) error {
 		return fmt.Errorf("query mptcpgd on %s: read reply: %w", path, err)
 	}
 	if rep.Error != "" {
-		return fmt.Errorf("mptcpgd on %s: %s", path, rep.Error)
+		return &Refusal{Socket: path, Reason: rep.Error}
 	}
 	if out == nil {
 		return nil

@@ -251,8 +251,10 @@ func TestReloadVerdict(t *testing.T) {
 	refuse := serve(t, &Server{Handler: func(context.Context, string) (any, error) {
 		return nil, errors.New("/etc/mptcpgd.toml:3: routing.protocol: changed")
 	}})
-	if err := query(t, refuse, Reload, nil); err == nil || !strings.Contains(err.Error(), "routing.protocol: changed") {
-		t.Errorf("Query(reload) refused = %v, want the daemon's reason", err)
+	var refusal *Refusal
+	err := query(t, refuse, Reload, nil)
+	if !errors.As(err, &refusal) || refusal.Reason != "/etc/mptcpgd.toml:3: routing.protocol: changed" {
+		t.Errorf("Query(reload) refused = %v, want a Refusal with the daemon's reason", err)
 	}
 }
 

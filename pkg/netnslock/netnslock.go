@@ -37,7 +37,7 @@ func Dir() string {
 
 // ErrHeld matches the error of Acquire when another process holds the
 // lock.
-var ErrHeld = errors.New("another mptcpgd already runs in this network namespace")
+var ErrHeld = errors.New("mptcpgd already runs in this network namespace")
 
 // Lock is the held lock of one network namespace.
 type Lock struct {
@@ -64,7 +64,7 @@ func Acquire(dir string) (*Lock, error) {
 			holder := readHolder(f)
 			f.Close()
 			if errors.Is(err, unix.EWOULDBLOCK) {
-				return nil, fmt.Errorf("%w (%slock %s): stop it first, or run this one in another namespace", ErrHeld, holder, path)
+				return nil, fmt.Errorf("%w (%slock %s): stop it first (systemctl stop mptcpgd)", ErrHeld, holder, path)
 			}
 			return nil, fmt.Errorf("take the one-daemon-per-namespace lock %s: %w", path, err)
 		}
