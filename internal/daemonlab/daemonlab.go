@@ -253,14 +253,20 @@ func (d *Daemon) Stop() error {
 		return d.err
 	default:
 	}
-	_ = d.Cmd.Process.Signal(syscall.SIGTERM)
-	select {
-	case <-d.exited:
-	case <-time.After(20 * time.Second):
-		_ = d.Cmd.Process.Kill()
-		<-d.exited
-	}
+	Terminate(d.Cmd.Process, d.exited, 20*time.Second)
 	return d.err
+}
+
+// Terminate sends p SIGTERM and waits until exited is closed, killing p if
+// it is still there after grace.
+func Terminate(p *os.Process, exited <-chan struct{}, grace time.Duration) {
+	_ = p.Signal(syscall.SIGTERM)
+	select {
+	case <-exited:
+	case <-time.After(grace):
+		_ = p.Kill()
+		<-exited
+	}
 }
 
 // Exited is closed when the daemon process has exited.

@@ -381,21 +381,13 @@ func (v *View) Snapshot() Snapshot {
 
 func (s Subflow) key() subflowKey { return subflowKey{s.Local, s.Remote} }
 
-// compareSubflows puts the initial subflow first, then joined ones by ids
-// and addresses.
-func compareSubflows(a, b Subflow) int {
-	if a.Initial != b.Initial {
-		if a.Initial {
-			return -1
-		}
-		return 1
-	}
-	return cmp.Or(
-		cmp.Compare(a.LocalID, b.LocalID),
-		cmp.Compare(a.RemoteID, b.RemoteID),
-		a.Local.Compare(b.Local),
-		a.Remote.Compare(b.Remote),
-	)
+// compareSubflows orders subflows as sockdiag does.
+func compareSubflows(a, b Subflow) int { return sockdiag.CompareSubflows(a.diag(), b.diag()) }
+
+// diag is the subflow in sockdiag's terms.
+func (s Subflow) diag() sockdiag.Subflow {
+	return sockdiag.Subflow{Local: s.Local, Remote: s.Remote, LocalID: s.LocalID, RemoteID: s.RemoteID,
+		Initial: s.Initial, Backup: s.Backup, IfIndex: s.IfIndex}
 }
 
 // unmap turns an IPv4-mapped address into the IPv4 one; IPv6 sockets report

@@ -95,6 +95,9 @@ func (a Addr) Key() AddrKey { return AddrKey{a.IfIndex, a.Addr} }
 type NextHop struct {
 	Gateway netip.Addr // zero: on-link
 	IfIndex int
+	// OnLink says the gateway is reached on the link although no prefix of
+	// the link holds it (RTNH_F_ONLINK): cloud hosts with /32 addresses.
+	OnLink bool
 }
 
 // Route is a routing-table entry. Only default routes (for gateways and
@@ -143,6 +146,9 @@ func (r Route) String() string {
 			s += " via " + nh.Gateway.String()
 		}
 		s += fmt.Sprintf(" ifindex %d", nh.IfIndex)
+		if nh.OnLink {
+			s += " onlink"
+		}
 	}
 	return fmt.Sprintf("%s table %d proto %d metric %d", s, r.Table, r.Protocol, r.Priority)
 }
@@ -262,12 +268,17 @@ func (k UpdateKind) String() string {
 }
 
 // Apply records one change. A deleted link takes its addresses and routes
-// with it, as the kernel does (it does not always send those deletions).
+// with it, and a link taken down its routes, as the kernel does without
+// sending those deletions.
 func (s State) Apply(u Update) {
 	switch u.Kind {
 	case LinkUpdate:
+		old, known := s.Links[u.Link.Index]
 		if !u.Deleted {
 			s.Links[u.Link.Index] = u.Link
+			if known && old.Flags&LinkUp != 0 && u.Link.Flags&LinkUp == 0 {
+				s.dropRoutesOnlyVia(u.Link.Index)
+			}
 			return
 		}
 		delete(s.Links, u.Link.Index)
@@ -276,11 +287,7 @@ func (s State) Apply(u Update) {
 				delete(s.Addrs, k)
 			}
 		}
-		for k, r := range s.Routes {
-			if r.usesOnly(u.Link.Index) {
-				delete(s.Routes, k)
-			}
-		}
+		s.dropRoutesOnlyVia(u.Link.Index)
 	case AddrUpdate:
 		if u.Deleted {
 			delete(s.Addrs, u.Addr.Key())
@@ -300,6 +307,14 @@ func (s State) Apply(u Update) {
 			delete(s.Rules, u.Rule)
 		} else {
 			s.Rules[u.Rule] = struct{}{}
+		}
+	}
+}
+
+func (s State) dropRoutesOnlyVia(ifindex int) {
+	for k, r := range s.Routes {
+		if r.usesOnly(ifindex) {
+			delete(s.Routes, k)
 		}
 	}
 }

@@ -2,7 +2,9 @@ package rtnl
 
 import (
 	"context"
+	"errors"
 	"net/netip"
+	"os"
 	"strconv"
 	"strings"
 	"testing"
@@ -10,18 +12,14 @@ import (
 
 	"github.com/mptcpgd/mptcpgd/internal/lab"
 	"github.com/mptcpgd/mptcpgd/pkg/netstate"
+	"github.com/mptcpgd/mptcpgd/pkg/nlerr"
 )
 
 const testProto = 177
 
 func dialIn(t *testing.T, ns *lab.NS) (*Conn, Config) {
 	t.Helper()
-	f, err := ns.Open()
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { f.Close() })
-	cfg := Config{NetNS: int(f.Fd()), Filter: Filter{Protocol: testProto}}
+	cfg := Config{NetNS: ns.FD(), Filter: Filter{Protocols: []uint8{testProto}}}
 	c, err := Dial(cfg)
 	if err != nil {
 		t.Fatal(err)
@@ -100,7 +98,7 @@ func TestRuleAndRouteWrites(t *testing.T) {
 		if err := c.AddRule(rule); err != nil {
 			t.Fatal(err)
 		}
-		if err := c.AddRule(rule); !IsExists(err) {
+		if err := c.AddRule(rule); !errors.Is(err, nlerr.ErrExists) {
 			t.Errorf("second AddRule(%s) = %v, want EEXIST", rule, err)
 		}
 		for _, r := range []netstate.Route{connected, def} {
@@ -108,7 +106,7 @@ func TestRuleAndRouteWrites(t *testing.T) {
 				t.Fatal(err)
 			}
 		}
-		if err := c.AddRoute(def); !IsExists(err) {
+		if err := c.AddRoute(def); !errors.Is(err, nlerr.ErrExists) {
 			t.Errorf("second AddRoute(%s) = %v, want EEXIST", def, err)
 		}
 		if err := c.ReplaceRoute(def); err != nil {
@@ -136,14 +134,14 @@ func TestRuleAndRouteWrites(t *testing.T) {
 		if err := c.DeleteRule(rule); err != nil {
 			t.Error(err)
 		}
-		if err := c.DeleteRule(rule); !IsNotFound(err) {
+		if err := c.DeleteRule(rule); !errors.Is(err, os.ErrNotExist) {
 			t.Errorf("second DeleteRule = %v, want not found", err)
 		}
 		for _, r := range []netstate.Route{connected, def} {
 			if err := c.DeleteRoute(r); err != nil {
 				t.Error(err)
 			}
-			if err := c.DeleteRoute(r); !IsNotFound(err) {
+			if err := c.DeleteRoute(r); !errors.Is(err, os.ErrNotExist) {
 				t.Errorf("second DeleteRoute(%s) = %v, want not found", r, err)
 			}
 		}
@@ -156,11 +154,11 @@ func TestDeleteLeavesForeignRuleAndRoute(t *testing.T) {
 	h.IP("rule", "add", "from", "192.0.2.2", "lookup", "10005", "priority", "10000")
 	h.IP("route", "add", "default", "via", "192.0.2.1", "dev", "eth1", "table", "10005")
 	rule := netstate.Rule{Priority: 10000, Src: netip.MustParsePrefix("192.0.2.2/32"), Table: 10005, Protocol: testProto}
-	if err := c.DeleteRule(rule); !IsNotFound(err) {
+	if err := c.DeleteRule(rule); !errors.Is(err, os.ErrNotExist) {
 		t.Errorf("DeleteRule of a foreign rule = %v, want not found", err)
 	}
 	def := netstate.Route{Table: 10005, Protocol: testProto, Type: netstate.RouteTypeUnicast, Dst: netip.MustParsePrefix("0.0.0.0/0")}
-	if err := c.DeleteRoute(def); !IsNotFound(err) {
+	if err := c.DeleteRoute(def); !errors.Is(err, os.ErrNotExist) {
 		t.Errorf("DeleteRoute of a foreign route = %v, want not found", err)
 	}
 	if !strings.Contains(h.IP("rule", "show"), "lookup 10005") || !strings.Contains(h.IP("route", "show", "table", "10005"), "default via 192.0.2.1") {

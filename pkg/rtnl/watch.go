@@ -2,7 +2,6 @@ package rtnl
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"time"
 
@@ -10,12 +9,13 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/mptcpgd/mptcpgd/pkg/netstate"
+	"github.com/mptcpgd/mptcpgd/pkg/nlerr"
 )
 
 // ErrOverflow means the kernel dropped notifications because the socket's
 // receive buffer was full: the watcher's view is incomplete and the caller
 // must dump again.
-var ErrOverflow = errors.New("rtnetlink notifications lost (receive buffer overflow)")
+var ErrOverflow = nlerr.ErrLost
 
 // Watcher receives link, address, route and rule notifications.
 type Watcher struct {
@@ -72,10 +72,7 @@ func (w *Watcher) Receive(ctx context.Context) (updates []netstate.Update, skipp
 		if ctx.Err() != nil {
 			return nil, 0, ctx.Err()
 		}
-		if errors.Is(err, unix.ENOBUFS) {
-			return nil, 0, ErrOverflow
-		}
-		return nil, 0, fmt.Errorf("receive rtnetlink notifications: %w", err)
+		return nil, 0, nlerr.New("receive rtnetlink notifications", err)
 	}
 	for _, m := range msgs {
 		if w.ignorePID != 0 && m.Header.PID == w.ignorePID && isRouteOrRule(m.Header.Type) {

@@ -40,6 +40,9 @@ func Render(w io.Writer, r Report) error {
 	if r.Note != "" {
 		p.f("note: %s\n", r.Note)
 	}
+	if st.Disabled != "" {
+		p.f("MPTCP IS OFF: %s\n", st.Disabled)
+	}
 
 	names := map[int]string{}
 	for _, i := range st.Interfaces {
@@ -62,7 +65,11 @@ func Render(w io.Writer, r Report) error {
 		}
 		fmt.Fprintf(tw, "  %s\t%s\t%s\n", i.Link.Name, state, what)
 		for _, g := range i.Gateways {
-			fmt.Fprintf(tw, "  \t\t%s\n", gatewayText(g))
+			line := gatewayText(g)
+			if g.Origin != srcroute.GatewayNone && !hasDefaultVia(st.Routes, g) {
+				line += "; not in effect: our table has no such route (see the addresses below)"
+			}
+			fmt.Fprintf(tw, "  \t\t%s\n", line)
 		}
 	}
 	tw.Flush()
@@ -84,13 +91,11 @@ func Render(w io.Writer, r Report) error {
 	}
 	tw = p.table()
 	for _, e := range st.Endpoints {
-		dev, owner := "", "not ours"
+		dev := ""
 		if e.IfIndex != 0 {
 			dev = "dev " + e.IfName
 		}
-		if e.Ours {
-			owner = "ours"
-		}
+		owner := ownerText[e.Owner]
 		port := ""
 		if e.Port != 0 {
 			port = fmt.Sprintf("port %d", e.Port)
@@ -103,6 +108,9 @@ func Render(w io.Writer, r Report) error {
 	}
 	for _, r := range st.Retrying {
 		p.f("  retrying after a failure: %s\n", r)
+	}
+	for _, r := range st.HeldOff {
+		p.f("  someone keeps removing it, repair held off: %s\n", r)
 	}
 
 	p.section("Limits")
@@ -144,6 +152,13 @@ func Render(w io.Writer, r Report) error {
 	return p.err
 }
 
+var ownerText = map[pm.Owner]string{
+	pm.OwnerOurs:    "ours",
+	pm.OwnerAdopt:   "not recorded, matches exactly: the daemon adopts it",
+	pm.OwnerKernel:  "implicit (made by the kernel for a join)",
+	pm.OwnerForeign: "not ours: left alone",
+}
+
 func gatewayText(g srcroute.Gateway) string {
 	fam := "IPv4"
 	if g.IPv6 {
@@ -156,6 +171,17 @@ func gatewayText(g srcroute.Gateway) string {
 		return fam + ": default dev " + g.IfName + " (" + g.Detail + ")"
 	}
 	return fmt.Sprintf("%s: default via %s (%s: %s)", fam, g.Addr, g.Origin, g.Detail)
+}
+
+// hasDefaultVia tells whether our routes hold g's default route.
+func hasDefaultVia(routes []netstate.Route, g srcroute.Gateway) bool {
+	for _, r := range routes {
+		if r.IsDefault() && r.Dst.Addr().Is6() == g.IPv6 && len(r.NextHops) > 0 &&
+			r.NextHops[0].IfIndex == g.IfIndex && r.NextHops[0].Gateway == g.Addr {
+			return true
+		}
+	}
+	return false
 }
 
 func routeText(r netstate.Route, names map[int]string) string {

@@ -32,12 +32,25 @@ type Endpoint struct {
 	Port uint16     `json:"port,omitempty"`
 }
 
+// Routing are the [routing] settings our rules and routes were written
+// with: what carries the protocol, in a table above TableBase (routes) or at
+// RulePriority (rules), is ours. Recorded so that a run with other settings,
+// or cleanup, still finds what an earlier run left.
+type Routing struct {
+	Protocol     uint8  `json:"protocol"`
+	TableBase    uint32 `json:"table_base"`
+	RulePriority uint32 `json:"rule_priority"`
+}
+
 // State is the file's content.
 type State struct {
 	Version   int        `json:"version"`
 	Endpoints []Endpoint `json:"endpoints"`
 	// InitialLimits are the kernel's limits before we first changed them.
 	InitialLimits *netlinkmptcp.Limits `json:"initial_limits,omitempty"`
+	// Routing is what our rules and routes carry; nil before the first run
+	// that wrote any.
+	Routing *Routing `json:"routing,omitempty"`
 }
 
 // File is a state file at a path.
