@@ -135,4 +135,3 @@ func TestUnprivilegedCommands(t *testing.T) {
 		t.Error("the unprivileged cleanup removed endpoints")
 	}
 }
-
