@@ -10,6 +10,8 @@ import (
 	"maps"
 	"net/netip"
 	"slices"
+
+	"github.com/mptcpgd/mptcpgd/internal/bitnames"
 )
 
 // LinkFlags are the IFF_* bits of a link that matter to us.
@@ -27,9 +29,31 @@ const (
 
 // Link is a network interface.
 type Link struct {
-	Index int
-	Name  string
-	Flags LinkFlags
+	Index int       `json:"index"`
+	Name  string    `json:"name"`
+	Flags LinkFlags `json:"flags"`
+}
+
+var linkFlagNames = []bitnames.Name{
+	{Bit: uint32(LinkUp), Word: "up"},
+	{Bit: uint32(LinkLoopback), Word: "loopback"},
+	{Bit: uint32(LinkPointToPoint), Word: "pointopoint"},
+	{Bit: uint32(LinkRunning), Word: "running"},
+	{Bit: uint32(LinkNoARP), Word: "noarp"},
+	{Bit: uint32(LinkLowerUp), Word: "lower_up"},
+}
+
+// String lists the flags as `ip link` words ("up,running,lower_up").
+func (f LinkFlags) String() string { return bitnames.Format(uint32(f), linkFlagNames) }
+
+// MarshalText is String, for JSON.
+func (f LinkFlags) MarshalText() ([]byte, error) { return []byte(f.String()), nil }
+
+// UnmarshalText reads what MarshalText writes.
+func (f *LinkFlags) UnmarshalText(b []byte) error {
+	v, err := bitnames.Parse(string(b), linkFlagNames)
+	*f = LinkFlags(v)
+	return err
 }
 
 // Carrier tells whether the link can carry traffic: up and running. A
@@ -60,6 +84,31 @@ const (
 	AddrNoPrefixRoute AddrFlags = 0x200
 )
 
+var addrFlagNames = []bitnames.Name{
+	{Bit: uint32(AddrTemporary), Word: "temporary"},
+	{Bit: uint32(AddrNoDAD), Word: "nodad"},
+	{Bit: uint32(AddrOptimistic), Word: "optimistic"},
+	{Bit: uint32(AddrDADFailed), Word: "dadfailed"},
+	{Bit: uint32(AddrDeprecated), Word: "deprecated"},
+	{Bit: uint32(AddrTentative), Word: "tentative"},
+	{Bit: uint32(AddrPermanent), Word: "permanent"},
+	{Bit: uint32(AddrNoPrefixRoute), Word: "noprefixroute"},
+}
+
+// String lists the flags as `ip addr` words ("permanent,noprefixroute");
+// the temporary bit reads "secondary" on IPv4, which `ip` shows instead.
+func (f AddrFlags) String() string { return bitnames.Format(uint32(f), addrFlagNames) }
+
+// MarshalText is String, for JSON.
+func (f AddrFlags) MarshalText() ([]byte, error) { return []byte(f.String()), nil }
+
+// UnmarshalText reads what MarshalText writes.
+func (f *AddrFlags) UnmarshalText(b []byte) error {
+	v, err := bitnames.Parse(string(b), addrFlagNames)
+	*f = AddrFlags(v)
+	return err
+}
+
 // Address scopes (RT_SCOPE_*).
 const (
 	ScopeUniverse uint8 = 0
@@ -69,14 +118,14 @@ const (
 
 // Addr is an address assigned to a link.
 type Addr struct {
-	IfIndex int
+	IfIndex int `json:"ifindex"`
 	// Addr is the local address.
-	Addr netip.Addr
+	Addr netip.Addr `json:"addr"`
 	// Prefix is the connected network: the address's own prefix, or on a
 	// point-to-point link with a peer, the peer's prefix.
-	Prefix netip.Prefix
-	Scope  uint8
-	Flags  AddrFlags
+	Prefix netip.Prefix `json:"prefix"`
+	Scope  uint8        `json:"scope"`
+	Flags  AddrFlags    `json:"flags"`
 }
 
 // Temporary tells whether the address is an IPv6 privacy address.
@@ -93,24 +142,24 @@ func (a Addr) Key() AddrKey { return AddrKey{a.IfIndex, a.Addr} }
 
 // NextHop is one way out of a route.
 type NextHop struct {
-	Gateway netip.Addr // zero: on-link
-	IfIndex int
+	Gateway netip.Addr `json:"gateway,omitzero"`
+	IfIndex int        `json:"ifindex"`
 	// OnLink says the gateway is reached on the link although no prefix of
 	// the link holds it (RTNH_F_ONLINK): cloud hosts with /32 addresses.
-	OnLink bool
+	OnLink bool `json:"onlink,omitempty"`
 }
 
 // Route is a routing-table entry. Only default routes (for gateways and
 // require_default_route) and routes carrying our protocol are kept.
 type Route struct {
-	Table    uint32
-	Protocol uint8
-	Type     uint8 // RTN_*: only unicast routes forward
-	Scope    uint8
-	Dst      netip.Prefix
-	Priority uint32 // metric
+	Table    uint32       `json:"table"`
+	Protocol uint8        `json:"protocol"`
+	Type     uint8        `json:"type"`
+	Scope    uint8        `json:"scope"`
+	Dst      netip.Prefix `json:"dst"`
+	Priority uint32       `json:"priority"`
 	// NextHops has one entry for a plain route, several for multipath.
-	NextHops []NextHop
+	NextHops []NextHop `json:"next_hops"`
 }
 
 // RouteTypeUnicast is RTN_UNICAST.
@@ -157,10 +206,10 @@ func (r Route) String() string {
 // `from SRC lookup TABLE` at a priority. Rules with other selectors are
 // never ours and are not kept.
 type Rule struct {
-	Priority uint32
-	Src      netip.Prefix
-	Table    uint32
-	Protocol uint8
+	Priority uint32       `json:"priority"`
+	Src      netip.Prefix `json:"src"`
+	Table    uint32       `json:"table"`
+	Protocol uint8        `json:"protocol"`
 }
 
 func (r Rule) String() string {

@@ -64,24 +64,24 @@ func (e Endpoint) Kernel() netlinkmptcp.Endpoint {
 
 // InterfaceStatus explains what is done with one link.
 type InterfaceStatus struct {
-	Link    netstate.Link
-	Managed bool
+	Link    netstate.Link `json:"link"`
+	Managed bool          `json:"managed"`
 	// Policy says why the configuration manages the link or not.
-	Policy string
+	Policy string `json:"policy"`
 	// Withdrawn says why a managed link's endpoints are withdrawn (no
 	// carrier, held down after flapping); empty while in use.
-	Withdrawn string
-	Carrier   bool
-	Gateways  []srcroute.Gateway
+	Withdrawn string             `json:"withdrawn,omitempty"`
+	Carrier   bool               `json:"carrier"`
+	Gateways  []srcroute.Gateway `json:"gateways,omitempty"`
 }
 
 // AddressStatus explains what is done with one address.
 type AddressStatus struct {
-	Addr    netstate.Addr
-	IfName  string
-	Managed bool
+	Addr    netstate.Addr `json:"addr"`
+	IfName  string        `json:"ifname"`
+	Managed bool          `json:"managed"`
 	// Reason says why the address is not an endpoint.
-	Reason string
+	Reason string `json:"reason,omitempty"`
 }
 
 // Decision is what the kernel should hold, and why.

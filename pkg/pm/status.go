@@ -33,33 +33,33 @@ const (
 // EndpointStatus is a kernel endpoint and whose it is.
 type EndpointStatus struct {
 	netlinkmptcp.Endpoint
-	IfName string
-	Owner  Owner
+	IfName string `json:"ifname"`
+	Owner  Owner  `json:"owner"`
 }
 
 // Status is what `mptcpgd show` prints: what is managed and why, and what
 // the kernel holds.
 type Status struct {
-	Source     string
-	Interfaces []InterfaceStatus
-	Addresses  []AddressStatus
-	Endpoints  []EndpointStatus
-	Limits     netlinkmptcp.Limits
-	WantLimits netlinkmptcp.Limits
-	// Rules and Routes are the ones carrying our protocol.
-	Rules    []netstate.Rule
-	Routes   []netstate.Route
-	Warnings []Warning
+	Source     string              `json:"source"`
+	Interfaces []InterfaceStatus   `json:"interfaces"`
+	Addresses  []AddressStatus     `json:"addresses"`
+	Endpoints  []EndpointStatus    `json:"endpoints"`
+	Limits     netlinkmptcp.Limits `json:"limits"`
+	WantLimits netlinkmptcp.Limits `json:"want_limits"`
+	// Rules and Routes are the ones that are ours.
+	Rules    []netstate.Rule  `json:"rules"`
+	Routes   []netstate.Route `json:"routes"`
+	Warnings []Warning        `json:"warnings,omitempty"`
 	// Pending counts generic-netlink operations (endpoint and limit
 	// writes, endpoint table reads) queued or running; Retrying names
 	// writes waiting to be retried after a failure.
-	Pending  int
-	Retrying []string
+	Pending  int      `json:"pending,omitempty"`
+	Retrying []string `json:"retrying,omitempty"`
 	// Disabled says why MPTCP is off in the namespace, "" while it is on.
-	Disabled string
+	Disabled string `json:"disabled,omitempty"`
 	// HeldOff names repairs held off because someone keeps undoing them.
-	HeldOff    []string
-	LastResync time.Time
+	HeldOff    []string  `json:"held_off,omitempty"`
+	LastResync time.Time `json:"last_resync"`
 }
 
 // BuildStatus assembles a Status from a decision and the kernel's state.

@@ -7,6 +7,7 @@ package show
 import (
 	"fmt"
 	"io"
+	"net/netip"
 	"strings"
 	"text/tabwriter"
 
@@ -19,13 +20,13 @@ import (
 // Report is everything show prints; the daemon sends it over the control
 // socket, or show builds it from the kernel when no daemon answers.
 type Report struct {
-	Version string
+	Version string `json:"version"`
 	// Live: the report comes from the running daemon.
-	Live bool
+	Live bool `json:"live"`
 	// Note says why live data is missing.
-	Note        string
-	Status      pm.Status
-	Connections *connview.Snapshot
+	Note        string             `json:"note,omitempty"`
+	Status      pm.Status          `json:"status"`
+	Connections *connview.Snapshot `json:"connections,omitempty"`
 }
 
 // Render writes the report as text.
@@ -76,10 +77,22 @@ func Render(w io.Writer, r Report) error {
 
 	p.section("Addresses")
 	tw = p.table()
+	inKernel := map[netip.Addr]uint8{}
+	for _, e := range st.Endpoints {
+		inKernel[e.Addr] = e.ID
+	}
 	for _, a := range st.Addresses {
-		what := "endpoint"
-		if !a.Managed {
+		id, has := inKernel[a.Addr.Addr]
+		var what string
+		switch {
+		case !a.Managed:
 			what = "skipped: " + a.Reason
+		case has:
+			what = fmt.Sprintf("endpoint id %d", id)
+		case r.Live:
+			what = "endpoint being added"
+		default:
+			what = "to be an endpoint (not in the kernel: no daemon runs)"
 		}
 		fmt.Fprintf(tw, "  %s/%d\t%s\t%s\n", a.Addr.Addr, a.Addr.Prefix.Bits(), a.IfName, what)
 	}
@@ -166,7 +179,7 @@ func gatewayText(g srcroute.Gateway) string {
 	}
 	switch g.Origin {
 	case srcroute.GatewayNone:
-		return fam + ": no default route: " + g.Detail
+		return fam + ": " + g.Detail
 	case srcroute.GatewayOnLink:
 		return fam + ": default dev " + g.IfName + " (" + g.Detail + ")"
 	}

@@ -74,33 +74,45 @@ const (
 	GatewayOnLink                          // point-to-point or on-link: default dev IFACE
 )
 
+var originNames = [...]string{
+	GatewayNone: "none", GatewayConfigured: "configured", GatewayLearned: "learned",
+	GatewayShared: "shared", GatewayOnLink: "on-link",
+}
+
 func (o GatewayOrigin) String() string {
-	switch o {
-	case GatewayConfigured:
-		return "configured"
-	case GatewayLearned:
-		return "learned"
-	case GatewayShared:
-		return "shared"
-	case GatewayOnLink:
-		return "on-link"
+	if int(o) < len(originNames) {
+		return originNames[o]
 	}
-	return "none"
+	return fmt.Sprintf("origin(%d)", uint8(o))
+}
+
+// MarshalText is String, for JSON.
+func (o GatewayOrigin) MarshalText() ([]byte, error) { return []byte(o.String()), nil }
+
+// UnmarshalText reads what MarshalText writes.
+func (o *GatewayOrigin) UnmarshalText(b []byte) error {
+	for i, n := range originNames {
+		if n == string(b) {
+			*o = GatewayOrigin(i)
+			return nil
+		}
+	}
+	return fmt.Errorf("unknown gateway origin %q", b)
 }
 
 // Gateway is the default route chosen for an interface and family.
 type Gateway struct {
-	IfIndex int
-	IfName  string
-	IPv6    bool
+	IfIndex int    `json:"ifindex"`
+	IfName  string `json:"ifname"`
+	IPv6    bool   `json:"ipv6"`
 	// Addr is the next hop; zero for on-link and none.
-	Addr netip.Addr
+	Addr netip.Addr `json:"addr,omitzero"`
 	// OnLink: Addr lies outside the link's prefixes and is reached on the
 	// link anyway (RTNH_F_ONLINK).
-	OnLink bool
-	Origin GatewayOrigin
+	OnLink bool          `json:"onlink,omitempty"`
+	Origin GatewayOrigin `json:"origin"`
 	// Detail explains the choice for `mptcpgd show`.
-	Detail string
+	Detail string `json:"detail"`
 }
 
 // Plan is the source routing the kernel should hold.
