@@ -3,20 +3,27 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"time"
 
+	"github.com/mptcpgd/mptcpgd/pkg/capability"
 	"github.com/mptcpgd/mptcpgd/pkg/config"
 	"github.com/mptcpgd/mptcpgd/pkg/control"
 	"github.com/mptcpgd/mptcpgd/pkg/daemon"
+	"github.com/mptcpgd/mptcpgd/pkg/netnslock"
 	"github.com/mptcpgd/mptcpgd/pkg/show"
 )
 
-func check(o options, explicit bool, stdout io.Writer) error {
+func check(o options, explicit bool, stdout, stderr io.Writer) error {
 	cfg, err := config.Load(o.config, explicit)
 	if err != nil {
 		return err
+	}
+	if err := config.ServiceCanRead(o.config); err != nil {
+		fmt.Fprintf(stderr, "mptcpgd: warning: %v\n", err)
 	}
 	_, err = io.WriteString(stdout, cfg.TOML())
 	return err
@@ -26,7 +33,12 @@ func showCmd(o options, explicit bool, stdout io.Writer) error {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	var rep show.Report
-	if err := control.Query(ctx, o.socket, "status", &rep); err != nil {
+	if err := control.Query(ctx, o.socket, control.Status, &rep); err != nil {
+		// A daemon may well run: say so rather than show the kernel's
+		// view as if none did.
+		if errors.Is(err, fs.ErrPermission) {
+			return err
+		}
 		cfg, cerr := config.Load(o.config, explicit)
 		if cerr != nil {
 			return cerr
@@ -46,12 +58,16 @@ func showCmd(o options, explicit bool, stdout io.Writer) error {
 }
 
 func cleanup(o options, explicit bool, stdout io.Writer) error {
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
-	defer cancel()
-	var rep show.Report
-	if control.Query(ctx, o.socket, "status", &rep) == nil {
-		return fmt.Errorf("mptcpgd is running (its control socket %s answers) and would put everything back: stop it first, e.g. systemctl stop mptcpgd", o.socket)
+	if ok, err := capability.NetAdmin(); err != nil || !ok {
+		return errors.Join(errors.New("cleanup needs root or CAP_NET_ADMIN: it removes endpoints, rules and routes"), err)
 	}
+	// Held while cleaning up: a daemon that started meanwhile would put
+	// everything back.
+	lock, err := netnslock.Acquire(netnslock.Dir())
+	if err != nil {
+		return fmt.Errorf("cleanup: %w", err)
+	}
+	defer lock.Release()
 	cfg, err := config.Load(o.config, explicit)
 	if err != nil {
 		return err
@@ -66,6 +82,21 @@ func cleanup(o options, explicit bool, stdout io.Writer) error {
 	fmt.Fprintf(stdout, "removed %d routes\n", len(res.Routes))
 	if res.Limits != nil {
 		fmt.Fprintf(stdout, "restored limits: %s\n", res.Limits)
+	}
+	return err
+}
+
+// reloadTimeout bounds the wait for the daemon's verdict; systemd's own
+// for ExecReload= is 90 s.
+const reloadTimeout = time.Minute
+
+func reload(o options) error {
+	ctx, cancel := context.WithTimeout(context.Background(), reloadTimeout)
+	defer cancel()
+	err := control.Query(ctx, o.socket, control.Reload, nil)
+	var refusal *control.Refusal
+	if errors.As(err, &refusal) {
+		return fmt.Errorf("reload refused, the daemon keeps its running configuration: %s", refusal.Reason)
 	}
 	return err
 }

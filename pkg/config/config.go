@@ -11,6 +11,7 @@ package config
 import (
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"net/netip"
 	"os"
@@ -40,6 +41,19 @@ const (
 	FormatConsole = "console"
 )
 
+// MinResyncInterval is the shortest safety-net resync period: a full
+// resync dumps every link, address, route, rule and endpoint.
+const MinResyncInterval = time.Second
+
+// CheckLevel says whether level is a log level this configuration knows.
+func CheckLevel(level string) error {
+	switch level {
+	case LevelDebug, LevelInfo, LevelWarn, LevelError:
+		return nil
+	}
+	return fmt.Errorf("unknown level %s (want debug, info, warn or error)", quote(level))
+}
+
 // Config is a validated configuration.
 type Config struct {
 	// Source is the file the configuration came from, or BuiltinSource.
@@ -54,8 +68,8 @@ type Config struct {
 
 // Daemon is the [daemon] table.
 type Daemon struct {
-	// ResyncInterval is the period of the safety-net full resync; 0
-	// disables it.
+	// ResyncInterval is the period of the safety-net full resync, at
+	// least MinResyncInterval; 0 disables it.
 	ResyncInterval time.Duration
 	// CleanupOnExit removes our endpoints, rules and routes on stop.
 	CleanupOnExit bool
@@ -179,14 +193,40 @@ func Default() *Config {
 // Load reads and parses the configuration file at path. When explicit is
 // false (the path was not named by the user) and the file does not exist,
 // it returns the built-in defaults; a missing explicitly named file is an
-// error.
+// error. A file larger than MaxSize is refused unread.
 func Load(path string, explicit bool) (*Config, error) {
-	data, err := os.ReadFile(path)
+	f, err := os.Open(path)
 	if errors.Is(err, fs.ErrNotExist) && !explicit {
 		return Default(), nil
+	}
+	if errors.Is(err, fs.ErrPermission) {
+		return nil, fmt.Errorf("read configuration: %w: %s", err, chmodHint(path))
 	}
 	if err != nil {
 		return nil, fmt.Errorf("read configuration: %w", err)
 	}
+	defer f.Close()
+	data, err := io.ReadAll(io.LimitReader(f, MaxSize+1))
+	if err != nil {
+		return nil, fmt.Errorf("read configuration: %w", err)
+	}
+	if len(data) > MaxSize {
+		return nil, tooLarge(path)
+	}
 	return Parse(path, data)
+}
+
+// ServiceCanRead says, as an error, when the file at path is not readable
+// by others, which the unit's dynamic user is: the service would not start.
+// It returns nil for a readable or a missing file.
+func ServiceCanRead(path string) error {
+	fi, err := os.Stat(path)
+	if err != nil || fi.Mode().Perm()&0o004 != 0 {
+		return nil
+	}
+	return fmt.Errorf("%s has mode %04o: %s", path, fi.Mode().Perm(), chmodHint(path))
+}
+
+func chmodHint(path string) string {
+	return "the systemd unit runs mptcpgd as an unprivileged dynamic user, which reads the configuration as \"others\": chmod 0644 " + path
 }

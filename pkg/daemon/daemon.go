@@ -18,6 +18,7 @@ import (
 	"github.com/mptcpgd/mptcpgd/pkg/control"
 	"github.com/mptcpgd/mptcpgd/pkg/logging"
 	"github.com/mptcpgd/mptcpgd/pkg/netlinkmptcp"
+	"github.com/mptcpgd/mptcpgd/pkg/netnslock"
 	"github.com/mptcpgd/mptcpgd/pkg/pm"
 	"github.com/mptcpgd/mptcpgd/pkg/rtnl"
 	"github.com/mptcpgd/mptcpgd/pkg/sdnotify"
@@ -69,6 +70,11 @@ func Run(ctx context.Context, o Options) error {
 		return err
 	}
 	defer k.close()
+	lock, err := netnslock.Acquire(netnslock.Dir())
+	if err != nil {
+		return err
+	}
+	defer lock.Release()
 	if networkManagerRunning() {
 		log.Warn("NetworkManager is running; from version 1.40 it also manages MPTCP endpoints (connection.mptcp-flags) and the two will undo each other's work: " +
 			"disable it there with `nmcli connection modify ID connection.mptcp-flags disabled` for each connection, or stop mptcpgd")
