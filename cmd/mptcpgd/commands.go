@@ -7,12 +7,14 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"syscall"
 	"time"
 
 	"github.com/mptcpgd/mptcpgd/pkg/capability"
 	"github.com/mptcpgd/mptcpgd/pkg/config"
 	"github.com/mptcpgd/mptcpgd/pkg/control"
 	"github.com/mptcpgd/mptcpgd/pkg/daemon"
+	"github.com/mptcpgd/mptcpgd/pkg/netlinkmptcp"
 	"github.com/mptcpgd/mptcpgd/pkg/netnslock"
 	"github.com/mptcpgd/mptcpgd/pkg/show"
 )
@@ -99,4 +101,66 @@ func reload(o options) error {
 		return fmt.Errorf("reload refused, the daemon keeps its running configuration: %s", refusal.Reason)
 	}
 	return err
+}
+
+// adopt takes over the foreign endpoints on addresses mptcpgd would manage
+// (after a lost state file): through the running daemon if one answers,
+// else in the state file, for the daemon to converge when it starts. With
+// --dry-run it only lists them.
+func adopt(o options, explicit bool, stdout io.Writer) error {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	var took []netlinkmptcp.Endpoint
+	if o.dryRun {
+		var rep show.Report
+		if err := control.Query(ctx, o.socket, control.Status, &rep); err != nil {
+			cfg, cerr := config.Load(o.config, explicit)
+			if cerr != nil {
+				return cerr
+			}
+			if rep.Status, err = daemon.Inspect(cfg, o.state); err != nil {
+				return err
+			}
+		}
+		for _, e := range rep.Status.Endpoints {
+			if e.Takeable {
+				took = append(took, e.Endpoint)
+			}
+		}
+		printAdopted(stdout, took, "would adopt")
+		return nil
+	}
+	err := control.Query(ctx, o.socket, control.Adopt, &took)
+	if err != nil && !errors.Is(err, fs.ErrNotExist) && !errors.Is(err, syscall.ECONNREFUSED) {
+		return err
+	}
+	if err != nil {
+		if ok, cerr := capability.NetAdmin(); cerr != nil || !ok {
+			return errors.Join(errors.New("adopt needs root or CAP_NET_ADMIN"), cerr)
+		}
+		lock, lerr := netnslock.Acquire(netnslock.Dir())
+		if lerr != nil {
+			return fmt.Errorf("adopt: %w", lerr)
+		}
+		defer lock.Release()
+		cfg, cerr := config.Load(o.config, explicit)
+		if cerr != nil {
+			return cerr
+		}
+		if took, err = daemon.Adopt(cfg, o.state); err != nil {
+			return err
+		}
+	}
+	printAdopted(stdout, took, "adopted")
+	return nil
+}
+
+func printAdopted(w io.Writer, eps []netlinkmptcp.Endpoint, verb string) {
+	if len(eps) == 0 {
+		fmt.Fprintln(w, "no foreign endpoint holds an address mptcpgd manages")
+		return
+	}
+	for _, ep := range eps {
+		fmt.Fprintf(w, "%s endpoint %s: mptcpgd converges it to the configuration\n", verb, ep)
+	}
 }

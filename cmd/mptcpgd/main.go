@@ -33,6 +33,8 @@ const usage = `Usage:
                              the limits found at first start (stop the daemon first)
   mptcpgd reload [flags]     ask the running daemon to reload its configuration; exit 1 with
                              its reason when it refuses the new one (systemctl reload runs it)
+  mptcpgd adopt [flags]      take over endpoints someone else made on addresses mptcpgd
+                             manages (after a lost state file); --dry-run only lists them
   mptcpgd version            print the version (also --version)
 
 Flags:
@@ -45,6 +47,7 @@ type options struct {
 	logLevel string
 	json     bool
 	version  bool
+	dryRun   bool
 }
 
 func main() {
@@ -65,6 +68,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	fs.StringVar(&o.logLevel, "log-level", "", "log `level` (debug, info, warn, error), overriding [log] level")
 	fs.BoolVar(&o.json, "json", false, "show: print the report as JSON")
 	fs.BoolVar(&o.version, "version", false, "print the version and exit")
+	fs.BoolVar(&o.dryRun, "dry-run", false, "adopt: only list what it would take over")
 	fs.Usage = func() {
 		fmt.Fprint(stderr, usage)
 		fs.PrintDefaults()
@@ -104,6 +108,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		err = cleanup(o, explicit, stdout)
 	case "reload":
 		err = reload(o)
+	case "adopt":
+		err = adopt(o, explicit, stdout)
 	case "version":
 		fmt.Fprintln(stdout, "mptcpgd", version)
 	case "help":

@@ -15,6 +15,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -155,6 +156,8 @@ func Start(tb lab.TB, ns *lab.NS, opt Options) *Daemon {
 		}
 		args = ServiceCommand(args...)
 		env = append(env, "RUNTIME_DIRECTORY="+dir)
+	} else {
+		env = append(env, "RUNTIME_DIRECTORY="+lockDir(tb))
 	}
 	d.Cmd = ns.Command(context.Background(), args[0], args[1:]...)
 	d.Cmd.Env = env
@@ -307,6 +310,7 @@ func (d *Daemon) Run(args ...string) (stdout, stderr string, err error) {
 func RunIn(tb lab.TB, ns *lab.NS, args ...string) (stdout, stderr string, err error) {
 	tb.Helper()
 	cmd := ns.Command(context.Background(), Binary(tb), args...)
+	cmd.Env = append(os.Environ(), "RUNTIME_DIRECTORY="+lockDir(tb))
 	var o, e bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &o, &e
 	err = cmd.Run()
@@ -336,4 +340,36 @@ func WriteConfig(tb lab.TB, text string) string {
 		tb.Fatal(err)
 	}
 	return p
+}
+
+var (
+	lockDirOnce sync.Once
+	lockDirPath string
+	lockDirErr  error
+)
+
+// lockDir is where the daemons this process starts as root keep their
+// one-per-namespace lock: one directory for all of them, so two daemons in
+// one namespace still meet, and not the host's /run/mptcpgd. Directories of
+// earlier runs whose process is gone are removed first.
+func lockDir(tb lab.TB) string {
+	lockDirOnce.Do(func() {
+		base := filepath.Join(os.TempDir(), "mptcpgd-lab-locks")
+		if err := os.MkdirAll(base, 0o755); err != nil {
+			lockDirErr = err
+			return
+		}
+		entries, _ := os.ReadDir(base)
+		for _, e := range entries {
+			if pid, err := strconv.Atoi(e.Name()); err == nil && pid != os.Getpid() && syscall.Kill(pid, 0) != nil {
+				_ = os.RemoveAll(filepath.Join(base, e.Name()))
+			}
+		}
+		lockDirPath = filepath.Join(base, strconv.Itoa(os.Getpid()))
+		lockDirErr = os.MkdirAll(lockDirPath, 0o755)
+	})
+	if lockDirErr != nil {
+		tb.Fatalf("lock directory for the lab's daemons: %v", lockDirErr)
+	}
+	return lockDirPath
 }

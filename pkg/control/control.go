@@ -31,6 +31,9 @@ const (
 	// Reload: re-read the configuration and apply it; the reply is an
 	// empty result, or the reason the configuration was refused.
 	Reload = "reload"
+	// Adopt: take over the foreign endpoints on managed addresses; the
+	// reply lists them.
+	Adopt = "adopt"
 )
 
 // MaxRequest bounds a request line.

@@ -75,6 +75,9 @@ func Run(ctx context.Context, o Options) error {
 		return err
 	}
 	defer lock.Release()
+	if err := config.ServiceCanRead(cfg.Source); err != nil {
+		log.Warn("the service's own user may not read the configuration file", zap.Error(err))
+	}
 	if networkManagerRunning() {
 		log.Warn("NetworkManager is running; from version 1.40 it also manages MPTCP endpoints (connection.mptcp-flags) and the two will undo each other's work: " +
 			"disable it there with `nmcli connection modify ID connection.mptcp-flags disabled` for each connection, or stop mptcpgd")
@@ -118,8 +121,7 @@ func Run(ctx context.Context, o Options) error {
 		task{"path manager", engine.Run},
 		task{"connection view", followConnections(k, engine, view, log)},
 		task{"control socket", func(ctx context.Context) error {
-			control.Serve(ctx, ln, controlHandler(o.Version, engine, view))
-			return nil
+			return control.Serve(ctx, ln, controlHandler(o.Version, engine, view, rl))
 		}},
 		task{"systemd notifier", n.run},
 		task{"reloader", rl.run},
@@ -142,17 +144,24 @@ func followConnections(k *kernel, engine *pm.Engine, view *connview.View, log *z
 }
 
 // controlHandler answers the control socket's commands.
-func controlHandler(version string, engine *pm.Engine, view *connview.View) control.Handler {
+func controlHandler(version string, engine *pm.Engine, view *connview.View, rl *reloader) control.Handler {
 	return func(ctx context.Context, cmd string) (any, error) {
-		if cmd != "status" {
-			return nil, fmt.Errorf("unknown command %q", cmd)
+		switch cmd {
+		case control.Status:
+			st, err := engine.Status(ctx)
+			if err != nil {
+				return nil, err
+			}
+			snap := view.Snapshot()
+			return show.Report{Version: version, Live: true, Status: st, Connections: &snap}, nil
+		case control.Reload:
+			// Same path as SIGHUP; the verdict goes back to `mptcpgd
+			// reload`, so systemctl reload fails when it is refused.
+			return nil, rl.reload(ctx)
+		case control.Adopt:
+			return engine.Adopt(ctx)
 		}
-		st, err := engine.Status(ctx)
-		if err != nil {
-			return nil, err
-		}
-		snap := view.Snapshot()
-		return show.Report{Version: version, Live: true, Status: st, Connections: &snap}, nil
+		return nil, fmt.Errorf("unknown command %q", cmd)
 	}
 }
 

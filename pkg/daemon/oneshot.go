@@ -56,3 +56,19 @@ func routingFilter(cfg *config.Config, statePath string) rtnl.Filter {
 	}
 	return f
 }
+
+// Adopt records the foreign endpoints on managed addresses as ours, for
+// `mptcpgd adopt` when no daemon runs.
+func Adopt(cfg *config.Config, statePath string) ([]netlinkmptcp.Endpoint, error) {
+	k, err := netlinkmptcp.Dial(nil)
+	if err != nil {
+		return nil, err
+	}
+	defer k.Close()
+	rt, err := rtnl.Dial(rtnl.Config{Filter: routingFilter(cfg, statePath)})
+	if err != nil {
+		return nil, err
+	}
+	defer rt.Close()
+	return pm.AdoptOffline(cfg, k, rt, statefile.File{Path: statePath})
+}

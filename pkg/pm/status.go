@@ -115,6 +115,12 @@ func (e *Engine) Status(ctx context.Context) (Status, error) {
 	var s Status
 	err := e.call(ctx, func() {
 		s = BuildStatus(e.cfg.Source, e.decision, e.kernelList(), e.limits, e.net, e.owners)
+		// The engine records what its decision adopts in the same pass.
+		for i := range s.Endpoints {
+			if s.Endpoints[i].Owner == OwnerAdopt {
+				s.Endpoints[i].Owner = OwnerOurs
+			}
+		}
 		s.Pending = e.pending.count()
 		s.Retrying = e.retry.names()
 		s.HeldOff = e.repairs.heldOff(e.clock.Now())
