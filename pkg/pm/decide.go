@@ -103,8 +103,8 @@ type Decision struct {
 	// Takeable are foreign endpoints that hold an address we would manage:
 	// left alone, unless an administrator takes them over (Adopt).
 	Takeable []netlinkmptcp.Endpoint
-	Limits  netlinkmptcp.Limits
-	Routing srcroute.Plan
+	Limits   netlinkmptcp.Limits
+	Routing  srcroute.Plan
 	// Warnings are conditions an administrator should fix; the same
 	// warning is logged once while it lasts.
 	Warnings []Warning
