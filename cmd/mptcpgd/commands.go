@@ -27,6 +27,15 @@ func check(o options, explicit bool, stdout, stderr io.Writer) error {
 	if err := config.ServiceCanRead(o.config); err != nil {
 		fmt.Fprintf(stderr, "mptcpgd: warning: %v\n", err)
 	}
+	// The same checks as start-up and reload; what cannot be checked here
+	// (without privileges, say) is said, not passed over.
+	warnings, err := daemon.Validate(cfg)
+	for _, w := range warnings {
+		fmt.Fprintf(stderr, "mptcpgd: warning: %s\n", w)
+	}
+	if err != nil {
+		return err
+	}
 	_, err = io.WriteString(stdout, cfg.TOML())
 	return err
 }

@@ -118,6 +118,14 @@ func TestCheck(t *testing.T) {
 	if code != 1 || !strings.Contains(stderr, bad+":3: limits.subflows:") {
 		t.Errorf("check of a bad file: exit %d, stderr %q; want exit 1 naming %s:3 and limits.subflows", code, stderr, bad)
 	}
+	// check foresees what the kernel would refuse: a gateway outside the
+	// interface's prefixes (lo's, read without privilege, is 127.0.0.1/8).
+	outside := filepath.Join(dir, "outside.toml")
+	os.WriteFile(outside, []byte("[[interface]]\nmatch = \"lo\"\ngateway4 = \"192.0.2.1\"\n"), 0o644)
+	code, _, stderr = runArgs("check", "--config", outside)
+	if code != 0 || !strings.Contains(stderr, "warning: interface[1].gateway4 192.0.2.1 is outside lo's prefixes (127.0.0.1/8)") {
+		t.Errorf("check of a gateway outside the prefix: exit %d, stderr %q; want a warning", code, stderr)
+	}
 	missing := filepath.Join(dir, "missing.toml")
 	code, _, stderr = runArgs("check", "--config", missing)
 	if code != 1 || !strings.Contains(stderr, missing) {

@@ -64,6 +64,9 @@ type Config struct {
 	Endpoints  Endpoints
 	Interfaces []Interface
 	Routing    Routing
+	Rejoin     Rejoin
+	// lines are the keys' lines in Source, for Validate's errors.
+	lines map[string]int
 }
 
 // Daemon is the [daemon] table.
@@ -142,6 +145,23 @@ type Interface struct {
 	Priority int
 	// Manage false leaves matching interfaces alone.
 	Manage bool
+	// OnLink installs the configured gateways on-link (RTNH_F_ONLINK)
+	// although they lie outside the interface's prefixes, as some
+	// providers route them.
+	OnLink bool
+}
+
+// Rejoin is the [rejoin] table: how a path that comes back is joined again
+// (docs/architecture.md, "Rejoin").
+type Rejoin struct {
+	// GatewayTimeout bounds the wait for a gateway to answer before an
+	// endpoint is (re-)added anyway; 0 does not wait.
+	GatewayTimeout time.Duration
+	// JoinTimeout is how long a connection may go without a subflow from
+	// an endpoint after it was added before the join counts as failed.
+	JoinTimeout time.Duration
+	// RetryMax caps the doubling wait between retries of a failed join.
+	RetryMax time.Duration
 }
 
 // Routing is the [routing] table: per-interface source routing.
@@ -186,6 +206,11 @@ func Default() *Config {
 			TableBase:    10000,
 			RulePriority: 10000,
 			Protocol:     177,
+		},
+		Rejoin: Rejoin{
+			GatewayTimeout: 30 * time.Second,
+			JoinTimeout:    5 * time.Second,
+			RetryMax:       time.Minute,
 		},
 	}
 }

@@ -49,6 +49,7 @@ type file struct {
 	Limits    fileLimits      `toml:"limits"`
 	Endpoints fileEndpoints   `toml:"endpoints"`
 	Routing   fileRouting     `toml:"routing"`
+	Rejoin    fileRejoin      `toml:"rejoin"`
 	Interface []fileInterface `toml:"interface,omitempty"`
 }
 
@@ -86,6 +87,13 @@ type fileInterface struct {
 	Port     any `toml:"port,omitempty"`
 	Priority any `toml:"priority,omitempty"`
 	Manage   any `toml:"manage,omitempty"`
+	OnLink   any `toml:"onlink,omitempty"`
+}
+
+type fileRejoin struct {
+	GatewayTimeout any `toml:"gateway_timeout,omitempty"`
+	JoinTimeout    any `toml:"join_timeout,omitempty"`
+	RetryMax       any `toml:"retry_max,omitempty"`
 }
 
 type fileRouting struct {
@@ -136,6 +144,7 @@ func Parse(name string, data []byte) (*Config, error) {
 		return nil, joinErrors(name, c.errs)
 	}
 	cfg.Source = name
+	cfg.lines = doc.lines
 	return cfg, nil
 }
 

@@ -60,7 +60,31 @@ func (c *checker) config(f *file) *Config {
 		cfg.Interfaces = append(cfg.Interfaces, in)
 	}
 	c.routing(f.Routing, &cfg.Routing)
+	c.rejoin(f.Rejoin, &cfg.Rejoin)
 	return cfg
+}
+
+func (c *checker) rejoin(f fileRejoin, r *Rejoin) {
+	c.duration("rejoin.gateway_timeout", f.GatewayTimeout, 0, 10*time.Minute, &r.GatewayTimeout)
+	c.duration("rejoin.join_timeout", f.JoinTimeout, time.Second, 2*time.Minute, &r.JoinTimeout)
+	c.duration("rejoin.retry_max", f.RetryMax, time.Second, time.Hour, &r.RetryMax)
+}
+
+// duration sets *dst from v when v is present and a duration within
+// lo..hi.
+func (c *checker) duration(key string, v any, lo, hi time.Duration, dst *time.Duration) {
+	s, ok := c.str(key, v, `a duration such as "30s"`)
+	if !ok {
+		return
+	}
+	switch d, err := time.ParseDuration(s); {
+	case err != nil:
+		c.fail(key, `%s is not a duration (want e.g. "5s" or "1m")`, quote(s))
+	case d < lo || d > hi:
+		c.fail(key, "%s is out of range (%v..%v)", quote(s), lo, hi)
+	default:
+		*dst = d
+	}
 }
 
 func (c *checker) daemon(f fileDaemon, d *Daemon) {
@@ -244,6 +268,10 @@ func (c *checker) iface(n int, f fileInterface, defaultFlags netlinkmptcp.Flags,
 		in.Priority = int(prio)
 	}
 	c.boolean(key("manage"), f.Manage, &in.Manage)
+	c.boolean(key("onlink"), f.OnLink, &in.OnLink)
+	if in.OnLink && f.Gateway4 == nil && f.Gateway6 == nil {
+		c.fail(key("onlink"), "applies to configured gateways, but the entry has neither gateway4 nor gateway6")
+	}
 	return in
 }
 
@@ -300,7 +328,11 @@ func (c *checker) routing(f fileRouting, r *Routing) {
 		r.RulePriority = uint32(n)
 	}
 	if n, ok := c.integer("routing.protocol", f.Protocol, 5, 255, "5..255; 0-4 are the kernel's own"); ok {
-		r.Protocol = uint8(n)
+		if name, taken := RoutingDaemons[uint8(n)]; taken {
+			c.fail("routing.protocol", "%d is %s's: what carries it is not ours (want a number no program uses, such as the default 177)", n, name)
+		} else {
+			r.Protocol = uint8(n)
+		}
 	}
 }
 

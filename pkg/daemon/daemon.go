@@ -70,6 +70,13 @@ func Run(ctx context.Context, o Options) error {
 		return err
 	}
 	defer k.close()
+	warnings, err := Validate(cfg)
+	if err != nil {
+		return err
+	}
+	for _, w := range warnings {
+		log.Warn(w)
+	}
 	lock, err := netnslock.Acquire(netnslock.Dir())
 	if err != nil {
 		return err
@@ -210,10 +217,6 @@ func openKernel(cfg *config.Config, keep rtnl.Filter) (*kernel, error) {
 		k.close()
 		return nil, err
 	}
-	if err := checkFeatures(cfg); err != nil {
-		k.close()
-		return nil, err
-	}
 	if k.events, err = netlinkmptcp.ListenEvents(nil); err != nil {
 		k.close()
 		return nil, err
@@ -245,28 +248,6 @@ func (k *kernel) close() {
 	if k.mptcp != nil {
 		_ = k.mptcp.Close()
 	}
-}
-
-// checkFeatures refuses endpoint flags the running kernel does not know:
-// newer kernels drop unknown bits silently, so the endpoint would not be
-// what the configuration says.
-func checkFeatures(cfg *config.Config) error {
-	f, err := netlinkmptcp.KernelFeatures()
-	if err != nil {
-		return err
-	}
-	if err := f.CheckFlags(cfg.Endpoints.Flags); err != nil {
-		return fmt.Errorf("%s: endpoints.flags: %w", cfg.Source, err)
-	}
-	for i, in := range cfg.Interfaces {
-		if in.Flags == nil {
-			continue
-		}
-		if err := f.CheckFlags(*in.Flags); err != nil {
-			return fmt.Errorf("%s: interface[%d].flags: %w", cfg.Source, i+1, err)
-		}
-	}
-	return nil
 }
 
 // networkManagerRunning tells whether NetworkManager runs, from its pid

@@ -46,7 +46,11 @@ func (r *reloader) reload(ctx context.Context) error {
 	defer func() { _ = r.notify.Ready(r.status.String()) }()
 	cfg, err := LoadConfig(r.opts)
 	if err == nil {
-		err = checkFeatures(cfg)
+		var warnings []string
+		warnings, err = Validate(cfg)
+		for _, w := range warnings {
+			r.log.Warn(w)
+		}
 	}
 	if err == nil {
 		err = r.engine.Reload(ctx, cfg)

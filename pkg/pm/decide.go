@@ -246,7 +246,7 @@ func waitForGateways(in Input, set srcroute.Settings, candidates []Endpoint, add
 		until := seen.Add(in.GatewayWait)
 		if isNew && in.Now.Before(until) {
 			pol := in.Config.Interface(c.IfName)
-			src := srcroute.Source{Addr: in.Net.Addrs[key], Link: in.Net.Links[c.IfIndex], Gateway4: pol.Gateway4, Gateway6: pol.Gateway6}
+			src := srcroute.Source{Addr: in.Net.Addrs[key], Link: in.Net.Links[c.IfIndex], Gateway4: pol.Gateway4, Gateway6: pol.Gateway6, OnLink: pol.OnLink}
 			if srcroute.GatewayFor(set, src, in.Net).Origin == srcroute.GatewayNone {
 				for i := range addrs {
 					if addrs[i].Addr.Key() == key {
@@ -369,7 +369,7 @@ func routingSources(cfg *config.Config, net netstate.State, eps []Endpoint) []sr
 		pol := cfg.Interface(e.IfName)
 		out = append(out, srcroute.Source{
 			Addr: a, Link: net.Links[e.IfIndex],
-			Gateway4: pol.Gateway4, Gateway6: pol.Gateway6,
+			Gateway4: pol.Gateway4, Gateway6: pol.Gateway6, OnLink: pol.OnLink,
 		})
 	}
 	return out
