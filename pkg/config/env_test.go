@@ -58,8 +58,8 @@ func TestValidateChecksFlagsAgainstTheKernel(t *testing.T) {
 
 func TestRejoinAndOnLinkKeys(t *testing.T) {
 	for doc, want := range map[string]string{
-		"[rejoin]\njoin_timeout = \"0s\"\n":                  `test.toml:2: rejoin.join_timeout: "0s" is out of range (1s..2m0s)`,
-		"[rejoin]\ngateway_timeout = \"soon\"\n":             `test.toml:2: rejoin.gateway_timeout: "soon" is not a duration`,
+		"[rejoin]\njoin_timeout = \"0s\"\n":                `test.toml:2: rejoin.join_timeout: "0s" is out of range (1s..2m0s)`,
+		"[rejoin]\ngateway_timeout = \"soon\"\n":           `test.toml:2: rejoin.gateway_timeout: "soon" is not a duration`,
 		"[[interface]]\nmatch = \"eth1\"\nonlink = true\n": "test.toml:3: interface[1].onlink: applies to configured gateways",
 	} {
 		if _, err := Parse("test.toml", []byte(doc)); err == nil || !strings.Contains(err.Error(), want) {
