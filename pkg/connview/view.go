@@ -24,70 +24,75 @@ import (
 // write them: IPv4-mapped IPv6 addresses are IPv4.
 type Connection struct {
 	// Token names the connection on this host.
-	Token uint32
+	Token uint32 `json:"token"`
 	// Local and Remote are the addresses and ports of the connection's
 	// initial subflow; invalid if the view learnt of the connection from a
 	// later event.
-	Local, Remote netip.AddrPort
+	Local  netip.AddrPort `json:"local"`
+	Remote netip.AddrPort `json:"remote"`
 	// ServerSide says this host accepted the connection.
-	ServerSide bool
+	ServerSide bool `json:"server_side"`
 	// Established says the connection is fully established: its
 	// ESTABLISHED event was seen, or it was implied by a later event or by
 	// the kernel's socket state when the view was rebuilt.
-	Established bool
+	Established bool `json:"established"`
 	// Partial says the view learnt of the connection from an event other
 	// than CREATED (after lost events, say): what happened before, the
 	// initial subflow included, may be missing.
-	Partial bool
+	Partial bool `json:"partial,omitempty"`
 	// Subflows are the connection's subflows, the initial one first.
-	Subflows []Subflow
+	Subflows []Subflow `json:"subflows"`
 	// PeerAddrs are the addresses the peer announced (ADD_ADDR) and has not
 	// withdrawn, by id. A rebuilt view has none: the kernel's socket
 	// diagnostics do not report them.
-	PeerAddrs []PeerAddr
+	PeerAddrs []PeerAddr `json:"peer_addrs,omitempty"`
 }
 
 // Subflow is one subflow of a connection.
 type Subflow struct {
 	// Local and Remote are the subflow's addresses and ports.
-	Local, Remote netip.AddrPort
+	Local  netip.AddrPort `json:"local"`
+	Remote netip.AddrPort `json:"remote"`
 	// LocalID and RemoteID are the address ids at both ends; LocalID is the
 	// id of the local endpoint a joined subflow was opened from.
-	LocalID, RemoteID uint8
+	LocalID  uint8 `json:"local_id"`
+	RemoteID uint8 `json:"remote_id"`
 	// Initial says this is the subflow the connection started with.
-	Initial bool
+	Initial bool `json:"initial"`
 	// Backup says the subflow is a backup. From events it is the kernel's
 	// event flag, which follows the peer's request (MP_PRIO, MP_JOIN);
 	// after a rebuild it is set if either end asked.
-	Backup bool
+	Backup bool `json:"backup"`
 	// IfIndex is the device the subflow is bound to, 0 if none.
-	IfIndex int
+	IfIndex int `json:"ifindex,omitempty"`
 }
 
 // PeerAddr is an address the peer announced.
 type PeerAddr struct {
 	// ID is the peer's id for the address.
-	ID uint8
+	ID uint8 `json:"id"`
 	// Addr is the address, with the announced port or port 0.
-	Addr netip.AddrPort
+	Addr netip.AddrPort `json:"addr"`
 }
 
 // Snapshot is a copy of the view at one moment; changing it does not
 // change the view.
 type Snapshot struct {
 	// Connections are ordered by token.
-	Connections []Connection
+	Connections []Connection `json:"connections"`
 	// Listeners are the MPTCP listening sockets (Linux 6.2+), ordered by
 	// address. A rebuild does not read them: after lost events a listener
 	// may be missing or stale until its next event.
-	Listeners []netip.AddrPort
+	Listeners []netip.AddrPort `json:"listeners"`
 	// Complete says the view has followed every event since it was last
 	// read from the kernel; IncompleteReason says why not.
-	Complete         bool
-	IncompleteReason string
+	Complete         bool   `json:"complete"`
+	IncompleteReason string `json:"incomplete_reason,omitempty"`
 	// Events counts the events applied, Losses the times the view was
 	// marked incomplete, Rebuilds the times it was read from the kernel.
-	Events, Losses, Rebuilds uint64
+	Events   uint64 `json:"events"`
+	Losses   uint64 `json:"losses"`
+	Rebuilds uint64 `json:"rebuilds"`
 }
 
 // View is the live view. It is safe for concurrent use; it expects one
