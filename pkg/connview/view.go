@@ -15,6 +15,8 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"syscall"
+	"time"
 
 	"github.com/mptcpgd/mptcpgd/pkg/netlinkmptcp"
 	"github.com/mptcpgd/mptcpgd/pkg/sockdiag"
@@ -46,6 +48,24 @@ type Connection struct {
 	// withdrawn, by id. A rebuilt view has none: the kernel's socket
 	// diagnostics do not report them.
 	PeerAddrs []PeerAddr `json:"peer_addrs,omitempty"`
+	// DenyJoinID0 says the peer refuses joins to its initial address.
+	DenyJoinID0 bool `json:"deny_join_id0,omitempty"`
+	// Since is when the view saw the connection established (or, after a
+	// rebuild, when it read it).
+	Since time.Time `json:"since,omitzero"`
+	// FailedJoins are the latest failed join (or subflow that closed with
+	// an error) from each local address, until a subflow from that address
+	// is established.
+	FailedJoins []FailedJoin `json:"failed_joins,omitempty"`
+}
+
+// FailedJoin is a subflow from a local address that the kernel closed with
+// an error: a join refused or reset, or a working subflow that broke.
+type FailedJoin struct {
+	Local   netip.Addr    `json:"local"`
+	LocalID uint8         `json:"local_id"`
+	Errno   syscall.Errno `json:"errno"`
+	At      time.Time     `json:"at"`
 }
 
 // Subflow is one subflow of a connection.
@@ -107,6 +127,10 @@ type View struct {
 	losses    uint64
 	rebuilds  uint64
 	changed   chan struct{}
+	// joins is signalled on changes to client-side connections' subflows:
+	// what join supervision follows.
+	joins chan struct{}
+	now   func() time.Time
 }
 
 // connection is a Connection with its subflows and announced addresses
@@ -115,6 +139,7 @@ type connection struct {
 	Connection
 	subflows  map[subflowKey]Subflow
 	peerAddrs map[uint8]netip.AddrPort
+	failed    map[netip.Addr]FailedJoin
 }
 
 type subflowKey struct{ local, remote netip.AddrPort }
@@ -130,7 +155,37 @@ func New() *View {
 		listeners: map[netip.AddrPort]bool{},
 		reason:    notReadYet,
 		changed:   make(chan struct{}, 1),
+		joins:     make(chan struct{}, 1),
+		now:       time.Now,
 	}
+}
+
+// JoinsChanged receives a value, coalesced, after a change that join
+// supervision follows: a client-side connection established or closed, or
+// one of its subflows established or closed, or a rebuild.
+func (v *View) JoinsChanged() <-chan struct{} { return v.joins }
+
+func (v *View) notifyJoins() {
+	select {
+	case v.joins <- struct{}{}:
+	default:
+	}
+}
+
+// Clients returns a copy of the established client-side connections: the
+// ones whose joins we open. It costs nothing for the server side.
+func (v *View) Clients() []Connection {
+	v.mu.RLock()
+	defer v.mu.RUnlock()
+	var out []Connection
+	for _, c := range v.conns {
+		if c.ServerSide || !c.Established {
+			continue
+		}
+		out = append(out, c.snapshot())
+	}
+	slices.SortFunc(out, func(a, b Connection) int { return cmp.Compare(a.Token, b.Token) })
+	return out
 }
 
 // Changed receives a value after the view changed (events applied, a
@@ -170,6 +225,13 @@ func (v *View) apply(ev netlinkmptcp.Event, describe bool) (change string, ok bo
 			c.Established = true
 		}
 		c.Local, c.Remote, c.ServerSide = local, remote, ev.ServerSide
+		c.DenyJoinID0 = ev.Flags&netlinkmptcp.EventFlagDenyJoinID0 != 0
+		if ev.Type == netlinkmptcp.EventEstablished {
+			c.Since = v.now()
+			if !c.ServerSide {
+				v.notifyJoins()
+			}
+		}
 		initial := Subflow{Local: local, Remote: remote, LocalID: ev.LocalID, RemoteID: ev.RemoteID, Initial: true}
 		if old, ok := c.subflows[initial.key()]; ok {
 			initial.Backup, initial.IfIndex = old.Backup, old.IfIndex
@@ -189,6 +251,9 @@ func (v *View) apply(ev netlinkmptcp.Event, describe bool) (change string, ok bo
 			return say(describe, func() string { return fmt.Sprintf("connection %08x closed; it was not in the view", ev.Token) }), false
 		}
 		delete(v.conns, ev.Token)
+		if !c.ServerSide {
+			v.notifyJoins()
+		}
 		return say(describe, func() string {
 			return fmt.Sprintf("connection %08x closed (%s -> %s, %d subflows)", ev.Token, c.Local, c.Remote, len(c.subflows))
 		}), true
@@ -224,6 +289,12 @@ func (v *View) apply(ev netlinkmptcp.Event, describe bool) (change string, ok bo
 		old, known := c.subflows[sf.key()]
 		sf.Initial = old.Initial
 		c.subflows[sf.key()] = sf
+		if ev.Type == netlinkmptcp.EventSubEstablished {
+			delete(c.failed, local.Addr())
+			if !c.ServerSide {
+				v.notifyJoins()
+			}
+		}
 		if ev.Type == netlinkmptcp.EventSubPriority && known {
 			return say(describe, func() string {
 				return fmt.Sprintf("subflow %s of connection %08x is %s%s", describeSubflow(sf), ev.Token, priority(sf.Backup), lazily)
@@ -241,6 +312,12 @@ func (v *View) apply(ev netlinkmptcp.Event, describe bool) (change string, ok bo
 			sf = Subflow{Local: local, Remote: remote, LocalID: ev.LocalID, RemoteID: ev.RemoteID, IfIndex: int(ev.IfIndex)}
 		}
 		delete(c.subflows, key)
+		if ev.Error != 0 {
+			c.failed[local.Addr()] = FailedJoin{Local: local.Addr(), LocalID: ev.LocalID, Errno: ev.Error, At: v.now()}
+		}
+		if !c.ServerSide {
+			v.notifyJoins()
+		}
 		text := say(describe, func() string {
 			return fmt.Sprintf("subflow %s of connection %08x closed%s%s", describeSubflow(sf), ev.Token, closeCause(ev), lazily)
 		})
@@ -286,7 +363,30 @@ func (v *View) lookup(token uint32, partial, describe bool) (c *connection, lazi
 }
 
 func newConnection(c Connection) *connection {
-	return &connection{Connection: c, subflows: map[subflowKey]Subflow{}, peerAddrs: map[uint8]netip.AddrPort{}}
+	return &connection{Connection: c, subflows: map[subflowKey]Subflow{}, peerAddrs: map[uint8]netip.AddrPort{},
+		failed: map[netip.Addr]FailedJoin{}}
+}
+
+// snapshot copies the connection with its subflows, announced addresses and
+// failed joins in order.
+func (c *connection) snapshot() Connection {
+	out := c.Connection
+	out.Subflows = make([]Subflow, 0, len(c.subflows))
+	for _, sf := range c.subflows {
+		out.Subflows = append(out.Subflows, sf)
+	}
+	slices.SortFunc(out.Subflows, compareSubflows)
+	out.PeerAddrs = make([]PeerAddr, 0, len(c.peerAddrs))
+	for id, addr := range c.peerAddrs {
+		out.PeerAddrs = append(out.PeerAddrs, PeerAddr{ID: id, Addr: addr})
+	}
+	slices.SortFunc(out.PeerAddrs, func(a, b PeerAddr) int { return cmp.Compare(a.ID, b.ID) })
+	out.FailedJoins = nil
+	for _, f := range c.failed {
+		out.FailedJoins = append(out.FailedJoins, f)
+	}
+	slices.SortFunc(out.FailedJoins, func(a, b FailedJoin) int { return a.Local.Compare(b.Local) })
+	return out
 }
 
 // MarkIncomplete records that the view missed events, and why.
@@ -304,6 +404,7 @@ func (v *View) MarkIncomplete(reason string) {
 // them, so a view fed by events never has them either. Listeners are kept.
 func (v *View) Rebuild(conns []sockdiag.Connection) {
 	fresh := make(map[uint32]*connection, len(conns))
+	now := v.now()
 	for _, sc := range conns {
 		if sc.Fallback {
 			continue
@@ -314,6 +415,7 @@ func (v *View) Rebuild(conns []sockdiag.Connection) {
 			Remote:      unmap(sc.Remote),
 			ServerSide:  sc.ServerSide,
 			Established: slices.Contains(pastHandshake, sc.State),
+			Since:       now,
 		})
 		for _, s := range sc.Subflows {
 			sf := Subflow{Local: unmap(s.Local), Remote: unmap(s.Remote), LocalID: s.LocalID, RemoteID: s.RemoteID,
@@ -329,6 +431,7 @@ func (v *View) Rebuild(conns []sockdiag.Connection) {
 	v.complete = true
 	v.reason = ""
 	v.rebuilds++
+	v.notifyJoins()
 }
 
 // pastHandshake are the states of an MPTCP socket that has been
@@ -363,18 +466,7 @@ func (v *View) Snapshot() Snapshot {
 		Rebuilds:         v.rebuilds,
 	}
 	for _, c := range v.conns {
-		out := c.Connection
-		out.Subflows = make([]Subflow, 0, len(c.subflows))
-		for _, sf := range c.subflows {
-			out.Subflows = append(out.Subflows, sf)
-		}
-		slices.SortFunc(out.Subflows, compareSubflows)
-		out.PeerAddrs = make([]PeerAddr, 0, len(c.peerAddrs))
-		for id, addr := range c.peerAddrs {
-			out.PeerAddrs = append(out.PeerAddrs, PeerAddr{ID: id, Addr: addr})
-		}
-		slices.SortFunc(out.PeerAddrs, func(a, b PeerAddr) int { return cmp.Compare(a.ID, b.ID) })
-		s.Connections = append(s.Connections, out)
+		s.Connections = append(s.Connections, c.snapshot())
 	}
 	slices.SortFunc(s.Connections, func(a, b Connection) int { return cmp.Compare(a.Token, b.Token) })
 	for l := range v.listeners {
