@@ -173,3 +173,10 @@ func printAdopted(w io.Writer, eps []netlinkmptcp.Endpoint, verb string) {
 		fmt.Fprintf(w, "%s endpoint %s: mptcpgd converges it to the configuration\n", verb, ep)
 	}
 }
+
+// rejoinNow asks the daemon to retry every failed join now.
+func rejoinNow(o options) error {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	return control.Query(ctx, o.socket, control.Rejoin, nil)
+}

@@ -33,6 +33,7 @@ const usage = `Usage:
                              the limits found at first start (stop the daemon first)
   mptcpgd reload [flags]     ask the running daemon to reload its configuration; exit 1 with
                              its reason when it refuses the new one (systemctl reload runs it)
+  mptcpgd rejoin [flags]     retry every failed join now (after fixing a firewall, say)
   mptcpgd adopt [flags]      take over endpoints someone else made on addresses mptcpgd
                              manages (after a lost state file); --dry-run only lists them
   mptcpgd version            print the version (also --version)
@@ -110,6 +111,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		err = reload(o)
 	case "adopt":
 		err = adopt(o, explicit, stdout)
+	case "rejoin":
+		err = rejoinNow(o)
 	case "version":
 		fmt.Fprintln(stdout, "mptcpgd", version)
 	case "help":

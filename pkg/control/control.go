@@ -34,6 +34,8 @@ const (
 	// Adopt: take over the foreign endpoints on managed addresses; the
 	// reply lists them.
 	Adopt = "adopt"
+	// Rejoin: retry every failed join now.
+	Rejoin = "rejoin"
 )
 
 // MaxRequest bounds a request line.

@@ -93,16 +93,18 @@ func Run(ctx context.Context, o Options) error {
 	view := connview.New()
 	status := newStatusLine(view)
 	engine, err := pm.New(pm.Options{
-		Config:    cfg,
-		Log:       log,
-		MPTCP:     k.mptcp,
-		Routing:   k.rt,
-		Network:   k.rt,
-		Watcher:   k.watch,
-		Store:     statefile.File{Path: o.StatePath},
-		ARP:       readARP,
-		Enabled:   netlinkmptcp.CheckEnabled,
-		OnSummary: status.setSummary,
+		Config:      cfg,
+		Log:         log,
+		MPTCP:       k.mptcp,
+		Routing:     k.rt,
+		Network:     k.rt,
+		Watcher:     k.watch,
+		Store:       statefile.File{Path: o.StatePath},
+		ARP:         readARP,
+		Enabled:     netlinkmptcp.CheckEnabled,
+		Neighbours:  k.rt,
+		Connections: view,
+		OnSummary:   status.setSummary,
 		Competitor: func() string {
 			if networkManagerRunning() {
 				return "NetworkManager is running (it removes endpoints it does not want on reapply: connection.mptcp-flags)"
@@ -167,6 +169,8 @@ func controlHandler(version string, engine *pm.Engine, view *connview.View, rl *
 			return nil, rl.reload(ctx)
 		case control.Adopt:
 			return engine.Adopt(ctx)
+		case control.Rejoin:
+			return nil, engine.RetryJoins(ctx)
 		}
 		return nil, fmt.Errorf("unknown command %q", cmd)
 	}

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"maps"
+	"net/netip"
 	"slices"
 	"time"
 
@@ -13,6 +14,7 @@ import (
 	"github.com/mptcpgd/mptcpgd/pkg/config"
 	"github.com/mptcpgd/mptcpgd/pkg/netlinkmptcp"
 	"github.com/mptcpgd/mptcpgd/pkg/netstate"
+	"github.com/mptcpgd/mptcpgd/pkg/rejoin"
 	"github.com/mptcpgd/mptcpgd/pkg/rtnl"
 	"github.com/mptcpgd/mptcpgd/pkg/srcroute"
 )
@@ -49,6 +51,13 @@ type Options struct {
 	// Competitor names a program running here that is known to undo our
 	// work (NetworkManager), "" if none; nil never names one.
 	Competitor func() string
+	// Neighbours, when set, gates an endpoint's (re-)addition on its
+	// gateway answering (see gatewayGate); the Watcher then should
+	// implement NeighbourWatcher, so the engine hears the gateway answer.
+	Neighbours Neighbours
+	// Connections, when set, is the live connection view whose failed
+	// joins the engine retries (see rejoin).
+	Connections Connections
 	// Enabled checks that MPTCP is enabled in the namespace
 	// (netlinkmptcp.CheckEnabled): the netlink family keeps answering when
 	// net.mptcp.enabled is 0, so only the sysctl tells. It is asked at
@@ -100,6 +109,16 @@ type Engine struct {
 	// of a gateway wait; resyncTimer for the safety-net resync.
 	timer       Timer
 	resyncTimer Timer
+	// gate holds additions until their gateway answers (nil: no gate).
+	gate *gatewayGate
+	// sup decides the retries of failed joins; since says when each of
+	// our endpoints was last added, readd which to remove and add again,
+	// missing what the connections lack, superviseAt when to look again.
+	sup         *rejoin.Supervisor
+	since       map[netip.Addr]time.Time
+	readd       map[netip.Addr]bool
+	missing     []rejoin.Missing
+	superviseAt time.Time
 	// disabled says why MPTCP is off in the namespace, "" while it is on.
 	disabled   string
 	summary    string
@@ -137,7 +156,16 @@ func New(o Options) (*Engine, error) {
 	}
 	retry := newRetrier(o.Backoff, o.Log)
 	repairs := newRepairs(o.Repair, o.Log, o.Competitor)
+	var gate *gatewayGate
+	if o.Neighbours != nil {
+		nw, _ := o.Watcher.(NeighbourWatcher)
+		gate = newGatewayGate(o.Neighbours, nw, o.Log, o.Config.Rejoin.GatewayTimeout)
+	}
 	return &Engine{
+		gate:     gate,
+		sup:      rejoin.New(rejoinSettings(o.Config, netlinkmptcp.Limits{})),
+		since:    map[netip.Addr]time.Time{},
+		readd:    map[netip.Addr]bool{},
 		opt:      o,
 		log:      o.Log,
 		clock:    o.Clock,
@@ -184,6 +212,9 @@ func (e *Engine) Run(ctx context.Context) error {
 	e.setKernel(eps)
 	e.limits = limits
 	e.prune()
+	for _, ep := range eps {
+		e.since[ep.Addr] = e.clock.Now()
+	}
 	if err := e.own.noteInitialLimits(limits); err != nil {
 		return err
 	}
@@ -206,12 +237,18 @@ func (e *Engine) Run(ctx context.Context) error {
 	e.resyncTimer = e.clock.NewTimer(time.Hour)
 	defer e.resyncTimer.Stop()
 	e.armResync()
+	var joins <-chan struct{}
+	if e.opt.Connections != nil {
+		joins = e.opt.Connections.JoinsChanged()
+	}
 
 	e.reconcile()
 	for {
 		select {
 		case m := <-e.netCh:
 			e.handleNet(m)
+		case <-joins:
+			e.superviseSoon()
 		case o := <-e.results:
 			e.handleResult(o)
 		case f := <-e.requests:
@@ -223,6 +260,9 @@ func (e *Engine) Run(ctx context.Context) error {
 			e.resync("safety-net timer")
 		case <-e.timer.C():
 			e.reconcile()
+			if now := e.clock.Now(); !e.superviseAt.IsZero() && !now.Before(e.superviseAt) {
+				e.supervise(now)
+			}
 		case <-ctx.Done():
 			cancel()
 			<-saverDone
@@ -279,6 +319,10 @@ func (e *Engine) Reload(ctx context.Context, cfg *config.Config) error {
 			return
 		}
 		interval := e.cfg.Daemon.ResyncInterval
+		e.sup.SetSettings(rejoinSettings(cfg, e.limits))
+		if e.gate != nil {
+			e.gate.timeout = cfg.Rejoin.GatewayTimeout
+		}
 		if cur := RoutingSettings(cfg); cur != e.owners[0] {
 			// What the old table base or rule priority tagged is ours
 			// until it is gone.
@@ -336,6 +380,11 @@ func (e *Engine) handleNet(m netMsg) {
 	for {
 		if m.err != nil && readErr == nil {
 			readErr = m.err
+		}
+		for _, u := range m.updates {
+			if u.Kind == netstate.NeighUpdate && e.gate.neighbour(u.Neigh) {
+				e.superviseSoon()
+			}
 		}
 		e.observe(ApplyUpdates(e.net, m.updates, e.owners), now, false)
 		select {

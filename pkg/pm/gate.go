@@ -115,6 +115,9 @@ func (g *gatewayGate) waitText(gw srcroute.Gateway, w *gatewayWait) string {
 // so the engine decides again. A gateway that failed again is resolved
 // again: the wait is bounded by the timeout, not by the kernel's probes.
 func (g *gatewayGate) neighbour(n netstate.Neigh) bool {
+	if g == nil {
+		return false
+	}
 	k := neighKey{n.IfIndex, n.Addr}
 	w, ok := g.waits[k]
 	if !ok {

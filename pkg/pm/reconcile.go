@@ -3,6 +3,7 @@ package pm
 import (
 	"errors"
 	"fmt"
+	"net/netip"
 	"slices"
 	"time"
 
@@ -38,6 +39,7 @@ func (e *Engine) reconcile() {
 	e.routing.apply(rp, e.net, now, e.later)
 	e.recordRouting()
 	holdUnrouted(&d, in.Kernel, e.net, e.retry.cause)
+	e.holdUngated(&d, in.Kernel, now)
 	e.decision = d
 	e.planEndpoints(d, in.Kernel, now)
 	e.planLimits(d, now)
@@ -102,6 +104,7 @@ func (e *Engine) planEndpoints(d Decision, kernel []netlinkmptcp.Endpoint, now t
 			e.pending.done(o)
 		}
 	}
+	e.reAdd(&p, d)
 	for _, ep := range p.Keep {
 		e.own.record(ep)
 	}
@@ -118,6 +121,76 @@ func (e *Engine) planEndpoints(d Decision, kernel []netlinkmptcp.Endpoint, now t
 	for _, o := range s.queue {
 		e.enqueue(o)
 	}
+}
+
+// reAdd turns the kept endpoints that join supervision asked to re-add
+// into a removal and an addition: the only retry the in-kernel path manager
+// offers, as a new endpoint is applied to every established connection.
+func (e *Engine) reAdd(p *EndpointPlan, d Decision) {
+	if len(e.readd) == 0 {
+		return
+	}
+	want := map[netip.Addr]Endpoint{}
+	for _, w := range d.Endpoints {
+		want[w.Addr] = w
+	}
+	kept := p.Keep[:0]
+	for _, ep := range p.Keep {
+		w, wanted := want[ep.Addr]
+		if !e.readd[ep.Addr] || !wanted || e.pending.dels[ep.ID] != nil {
+			kept = append(kept, ep)
+			continue
+		}
+		delete(e.readd, ep.Addr)
+		p.Delete = append(p.Delete, ep)
+		p.Add = append(p.Add, w)
+		e.log.Info("re-adding endpoint so that connections that lack it join again", zap.String(logging.FieldIface, w.IfName),
+			zap.Stringer(logging.FieldAddr, ep.Addr), zap.Uint8(logging.FieldEndpointID, ep.ID))
+	}
+	p.Keep = kept
+	for a := range e.readd {
+		if _, ok := want[a]; !ok {
+			delete(e.readd, a)
+		}
+	}
+}
+
+// holdUngated holds back the additions whose gateway does not answer yet
+// (gatewayGate): the source routing is in place, the endpoint waits.
+func (e *Engine) holdUngated(d *Decision, kernel []netlinkmptcp.Endpoint, now time.Time) {
+	if e.gate == nil {
+		return
+	}
+	present := map[netip.Addr]bool{}
+	for _, ep := range kernel {
+		if d.Owned[ep.ID] {
+			present[ep.Addr] = true
+		}
+	}
+	wanted := map[neighKey]bool{}
+	kept := d.Endpoints[:0]
+	for _, ep := range d.Endpoints {
+		gw := gatewayOf(d, ep)
+		if gw.Addr.IsValid() {
+			wanted[neighKey{gw.IfIndex, gw.Addr}] = true
+		}
+		if present[ep.Addr] {
+			kept = append(kept, ep)
+			continue
+		}
+		ok, why := e.gate.open(gw, now)
+		if ok {
+			kept = append(kept, ep)
+			continue
+		}
+		for i := range d.Addresses {
+			if d.Addresses[i].Addr.Addr == ep.Addr {
+				d.Addresses[i].Managed, d.Addresses[i].Reason = false, "held: "+why
+			}
+		}
+	}
+	d.Endpoints = kept
+	e.gate.forget(wanted)
 }
 
 // deadAddress tells whether an endpoint's address can no longer carry
@@ -167,6 +240,8 @@ func (e *Engine) handleResult(o *op) {
 		e.retry.succeeded(k)
 		e.kernel[o.stored.ID] = o.stored
 		e.own.record(o.stored)
+		e.since[o.stored.Addr] = now
+		e.superviseSoon()
 		msg := "endpoint added"
 		if e.repairs.done(k, now) {
 			msg = "endpoint restored (someone else removed it)"
@@ -233,7 +308,7 @@ func (e *Engine) ifName(ep netlinkmptcp.Endpoint) string {
 // of a gateway wait.
 func (e *Engine) armTimer(now time.Time, held map[int]time.Time, gatewayWait time.Time) {
 	next := gatewayWait
-	for _, t := range []time.Time{e.retry.next(), e.repairs.next(now)} {
+	for _, t := range []time.Time{e.retry.next(), e.repairs.next(now), e.superviseAt, e.gate.next()} {
 		if !t.IsZero() && (next.IsZero() || t.Before(next)) {
 			next = t
 		}

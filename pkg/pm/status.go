@@ -12,6 +12,7 @@ import (
 	"github.com/mptcpgd/mptcpgd/pkg/logging"
 	"github.com/mptcpgd/mptcpgd/pkg/netlinkmptcp"
 	"github.com/mptcpgd/mptcpgd/pkg/netstate"
+	"github.com/mptcpgd/mptcpgd/pkg/rejoin"
 	"github.com/mptcpgd/mptcpgd/pkg/srcroute"
 	"github.com/mptcpgd/mptcpgd/pkg/statefile"
 	"go.uber.org/zap"
@@ -63,6 +64,9 @@ type Status struct {
 	Retrying []string `json:"retrying,omitempty"`
 	// Disabled says why MPTCP is off in the namespace, "" while it is on.
 	Disabled string `json:"disabled,omitempty"`
+	// Missing are the client connections that lack a subflow from one of
+	// our endpoints, and why (join supervision).
+	Missing []rejoin.Missing `json:"missing,omitempty"`
 	// HeldOff names repairs held off because someone keeps undoing them.
 	HeldOff    []string  `json:"held_off,omitempty"`
 	LastResync time.Time `json:"last_resync"`
@@ -125,6 +129,7 @@ func (e *Engine) Status(ctx context.Context) (Status, error) {
 		s.Retrying = e.retry.names()
 		s.HeldOff = e.repairs.heldOff(e.clock.Now())
 		s.Disabled = e.disabled
+		s.Missing = e.missing
 		s.LastResync = e.lastResync
 	})
 	return s, err
@@ -223,6 +228,9 @@ func (e *Engine) updateSummary() {
 	if e.disabled != "" {
 		s = "MPTCP disabled (net.mptcp.enabled=0); " + s
 	}
+	if n := missingConns(e.missing); n > 0 {
+		s += fmt.Sprintf(", %d connections missing a path", n)
+	}
 	if s != e.summary {
 		e.summary = s
 		if e.opt.OnSummary != nil {
@@ -272,4 +280,13 @@ func AdoptOffline(cfg *config.Config, k MPTCP, n Network, store Store) ([]netlin
 		return nil, nil
 	}
 	return d.Takeable, store.Save(own)
+}
+
+// missingConns counts the connections that lack a path.
+func missingConns(ms []rejoin.Missing) int {
+	tokens := map[uint32]bool{}
+	for _, m := range ms {
+		tokens[m.Token] = true
+	}
+	return len(tokens)
 }

@@ -33,8 +33,10 @@ type Endpoint struct {
 	// failure from before does not count against it.
 	Since time.Time
 	// Held says why it cannot be re-added now (its gateway does not answer
-	// yet), "" when it can.
-	Held string
+	// yet), "" when it can; nil when nothing holds it. It is asked only
+	// when a connection lacks the endpoint, since asking may cost a
+	// question to the kernel.
+	Held func() string
 }
 
 // Conn is an established client-side connection.
@@ -187,10 +189,14 @@ func (s *Supervisor) Plan(now time.Time, eps []Endpoint, conns []Conn) Plan {
 			p.Missing = append(p.Missing, Missing{Token: l.conn.Token, Endpoint: e.ID, Addr: e.Addr, IfName: e.IfName,
 				Reason: l.text() + tail, NextTry: next})
 		}
+		held := ""
+		if e.Held != nil && failedAny && working == 0 {
+			held = e.Held()
+		}
 		switch {
-		case e.Held != "":
+		case held != "":
 			for _, l := range lacking {
-				why(l, "; "+e.Held, time.Time{})
+				why(l, "; "+held, time.Time{})
 			}
 		case working > 0:
 			for _, l := range lacking {

@@ -10,8 +10,10 @@ import (
 	"net/netip"
 	"strings"
 	"text/tabwriter"
+	"time"
 
 	"github.com/mptcpgd/mptcpgd/pkg/connview"
+	"github.com/mptcpgd/mptcpgd/pkg/netlinkmptcp"
 	"github.com/mptcpgd/mptcpgd/pkg/netstate"
 	"github.com/mptcpgd/mptcpgd/pkg/pm"
 	"github.com/mptcpgd/mptcpgd/pkg/srcroute"
@@ -160,7 +162,7 @@ func Render(w io.Writer, r Report) error {
 	case r.Connections == nil:
 		p.f("  unavailable: the daemon did not answer on its control socket\n")
 	default:
-		renderConnections(p, *r.Connections, names)
+		renderConnections(p, *r.Connections, names, lacks(st, *r.Connections))
 	}
 	return p.err
 }
@@ -241,7 +243,37 @@ type writerFunc func([]byte) (int, error)
 
 func (f writerFunc) Write(b []byte) (int, error) { return f(b) }
 
-func renderConnections(p *printer, s connview.Snapshot, names map[int]string) {
+// lacks are, per connection, the paths it lacks: what join supervision
+// reports for client connections, and for server connections the signal
+// endpoints of ours the client has not joined to (it opens the joins).
+func lacks(st pm.Status, snap connview.Snapshot) map[uint32][]string {
+	out := map[uint32][]string{}
+	for _, c := range snap.Connections {
+		if !c.ServerSide || !c.Established {
+			continue
+		}
+		used := map[netip.Addr]bool{}
+		for _, sf := range c.Subflows {
+			used[sf.Local.Addr()] = true
+		}
+		for _, e := range st.Endpoints {
+			if e.Owner != pm.OwnerOurs || e.Flags&netlinkmptcp.FlagSignal == 0 || used[e.Addr] || e.Addr.Is6() != c.Local.Addr().Is6() {
+				continue
+			}
+			out[c.Token] = append(out[c.Token], fmt.Sprintf("the client has not joined to %s (signal endpoint id %d): on the server side the client opens joins, so nothing is retried here", e.Addr, e.ID))
+		}
+	}
+	for _, m := range st.Missing {
+		line := fmt.Sprintf("lacks %s (%s, endpoint id %d): %s", m.Addr, m.IfName, m.Endpoint, m.Reason)
+		if !m.NextTry.IsZero() {
+			line += "; next try at " + m.NextTry.Format(time.TimeOnly)
+		}
+		out[m.Token] = append(out[m.Token], line)
+	}
+	return out
+}
+
+func renderConnections(p *printer, s connview.Snapshot, names map[int]string, lacking map[uint32][]string) {
 	if !s.Complete {
 		p.f("  (incomplete: %s)\n", s.IncompleteReason)
 	}
@@ -273,6 +305,9 @@ func renderConnections(p *printer, s connview.Snapshot, names map[int]string) {
 		}
 		for _, pa := range c.PeerAddrs {
 			p.f("    peer announced %s (id %d)\n", pa.Addr, pa.ID)
+		}
+		for _, l := range lacking[c.Token] {
+			p.f("    %s\n", l)
 		}
 	}
 	for _, l := range s.Listeners {
