@@ -13,6 +13,7 @@ need ping iputils-ping
 need systemd-analyze systemd
 need make make
 need gcc gcc
+need nft nftables
 
 if [ -n "$missing" ]; then
 	if [ "$(id -u)" != 0 ]; then
