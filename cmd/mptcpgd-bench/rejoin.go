@@ -121,11 +121,14 @@ func rejoinRun(c *lab.Scope, e *env, top *lab.Topology, sc rejoinScenario, pulls
 		// What a long outage leaves: something tried the gateway over the
 		// dead link (here a ping) and its entry went FAILED.
 		deadline := time.Now().Add(20 * time.Second)
-		for neighStateOf(top.Client, u.Dev, u.Gateway4) != "FAILED" {
+		for st := ""; st != "FAILED"; st = neighStateOf(top.Client, u.Dev, u.Gateway4) {
 			if time.Now().After(deadline) {
-				c.Fatalf("the gateway's entry did not go FAILED during the outage")
+				c.Fatalf("the gateway's entry did not go FAILED during the outage (%q)", st)
 			}
-			_, _ = top.Client.Exec("ping", "-4", "-c", "1", "-W", "1", "-I", u.Dev, u.Gateway4.String())
+			if st == "" {
+				_, _ = top.Client.Exec("ping", "-4", "-c", "1", "-W", "1", "-I", u.Dev, u.Gateway4.String())
+			}
+			time.Sleep(20 * time.Millisecond)
 		}
 	} else {
 		time.Sleep(outage)
