@@ -31,6 +31,11 @@ func startRejoinSeed(t *testing.T, fam lab.Family, extra string) *seed {
 		t.Fatal(err)
 	}
 	s.client = daemonlab.Start(t, top.Client, daemonlab.Options{Config: daemonlab.WriteConfig(t, string(base)+"\n"+extra)})
+	t.Cleanup(func() {
+		if t.Failed() {
+			t.Logf("the client's mptcpgd logged:\n%s", s.client.Stderr())
+		}
+	})
 	return s
 }
 
@@ -188,13 +193,18 @@ func resetJoins(t *testing.T, router *lab.NS, src netip.Addr, port uint16) func(
 	return undo
 }
 
-// A middlebox resets the joins over eth2 for a while: the failed join is
-// retried, and once the resets stop the connection joins over eth2.
+// A middlebox resets the joins from eth2's address for a while after the
+// plug: the failed join is retried, and once the resets stop the
+// connection joins over eth2 again.
 func TestRejoinAfterJoinsWereReset(t *testing.T) {
 	s := startRejoinSeed(t, lab.V4, "")
 	u := s.top.Uplinks[1]
-	stop := resetJoins(t, s.top.Router, u.Addr4, 0)
 	st := s.startStream(t, s.top.ServerAddr(lab.V4), 256<<20)
+	st.waitSubflow("a subflow over eth2", u.Addr4, netip.Addr{})
+	s.top.CablePull(1)
+	st.waitNoSubflow("the subflow over eth2 closed", u.Addr4)
+	stop := resetJoins(t, s.top.Router, u.Addr4, 0)
+	s.top.CablePlug(1)
 	waitFor(t, "show reporting the reset join", 20*time.Second, func() (bool, string) {
 		ms := s.client.Show().Status.Missing
 		return len(ms) > 0 && strings.Contains(ms[0].Reason, "join failed: ECONNREFUSED"), fmt.Sprint(ms)

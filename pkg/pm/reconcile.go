@@ -119,6 +119,11 @@ func (e *Engine) planEndpoints(d Decision, kernel []netlinkmptcp.Endpoint, now t
 		Dead:    e.deadAddress,
 	})
 	for _, o := range s.queue {
+		if o.kind == opAdd {
+			// From now on the kernel may try joins from it: a failure the
+			// view reports before the result comes back counts.
+			e.since[o.add.Addr] = now
+		}
 		e.enqueue(o)
 	}
 }
@@ -240,7 +245,6 @@ func (e *Engine) handleResult(o *op) {
 		e.retry.succeeded(k)
 		e.kernel[o.stored.ID] = o.stored
 		e.own.record(o.stored)
-		e.since[o.stored.Addr] = now
 		e.superviseSoon()
 		msg := "endpoint added"
 		if e.repairs.done(k, now) {
