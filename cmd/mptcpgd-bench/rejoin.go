@@ -197,7 +197,11 @@ func rejoinTable(res map[string]map[string][]rejoinResult) *table {
 				med[i] = st.pct(50)
 			}
 		}
-		t.row(sc.name+": median", cells["mptcpgd"][0], cells["mptcpd"][0], cells["static endpoints"][0], dratio(med[0], med[2]))
+		r := "–"
+		if med[0] > 0 && med[2] > 0 {
+			r = dratio(med[0], med[2])
+		}
+		t.row(sc.name+": median", cells["mptcpgd"][0], cells["mptcpd"][0], cells["static endpoints"][0], r)
 		t.row(sc.name+": worst", cells["mptcpgd"][1], cells["mptcpd"][1], cells["static endpoints"][1], "")
 	}
 	t.note("mptcpd and static endpoints never close the subflow on the dead link: it carries data again at its next " +
