@@ -2,11 +2,11 @@ package connview
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"time"
 
 	"go.uber.org/zap"
+	"go.uber.org/zap/zapcore"
 
 	"github.com/mptcpgd/mptcpgd/pkg/logging"
 	"github.com/mptcpgd/mptcpgd/pkg/netlinkmptcp"
@@ -15,61 +15,57 @@ import (
 
 // EventSource delivers path-manager events; *netlinkmptcp.Events is one.
 type EventSource interface {
-	// Receive blocks until events arrive or ctx is done. An error that
-	// matches netlinkmptcp.ErrEventsLost says events were dropped and the
-	// source carries on.
-	Receive(ctx context.Context) ([]netlinkmptcp.Event, error)
+	// Run reads events into h until ctx is done or reading fails.
+	Run(ctx context.Context, h netlinkmptcp.EventHandler) error
 }
 
-// receiveRetryPause is how long Follow waits after a failed Receive (other
-// than lost events) before it tries again.
+// receiveRetryPause is how long Follow waits after reading failed before it
+// reads again.
 var receiveRetryPause = time.Second
 
 // Follow keeps v in line with the events from src until ctx is done; the
-// daemon runs it in a goroutine of its own. It first reads the connections
+// daemon runs it as a task of its own. It first reads the connections
 // that already exist with rebuild (sockdiag.ListMPTCP in the namespace of
 // src), then applies every event, logging each change at debug level.
 //
 // When events were lost, v is marked incomplete and read again with
 // rebuild; success is logged once at info level. When rebuild fails, v stays
 // incomplete (until events are lost again) and the failure is logged once
-// at warning level until a rebuild succeeds. Any other receive error also
-// means events were missed: v is marked incomplete, Follow waits a moment,
-// and it rebuilds v once events arrive again.
+// at warning level until a rebuild succeeds. When reading fails, v is marked
+// incomplete, Follow waits a moment and reads again, rebuilding v first.
 func Follow(ctx context.Context, src EventSource, rebuild func() ([]sockdiag.Connection, error), v *View, log *zap.Logger) {
 	f := follower{rebuild: rebuild, v: v, log: log}
-	f.rebuildView("")
-	receiveFailing := false
+	f.rebuildView("", zap.DebugLevel)
+	failing, retries := false, 0
 	for {
-		events, err := src.Receive(ctx)
+		if failing {
+			// Only the first rebuild of a run of failures is news.
+			level := zap.DebugLevel
+			if retries++; retries == 1 {
+				level = zap.InfoLevel
+			}
+			f.rebuildView("after failed receives", level)
+		}
+		f.delivered = false
+		err := src.Run(ctx, &f)
 		if ctx.Err() != nil {
 			return
 		}
-		switch {
-		case err == nil:
-			if receiveFailing {
-				receiveFailing = false
-				f.rebuildView("after failed receives")
-			}
-			for _, ev := range events {
-				f.apply(ev)
-			}
-		case errors.Is(err, netlinkmptcp.ErrEventsLost):
-			v.MarkIncomplete(fmt.Sprintf("MPTCP events were lost (%v)", err))
-			f.rebuildView("after lost events")
-		default:
-			v.MarkIncomplete(fmt.Sprintf("receiving MPTCP events failed (%v)", err))
-			if receiveFailing {
-				log.Debug("receiving MPTCP events failed again", zap.Error(err))
-			} else {
-				log.Warn("receiving MPTCP events failed; the connection view is incomplete until they are received again", zap.Error(err))
-			}
-			receiveFailing = true
-			select {
-			case <-ctx.Done():
-				return
-			case <-time.After(receiveRetryPause):
-			}
+		if f.delivered {
+			// Reading worked for a while: this failure starts a new run.
+			failing, retries = false, 0
+		}
+		v.MarkIncomplete(fmt.Sprintf("receiving MPTCP events failed (%v)", err))
+		if failing {
+			log.Debug("receiving MPTCP events failed again", zap.Error(err))
+		} else {
+			log.Warn("receiving MPTCP events failed; the connection view is incomplete until they are received again", zap.Error(err))
+		}
+		failing = true
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(receiveRetryPause):
 		}
 	}
 }
@@ -79,10 +75,12 @@ type follower struct {
 	v           *View
 	log         *zap.Logger
 	warnedStale bool // the last rebuild failed and was logged
+	delivered   bool // the current Run handed over events or a loss
 }
 
-// rebuildView reads v from the kernel. why is empty for the first read.
-func (f *follower) rebuildView(why string) {
+// rebuildView reads v from the kernel and logs success at level. why is
+// empty for the first read.
+func (f *follower) rebuildView(why string, level zapcore.Level) {
 	conns, err := f.rebuild()
 	if err != nil {
 		if !f.warnedStale {
@@ -98,18 +96,33 @@ func (f *follower) rebuildView(why string) {
 		f.log.Debug("read the MPTCP connections from the kernel", zap.Int("connections", len(conns)))
 		return
 	}
-	f.log.Info("rebuilt the MPTCP connection view "+why, zap.Int("connections", len(conns)))
+	f.log.Log(level, "rebuilt the MPTCP connection view "+why, zap.Int("connections", len(conns)))
+}
+
+// Events applies a batch of events (netlinkmptcp.EventHandler).
+func (f *follower) Events(evs []netlinkmptcp.Event) {
+	f.delivered = true
+	for i := range evs {
+		f.apply(&evs[i])
+	}
+}
+
+// Lost marks the view incomplete and reads it again from the kernel.
+func (f *follower) Lost(err error) {
+	f.delivered = true
+	f.v.MarkIncomplete(fmt.Sprintf("MPTCP events were lost (%v)", err))
+	f.rebuildView("after lost events", zap.InfoLevel)
 }
 
 // apply applies one event and logs the change.
-func (f *follower) apply(ev netlinkmptcp.Event) {
+func (f *follower) apply(ev *netlinkmptcp.Event) {
 	debug := f.log.Core().Enabled(zap.DebugLevel)
 	change, changed := f.v.apply(ev, debug)
 	if !debug {
 		return
 	}
 	if ce := f.log.Check(zap.DebugLevel, change); ce != nil {
-		ce.Write(eventFields(ev, changed)...)
+		ce.Write(eventFields(*ev, changed)...)
 	}
 }
 

@@ -24,8 +24,9 @@ type received struct {
 	err    error
 }
 
-// fakeSource answers Receive with its script, then blocks until the
-// context is done; drained is closed when the script is used up.
+// fakeSource plays its script into Run's handler: lost events are reported
+// to the handler, other errors end Run as a failed read does. When the
+// script is used up it closes drained and blocks until the context is done.
 type fakeSource struct {
 	script  []received
 	drained chan struct{}
@@ -35,19 +36,26 @@ func newFakeSource(script ...received) *fakeSource {
 	return &fakeSource{script: script, drained: make(chan struct{})}
 }
 
-func (s *fakeSource) Receive(ctx context.Context) ([]netlinkmptcp.Event, error) {
-	if len(s.script) == 0 {
-		select {
-		case <-s.drained:
+func (s *fakeSource) Run(ctx context.Context, h netlinkmptcp.EventHandler) error {
+	for len(s.script) > 0 {
+		r := s.script[0]
+		s.script = s.script[1:]
+		switch {
+		case errors.Is(r.err, netlinkmptcp.ErrEventsLost):
+			h.Lost(r.err)
+		case r.err != nil:
+			return r.err
 		default:
-			close(s.drained)
+			h.Events(r.events)
 		}
-		<-ctx.Done()
-		return nil, ctx.Err()
 	}
-	r := s.script[0]
-	s.script = s.script[1:]
-	return r.events, r.err
+	select {
+	case <-s.drained:
+	default:
+		close(s.drained)
+	}
+	<-ctx.Done()
+	return ctx.Err()
 }
 
 // fakeRebuild answers the rebuilds in order and counts them.
@@ -96,7 +104,7 @@ func follow(t *testing.T, src *fakeSource, rb *fakeRebuild) (*View, *observer.Ob
 	return v, logs
 }
 
-// lostEvents is the error netlinkmptcp.Events.Receive returns on overflow.
+// lostEvents is the error netlinkmptcp.Events reports on overflow.
 var lostEvents = &netlinkmptcp.Error{Op: "receive events", Err: unix.ENOBUFS}
 
 // event numbers events of connection tok.
@@ -201,7 +209,8 @@ func TestFollowRetriesAfterReceiveError(t *testing.T) {
 		received{err: broken},
 		received{events: []netlinkmptcp.Event{connEvent(netlinkmptcp.EventCreated, 0xb)}},
 	)
-	rb := &fakeRebuild{answers: []rebuilt{{}, {conns: []sockdiag.Connection{diagConn}}}}
+	// One rebuild at the start and one before each new read.
+	rb := &fakeRebuild{answers: []rebuilt{{}, {}, {conns: []sockdiag.Connection{diagConn}}}}
 	v, logs := follow(t, src, rb)
 
 	s := v.Snapshot()
@@ -232,12 +241,33 @@ func messages(logs *observer.ObservedLogs) []string {
 	return ms
 }
 
-// failingSource fails every Receive and says so on calls.
+// A failure after reading worked again is news again: it is warned about.
+func TestFollowWarnsAgainAfterRecovery(t *testing.T) {
+	defer func(p time.Duration) { receiveRetryPause = p }(receiveRetryPause)
+	receiveRetryPause = time.Millisecond
+	broken := errors.New("socket broke")
+	src := newFakeSource(
+		received{err: broken},
+		received{events: []netlinkmptcp.Event{connEvent(netlinkmptcp.EventCreated, 0xb)}},
+		received{err: broken},
+		received{err: broken},
+	)
+	rb := &fakeRebuild{answers: []rebuilt{{}, {}, {}, {}}}
+	_, logs := follow(t, src, rb)
+	if n := logs.FilterLevelExact(zap.WarnLevel).FilterMessageSnippet("receiving MPTCP events failed").Len(); n != 2 {
+		t.Errorf("%d warnings about the receive errors, want 2 (one per run of failures): %v", n, messages(logs))
+	}
+	if n := logs.FilterLevelExact(zap.InfoLevel).FilterMessage("rebuilt the MPTCP connection view after failed receives").Len(); n != 2 {
+		t.Errorf("%d info lines about rebuilds, want 2: %v", n, messages(logs))
+	}
+}
+
+// failingSource fails every Run and says so on calls.
 type failingSource struct{ calls chan struct{} }
 
-func (s failingSource) Receive(context.Context) ([]netlinkmptcp.Event, error) {
+func (s failingSource) Run(context.Context, netlinkmptcp.EventHandler) error {
 	s.calls <- struct{}{}
-	return nil, errors.New("socket broke")
+	return errors.New("socket broke")
 }
 
 // TestFollowStopsWhenCancelled: Follow returns when its context is done,

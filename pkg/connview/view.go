@@ -205,12 +205,12 @@ func (v *View) notify() {
 // (an unknown event, or the end of something the view did not have), and
 // change then says why.
 func (v *View) Apply(ev netlinkmptcp.Event) (change string, ok bool) {
-	return v.apply(ev, true)
+	return v.apply(&ev, true)
 }
 
 // apply is Apply; with describe false it leaves change empty and skips the
 // formatting, which on a busy server would cost more than the update.
-func (v *View) apply(ev netlinkmptcp.Event, describe bool) (change string, ok bool) {
+func (v *View) apply(ev *netlinkmptcp.Event, describe bool) (change string, ok bool) {
 	v.mu.Lock()
 	defer v.mu.Unlock()
 	defer v.notify()
@@ -301,7 +301,7 @@ func (v *View) apply(ev netlinkmptcp.Event, describe bool) (change string, ok bo
 			}), true
 		}
 		return say(describe, func() string {
-			return fmt.Sprintf("subflow %s joined connection %08x%s%s", describeSubflow(sf), ev.Token, subflowError(ev), lazily)
+			return fmt.Sprintf("subflow %s joined connection %08x%s%s", describeSubflow(sf), ev.Token, subflowError(*ev), lazily)
 		}), true
 
 	case netlinkmptcp.EventSubClosed:
@@ -319,7 +319,7 @@ func (v *View) apply(ev netlinkmptcp.Event, describe bool) (change string, ok bo
 			v.notifyJoins()
 		}
 		text := say(describe, func() string {
-			return fmt.Sprintf("subflow %s of connection %08x closed%s%s", describeSubflow(sf), ev.Token, closeCause(ev), lazily)
+			return fmt.Sprintf("subflow %s of connection %08x closed%s%s", describeSubflow(sf), ev.Token, closeCause(*ev), lazily)
 		})
 		if !ok && lazily == "" {
 			return say(describe, func() string { return text + "; it was not in the view" }), false

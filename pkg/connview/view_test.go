@@ -485,7 +485,7 @@ func TestApplyWithoutDescriptionUpdatesTheSame(t *testing.T) {
 		if change, ok := described.Apply(e); !ok || change == "" {
 			t.Fatalf("Apply(%v) = %q, %t", e, change, ok)
 		}
-		if change, ok := quiet.apply(e, false); !ok || change != "" {
+		if change, ok := quiet.apply(&e, false); !ok || change != "" {
 			t.Errorf("apply(%v, false) = %q, %t; want no text, changed", e, change, ok)
 		}
 	}

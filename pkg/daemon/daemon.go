@@ -6,7 +6,6 @@ package daemon
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -189,16 +188,22 @@ func cleanupOnExit(cfg *config.Config, k *kernel, statePath string, log *zap.Log
 // full resync when some were lost: an overflow means whatever else happened
 // meanwhile may have gone unnoticed too.
 type resyncOnLoss struct {
-	src    connview.EventSource
+	src    *netlinkmptcp.Events
 	engine *pm.Engine
 }
 
-func (r resyncOnLoss) Receive(ctx context.Context) ([]netlinkmptcp.Event, error) {
-	evs, err := r.src.Receive(ctx)
-	if errors.Is(err, netlinkmptcp.ErrEventsLost) {
-		r.engine.Resync("MPTCP events lost")
-	}
-	return evs, err
+func (r resyncOnLoss) Run(ctx context.Context, h netlinkmptcp.EventHandler) error {
+	return r.src.Run(ctx, lossResync{h, r.engine})
+}
+
+type lossResync struct {
+	netlinkmptcp.EventHandler
+	engine *pm.Engine
+}
+
+func (l lossResync) Lost(err error) {
+	l.engine.Resync("MPTCP events lost")
+	l.EventHandler.Lost(err)
 }
 
 // kernel holds the netlink sockets the daemon uses.

@@ -17,6 +17,9 @@ type Config struct {
 	// means the caller's. The caller keeps it open until Dial or
 	// ListenEvents returns.
 	NetNS int
+	// Only, for ListenEvents, lets only these event types through: the
+	// kernel drops the others before they wake the reader. Empty: all.
+	Only []EventType
 
 	// readBuffer overrides the events socket's receive buffer size, so that
 	// tests can overflow it.

@@ -2,18 +2,16 @@ package netlinkmptcp
 
 import (
 	"context"
-	"encoding/binary"
 	"errors"
 	"fmt"
 	"net/netip"
 	"os"
 	"strings"
-	"sync"
 	"syscall"
 	"time"
 
 	"github.com/mdlayher/genetlink"
-	"github.com/mdlayher/netlink"
+	"golang.org/x/net/bpf"
 	"golang.org/x/sys/unix"
 )
 
@@ -137,90 +135,21 @@ func (e Event) String() string {
 	return b.String()
 }
 
-// parseEvent decodes one event message. Unknown attributes are skipped;
-// attributes of the wrong size are an error.
-func parseEvent(m genetlink.Message) (Event, error) {
-	e := Event{Type: EventType(m.Header.Command)}
-	ad, err := netlink.NewAttributeDecoder(m.Data)
+// eventFilter is a socket filter that lets only the given event types
+// through: the kernel drops the others before they wake the reader. It
+// reads the generic netlink command, the byte after the netlink header.
+func eventFilter(keep []EventType) []bpf.RawInstruction {
+	prog := []bpf.Instruction{bpf.LoadAbsolute{Off: nlmsgHeaderLen, Size: 1}}
+	for i, t := range keep {
+		// Jump to the accept at the end when equal.
+		prog = append(prog, bpf.JumpIf{Cond: bpf.JumpEqual, Val: uint32(t), SkipTrue: uint8(len(keep) - i)})
+	}
+	prog = append(prog, bpf.RetConstant{Val: 0}, bpf.RetConstant{Val: 0xffffffff})
+	raw, err := bpf.Assemble(prog)
 	if err != nil {
-		return Event{}, fmt.Errorf("decode %s event: %w", e.Type, err)
+		panic(fmt.Sprintf("netlinkmptcp: assemble the events filter: %v", err))
 	}
-	var (
-		saddr4, saddr6, daddr4, daddr6 netip.Addr
-		sport, dport                   uint16
-		serverSide                     bool
-	)
-	for ad.Next() {
-		switch ad.Type() {
-		case evAttrToken:
-			e.Token = ad.Uint32()
-		case evAttrFamily:
-			e.Family = Family(ad.Uint16())
-		case evAttrLocID:
-			e.LocalID = ad.Uint8()
-		case evAttrRemID:
-			e.RemoteID = ad.Uint8()
-		case evAttrSaddr4:
-			ad.Do(decodeAddr(&saddr4, 4))
-		case evAttrSaddr6:
-			ad.Do(decodeAddr(&saddr6, 16))
-		case evAttrDaddr4:
-			ad.Do(decodeAddr(&daddr4, 4))
-		case evAttrDaddr6:
-			ad.Do(decodeAddr(&daddr6, 16))
-		case evAttrSport:
-			ad.Do(decodePort(&sport))
-		case evAttrDport:
-			ad.Do(decodePort(&dport))
-		case evAttrBackup:
-			e.Backup = ad.Uint8() != 0
-		case evAttrError:
-			e.Error = syscall.Errno(ad.Uint8())
-		case evAttrFlags:
-			e.Flags = EventFlags(ad.Uint16())
-		case evAttrTimeout:
-			e.Timeout = ad.Uint32()
-		case evAttrIfIdx:
-			e.IfIndex = ad.Int32()
-		case evAttrResetReason:
-			e.ResetReason = ad.Uint32()
-		case evAttrResetFlags:
-			e.ResetFlags = ad.Uint32()
-		case evAttrServerSide:
-			serverSide = ad.Uint8() != 0
-		}
-	}
-	if err := ad.Err(); err != nil {
-		return Event{}, fmt.Errorf("decode %s event: %w", e.Type, err)
-	}
-	if e.Family == 0 {
-		switch {
-		case saddr4.IsValid() || daddr4.IsValid():
-			e.Family = FamilyIPv4
-		case saddr6.IsValid() || daddr6.IsValid():
-			e.Family = FamilyIPv6
-		}
-	}
-	if local := pickAddr(e.Family, saddr4, saddr6); local.IsValid() || sport != 0 {
-		e.Local = netip.AddrPortFrom(local, sport)
-	}
-	if remote := pickAddr(e.Family, daddr4, daddr6); remote.IsValid() || dport != 0 {
-		e.Remote = netip.AddrPortFrom(remote, dport)
-	}
-	e.ServerSide = serverSide || e.Flags&EventFlagServerSide != 0
-	return e, nil
-}
-
-// decodePort reads an event port: a u16 in network byte order, unlike the
-// commands' host-order PORT.
-func decodePort(dst *uint16) func([]byte) error {
-	return func(b []byte) error {
-		if len(b) != 2 {
-			return fmt.Errorf("port attribute of %d bytes, want 2", len(b))
-		}
-		*dst = binary.BigEndian.Uint16(b)
-		return nil
-	}
+	return raw
 }
 
 // eventsReadBuffer is the events socket's receive buffer: bursts of short
@@ -230,7 +159,7 @@ const eventsReadBuffer = 4 << 20
 
 // eventConn is what Events needs of its socket; *genetlink.Conn has it.
 type eventConn interface {
-	Receive() ([]genetlink.Message, []netlink.Message, error)
+	SyscallConn() (syscall.RawConn, error)
 	SetReadDeadline(time.Time) error
 	Close() error
 }
@@ -238,7 +167,6 @@ type eventConn interface {
 // Events is a subscription to the path manager's events in one network
 // namespace.
 type Events struct {
-	mu       sync.Mutex // one Receive at a time: deadlines are per socket
 	conn     eventConn
 	familyID uint16
 }
@@ -292,6 +220,11 @@ func listenOn(conn *genetlink.Conn, cfg *Config) (*Events, error) {
 	if err := conn.JoinGroup(group); err != nil {
 		return nil, joinError(err)
 	}
+	if len(cfg.Only) > 0 {
+		if err := conn.SetBPF(eventFilter(cfg.Only)); err != nil {
+			return nil, opError("attach the events filter", err)
+		}
+	}
 	return &Events{conn: conn, familyID: f.ID}, nil
 }
 
@@ -311,71 +244,88 @@ func joinError(err error) error {
 // Close leaves the group and closes the socket; a blocked Receive returns.
 func (ev *Events) Close() error { return ev.conn.Close() }
 
-// Receive blocks until events arrive, and returns them in the kernel's order,
-// or until ctx is done (then it returns ctx's error).
-//
-// When the socket's buffer overflowed, the error matches ErrEventsLost:
-// events were dropped and the caller should re-read the state it follows.
-// The Events stays usable and the next Receive carries on. Any other error,
-// including an event that cannot be decoded, also means the stream is no
-// longer complete.
-func (ev *Events) Receive(ctx context.Context) ([]Event, error) {
-	for {
-		msgs, err := ev.receiveMessages(ctx)
-		if err != nil {
-			return nil, err
-		}
-		if len(msgs) == 0 {
-			continue
-		}
-		events := make([]Event, 0, len(msgs))
-		for _, m := range msgs {
-			e, err := parseEvent(m)
-			if err != nil {
-				return nil, &Error{Op: "receive events", Err: err}
-			}
-			events = append(events, e)
-		}
-		return events, nil
-	}
+// EventHandler takes what Run reads.
+type EventHandler interface {
+	// Events gets the events one wake-up brought, in the kernel's order.
+	// The slice and its events are reused once it returns.
+	Events([]Event)
+	// Lost says that events were dropped (the socket's buffer overflowed:
+	// the error matches ErrEventsLost) or one could not be decoded: the
+	// stream is no longer complete, reading carries on.
+	Lost(err error)
 }
 
-// receiveMessages reads one batch of the family's messages from the socket.
-// Cancelling ctx moves the read deadline into the past, which wakes the
-// blocked read.
-func (ev *Events) receiveMessages(ctx context.Context) ([]genetlink.Message, error) {
-	ev.mu.Lock()
-	defer ev.mu.Unlock()
-	if err := ctx.Err(); err != nil {
-		return nil, err
+// maxBatch bounds the events handed over at once, so a long burst is taken
+// in while it lasts.
+const maxBatch = 256
+
+// Run reads events until ctx is done, when it returns ctx's error, or until
+// reading fails. It reads every datagram waiting before it hands the batch
+// over, and waits in the runtime's poller, not in a thread of its own; it
+// allocates nothing per event. One Run at a time.
+func (ev *Events) Run(ctx context.Context, h EventHandler) error {
+	batch := make([]Event, 0, maxBatch)
+	deliver := func() {
+		if len(batch) > 0 {
+			h.Events(batch)
+			batch = batch[:0]
+		}
+	}
+	return ev.read(ctx, func(b []byte) {
+		var err error
+		if batch, err = decodeDatagram(b, ev.familyID, batch); err != nil {
+			deliver()
+			h.Lost(&Error{Op: "receive events", Err: err})
+		}
+		if len(batch) >= maxBatch {
+			deliver()
+		}
+	}, deliver, func(err error) {
+		deliver()
+		h.Lost(err)
+	})
+}
+
+// read reads datagrams into datagram until ctx is done or reading fails;
+// idle runs when none is waiting, before the wait, and lost on an
+// overflow.
+func (ev *Events) read(ctx context.Context, datagram func([]byte), idle func(), lost func(error)) error {
+	rc, err := ev.conn.SyscallConn()
+	if err != nil {
+		return opError("receive events", err)
 	}
 	if err := ev.conn.SetReadDeadline(time.Time{}); err != nil {
-		return nil, opError("receive events", err)
+		return opError("receive events", err)
 	}
-	woken := make(chan struct{})
-	stop := context.AfterFunc(ctx, func() {
-		defer close(woken)
-		_ = ev.conn.SetReadDeadline(time.Unix(1, 0))
+	stop := context.AfterFunc(ctx, func() { _ = ev.conn.SetReadDeadline(time.Unix(1, 0)) })
+	defer stop()
+	buf := make([]byte, eventBufferSize)
+	var readErr error
+	err = rc.Read(func(fd uintptr) bool {
+		for {
+			n, _, err := unix.Recvfrom(int(fd), buf, unix.MSG_DONTWAIT)
+			switch {
+			case err == unix.EINTR:
+				continue
+			case isAgain(err):
+				idle()
+				return false
+			case err == unix.ENOBUFS:
+				lost(opError("receive events", err))
+				continue
+			case err != nil:
+				readErr = opError("receive events", err)
+				return true
+			}
+			datagram(buf[:n])
+		}
 	})
-	msgs, nlmsgs, err := ev.conn.Receive()
-	if !stop() {
-		// The deadline was moved: wait until it is, so that the next call's
-		// reset is not overtaken.
-		<-woken
+	idle()
+	if ctx.Err() != nil && (err == nil || errors.Is(err, os.ErrDeadlineExceeded)) {
+		return ctx.Err()
 	}
-	if err != nil {
-		// Only the deadline that cancellation set is the context's; any other
-		// error, a lost-events one above all, goes to the caller.
-		if ctxErr := ctx.Err(); ctxErr != nil && errors.Is(err, os.ErrDeadlineExceeded) {
-			return nil, ctxErr
-		}
-		return nil, opError("receive events", err)
+	if readErr != nil {
+		return readErr
 	}
-	ours := msgs[:0]
-	for i, m := range msgs {
-		if uint16(nlmsgs[i].Header.Type) == ev.familyID {
-			ours = append(ours, m)
-		}
-	}
-	return ours, nil
+	return opError("receive events", err)
 }

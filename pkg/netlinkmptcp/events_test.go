@@ -6,7 +6,6 @@ import (
 	"net/netip"
 	"os"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -131,128 +130,151 @@ func TestEventString(t *testing.T) {
 	}
 }
 
-// fakeEvents is an eventConn that hands out prepared batches and honours read
-// deadlines like a socket.
-type fakeEvents struct {
-	mu       sync.Mutex
-	deadline time.Time
-	batches  chan fakeBatch
-	wake     chan struct{}
+// pairEvents is an eventConn on one end of a datagram socket pair: the
+// test writes netlink datagrams into the other end, as the kernel would.
+type pairEvents struct {
+	*os.File
+	peer int
 }
 
-type fakeBatch struct {
-	msgs []genetlink.Message
-	nl   []netlink.Message
-	err  error
-}
-
-func newFakeEvents() *fakeEvents {
-	return &fakeEvents{batches: make(chan fakeBatch, 16), wake: make(chan struct{}, 1)}
-}
-
-// send queues events as messages of family id.
-func (f *fakeEvents) send(id uint16, msgs ...genetlink.Message) {
-	nl := make([]netlink.Message, len(msgs))
-	for i := range nl {
-		nl[i].Header.Type = netlink.HeaderType(id)
+func newPairEvents(t *testing.T) *pairEvents {
+	t.Helper()
+	fds, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_DGRAM|unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		t.Fatal(err)
 	}
-	f.batches <- fakeBatch{msgs: msgs, nl: nl}
+	p := &pairEvents{File: os.NewFile(uintptr(fds[0]), "events"), peer: fds[1]}
+	t.Cleanup(func() { p.Close(); unix.Close(p.peer) })
+	return p
 }
 
-func (f *fakeEvents) Receive() ([]genetlink.Message, []netlink.Message, error) {
-	for {
-		f.mu.Lock()
-		d := f.deadline
-		f.mu.Unlock()
-		if !d.IsZero() && !time.Now().Before(d) {
-			return nil, nil, &netlink.OpError{Op: "receive", Err: os.NewSyscallError("recvmsg", os.ErrDeadlineExceeded)}
+// send writes one datagram holding msgs as messages of family id.
+func (p *pairEvents) send(t *testing.T, id uint16, msgs ...genetlink.Message) {
+	t.Helper()
+	var dgram []byte
+	for _, m := range msgs {
+		body, err := m.MarshalBinary()
+		if err != nil {
+			t.Fatal(err)
 		}
-		select {
-		case b := <-f.batches:
-			return b.msgs, b.nl, b.err
-		case <-f.wake:
+		b, err := frame(id, body)
+		if err != nil {
+			t.Fatal(err)
 		}
+		dgram = append(dgram, b...)
+	}
+	if err := unix.Send(p.peer, dgram, 0); err != nil {
+		t.Fatal(err)
 	}
 }
 
-func (f *fakeEvents) SetReadDeadline(d time.Time) error {
-	f.mu.Lock()
-	f.deadline = d
-	f.mu.Unlock()
+// frame wraps a generic netlink body in a netlink header of family id, as
+// the kernel sends it.
+func frame(id uint16, body []byte) ([]byte, error) {
+	const headerLen = 16
+	return netlink.Message{Header: netlink.Header{Type: netlink.HeaderType(id), Length: uint32(headerLen + len(body))}, Data: body}.MarshalBinary()
+}
+
+// collector is an EventHandler that copies what it is given.
+type collector struct {
+	events chan Event
+	lost   chan error
+}
+
+func newCollector() *collector {
+	return &collector{events: make(chan Event, 1024), lost: make(chan error, 16)}
+}
+
+func (c *collector) Events(evs []Event) {
+	for _, e := range evs {
+		c.events <- e
+	}
+}
+
+func (c *collector) Lost(err error) { c.lost <- err }
+
+func (c *collector) next(t *testing.T) Event {
+	t.Helper()
 	select {
-	case f.wake <- struct{}{}:
-	default:
+	case e := <-c.events:
+		return e
+	case err := <-c.lost:
+		t.Fatalf("lost events: %v", err)
+	case <-time.After(waitTime):
+		t.Fatal("no event")
 	}
-	return nil
+	return Event{}
 }
 
-func (f *fakeEvents) Close() error { return nil }
-
-func TestEventsReceive(t *testing.T) {
-	f := newFakeEvents()
-	ev := &Events{conn: f, familyID: testFamily.ID}
-	ctx := context.Background()
+func TestEventsRun(t *testing.T) {
+	p := newPairEvents(t)
+	ev := &Events{conn: p, familyID: testFamily.ID}
+	c := newCollector()
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- ev.Run(ctx, c) }()
 
 	created := eventMessage(EventCreated, evToken)
 	closed := eventMessage(EventClosed, evToken)
-	f.send(testFamily.ID, created, closed)
-	got, err := ev.Receive(ctx)
-	if err != nil || len(got) != 2 || got[0].Type != EventCreated || got[1].Type != EventClosed {
-		t.Fatalf("Receive = %v, %v; want created, closed", got, err)
+	p.send(t, testFamily.ID, created, closed)
+	if a, b := c.next(t), c.next(t); a.Type != EventCreated || b.Type != EventClosed {
+		t.Fatalf("events = %v, %v; want created, closed", a, b)
 	}
 
-	// Another family's messages are skipped; Receive waits for ours.
-	f.send(testFamily.ID+1, created)
-	f.send(testFamily.ID, closed)
-	if got, err := ev.Receive(ctx); err != nil || len(got) != 1 || got[0].Type != EventClosed {
-		t.Errorf("Receive after a foreign message = %v, %v; want closed only", got, err)
+	// Another family's messages are skipped.
+	p.send(t, testFamily.ID+1, created)
+	p.send(t, testFamily.ID, closed)
+	if e := c.next(t); e.Type != EventClosed {
+		t.Errorf("after a foreign message: %v, want closed only", e)
 	}
 
-	// An overflow is reported, and the stream goes on.
-	f.batches <- fakeBatch{err: &netlink.OpError{Op: "receive", Err: os.NewSyscallError("recvmsg", unix.ENOBUFS)}}
-	f.send(testFamily.ID, created)
-	if _, err := ev.Receive(ctx); !errors.Is(err, ErrEventsLost) || !errors.Is(err, unix.ENOBUFS) {
-		t.Errorf("Receive on overflow: %v, want ErrEventsLost", err)
+	// An undecodable event is a loss, not a panic, and the stream goes on.
+	p.send(t, testFamily.ID, eventMessage(EventCreated, attr(evAttrToken, []byte{1})))
+	select {
+	case err := <-c.lost:
+		if errors.Is(err, ErrEventsLost) || !strings.Contains(err.Error(), "created") {
+			t.Errorf("a truncated event: %v, want a decode error naming it", err)
+		}
+	case <-time.After(waitTime):
+		t.Fatal("a truncated event was not reported")
 	}
-	if got, err := ev.Receive(ctx); err != nil || len(got) != 1 {
-		t.Errorf("Receive after the overflow = %v, %v; want the next event", got, err)
+	p.send(t, testFamily.ID, closed)
+	if e := c.next(t); e.Type != EventClosed {
+		t.Errorf("after a bad event: %v", e)
 	}
 
-	// An undecodable event is an error, not a panic.
-	f.send(testFamily.ID, eventMessage(EventCreated, attr(evAttrToken, []byte{1})))
-	if _, err := ev.Receive(ctx); err == nil || errors.Is(err, ErrEventsLost) {
-		t.Errorf("Receive of a truncated event: %v, want a decode error", err)
+	cancel()
+	select {
+	case err := <-done:
+		if !errors.Is(err, context.Canceled) {
+			t.Errorf("Run after cancel: %v, want context.Canceled", err)
+		}
+	case <-time.After(waitTime):
+		t.Fatal("Run still blocked after cancel")
+	}
+	// The next Run is not disturbed by the old deadline.
+	go func() { done <- ev.Run(context.Background(), c) }()
+	p.send(t, testFamily.ID, closed)
+	if e := c.next(t); e.Type != EventClosed {
+		t.Errorf("after a cancelled Run: %v", e)
 	}
 }
 
-func TestEventsReceiveCancel(t *testing.T) {
-	f := newFakeEvents()
-	ev := &Events{conn: f, familyID: testFamily.ID}
-
-	ctx, cancel := context.WithCancel(context.Background())
-	errc := make(chan error, 1)
-	go func() {
-		_, err := ev.Receive(ctx)
-		errc <- err
-	}()
-	cancel()
-	select {
-	case err := <-errc:
-		if !errors.Is(err, context.Canceled) {
-			t.Errorf("Receive after cancel: %v, want context.Canceled", err)
-		}
-	case <-time.After(waitTime):
-		t.Fatal("Receive still blocked after cancel")
+// Decoding an event allocates nothing: a busy server reads thousands a
+// second.
+func TestDecodeDatagramAllocatesNothing(t *testing.T) {
+	m := eventMessage(EventSubEstablished, evToken, evFamily4, evU8(evAttrLocID, 2), evAddr(evAttrSaddr4, "198.51.100.2"),
+		evPort(evAttrSport, 45000), evAddr(evAttrDaddr4, "192.0.2.1"), evPort(evAttrDport, 8080))
+	body, _ := m.MarshalBinary()
+	b, err := frame(testFamily.ID, body)
+	if err != nil {
+		t.Fatal(err)
 	}
-
-	// An already cancelled context does not read at all, and the next
-	// Receive is not disturbed by the old deadline.
-	if _, err := ev.Receive(ctx); !errors.Is(err, context.Canceled) {
-		t.Errorf("Receive with a cancelled context: %v", err)
-	}
-	f.send(testFamily.ID, eventMessage(EventClosed, evToken))
-	if got, err := ev.Receive(context.Background()); err != nil || len(got) != 1 {
-		t.Errorf("Receive after a cancelled one = %v, %v; want the event", got, err)
+	evs := make([]Event, 0, 4)
+	if n := testing.AllocsPerRun(100, func() {
+		evs, _ = decodeDatagram(b, testFamily.ID, evs[:0])
+	}); n != 0 || len(evs) != 1 || evs[0].Local.Port() != 45000 {
+		t.Errorf("%v allocations per event (decoded %v), want none", n, evs)
 	}
 }
 

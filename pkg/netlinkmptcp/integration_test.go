@@ -337,7 +337,7 @@ func TestIntegrationUserspacePM(t *testing.T) {
 	echo(t, conn)
 }
 
-func TestIntegrationReceiveCancel(t *testing.T) {
+func TestIntegrationRunCancel(t *testing.T) {
 	lab.Require(t)
 	ns := lab.New(t, "cancel")
 	ev, err := ListenEvents(nsConfig(t, ns))
@@ -348,26 +348,23 @@ func TestIntegrationReceiveCancel(t *testing.T) {
 
 	ctx, cancel := context.WithCancel(context.Background())
 	errc := make(chan error, 1)
-	go func() {
-		_, err := ev.Receive(ctx)
-		errc <- err
-	}()
+	go func() { errc <- ev.Run(ctx, newCollector()) }()
 	cancel()
 	select {
 	case err := <-errc:
 		if !errors.Is(err, context.Canceled) {
-			t.Errorf("Receive after cancel: %v, want context.Canceled", err)
+			t.Errorf("Run after cancel: %v, want context.Canceled", err)
 		}
 	case <-time.After(waitTime):
-		t.Fatal("Receive still blocked after its context was cancelled")
+		t.Fatal("Run still blocked after its context was cancelled")
 	}
 
 	// A deadline ends a wait with nothing to read the same way, and the
 	// Events is still usable afterwards.
 	ctx, cancel = context.WithTimeout(context.Background(), 50*time.Millisecond)
 	defer cancel()
-	if _, err := ev.Receive(ctx); !errors.Is(err, context.DeadlineExceeded) {
-		t.Errorf("Receive with a deadline: %v, want context.DeadlineExceeded", err)
+	if err := ev.Run(ctx, newCollector()); !errors.Is(err, context.DeadlineExceeded) {
+		t.Errorf("Run with a deadline: %v, want context.DeadlineExceeded", err)
 	}
 }
 
@@ -391,43 +388,63 @@ func TestIntegrationEventsLost(t *testing.T) {
 		conn.Close()
 	}
 
-	ctx, cancel := context.WithTimeout(context.Background(), waitTime)
-	defer cancel()
-	var lost error
-	for lost == nil {
-		if _, err := ev.Receive(ctx); err != nil {
-			lost = err
+	c := newCollector()
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- ev.Run(ctx, c) }()
+	t.Cleanup(func() { cancel(); <-done })
+	select {
+	case lost := <-c.lost:
+		if !errors.Is(lost, ErrEventsLost) {
+			t.Fatalf("after an overflow: %v, want ErrEventsLost", lost)
 		}
-	}
-	if !errors.Is(lost, ErrEventsLost) {
-		t.Fatalf("Receive after an overflow: %v, want ErrEventsLost", lost)
+	case <-time.After(waitTime):
+		t.Fatal("an overflow was not reported")
 	}
 
-	// Still usable: drain what is queued, then the next connection's events
-	// arrive.
-	for {
-		drainCtx, cancelDrain := context.WithTimeout(ctx, 200*time.Millisecond)
-		_, err := ev.Receive(drainCtx)
-		cancelDrain()
-		if errors.Is(err, context.DeadlineExceeded) {
-			break
-		}
-		if err != nil && !errors.Is(err, ErrEventsLost) {
-			t.Fatalf("Receive after ErrEventsLost: %v", err)
-		}
-	}
+	// Still running: the next connection's events arrive.
 	conn := dialMPTCP(t, tb.client, netip.AddrPortFrom(clientA, 0), listenAt)
 	local := addrPort(conn.LocalAddr())
+	timeout := time.After(waitTime)
 	for {
-		events, err := ev.Receive(ctx)
-		if err != nil {
-			t.Fatalf("Receive after ErrEventsLost: %v", err)
-		}
-		for _, e := range events {
+		select {
+		case e := <-c.events:
 			if e.Type == EventCreated && e.Local == local {
 				return
 			}
+		case err := <-c.lost:
+			if !errors.Is(err, ErrEventsLost) {
+				t.Fatalf("after ErrEventsLost: %v", err)
+			}
+		case <-timeout:
+			t.Fatal("no event after the overflow")
 		}
+	}
+}
+
+// Only the event types asked for reach the reader: the kernel drops the
+// others (the socket filter).
+func TestIntegrationOnlyFilters(t *testing.T) {
+	tb := newTestbed(t)
+	cfg := *tb.clientCfg
+	cfg.Only = []EventType{EventClosed}
+	ev, err := ListenEvents(&cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ev.Close()
+	c := newCollector()
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- ev.Run(ctx, c) }()
+	t.Cleanup(func() { cancel(); <-done })
+
+	listenAt := netip.AddrPortFrom(serverA, serverPort)
+	listenMPTCP(t, tb.server, listenAt)
+	conn := dialMPTCP(t, tb.client, netip.AddrPortFrom(clientA, 0), listenAt)
+	conn.Close()
+	if e := c.next(t); e.Type != EventClosed {
+		t.Errorf("first event through the filter: %v, want closed (created and established dropped)", e)
 	}
 }
 

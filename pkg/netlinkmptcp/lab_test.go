@@ -2,6 +2,7 @@ package netlinkmptcp
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"fmt"
 	"net"
@@ -11,6 +12,7 @@ import (
 	"time"
 
 	"github.com/mdlayher/genetlink"
+	"github.com/mdlayher/netlink"
 	"github.com/mptcpgd/mptcpgd/internal/lab"
 )
 
@@ -122,18 +124,21 @@ func record(t *testing.T, cfg *Config, name string) *recorder {
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
-		for {
-			msgs, err := ev.receiveMessages(ctx)
-			if ctx.Err() != nil {
-				return
-			}
-			if err != nil {
+		err := ev.read(ctx, func(b []byte) {
+			// Each event comes in a datagram of its own, in a buffer the
+			// next read reuses.
+			var m netlink.Message
+			if err := m.UnmarshalBinary(bytes.Clone(b)); err != nil {
 				t.Errorf("%s events: %v", name, err)
 				return
 			}
-			for _, m := range msgs {
-				r.msgs <- m
+			var gm genetlink.Message
+			if uint16(m.Header.Type) == ev.familyID && gm.UnmarshalBinary(m.Data) == nil {
+				r.msgs <- gm
 			}
+		}, func() {}, func(err error) { t.Errorf("%s events: %v", name, err) })
+		if ctx.Err() == nil {
+			t.Errorf("%s events: %v", name, err)
 		}
 	}()
 	t.Cleanup(func() {
