@@ -17,6 +17,7 @@ import (
 	"github.com/mptcpgd/mptcpgd/pkg/config"
 	"github.com/mptcpgd/mptcpgd/pkg/control"
 	"github.com/mptcpgd/mptcpgd/pkg/daemon"
+	"github.com/mptcpgd/mptcpgd/pkg/launch"
 	"github.com/mptcpgd/mptcpgd/pkg/statefile"
 )
 
@@ -31,6 +32,9 @@ const usage = `Usage:
                              connections and subflows when the daemon answers
   mptcpgd cleanup [flags]    remove every endpoint, rule and route that is ours and restore
                              the limits found at first start (stop the daemon first)
+  mptcpgd run [--] CMD ...   run CMD with its TCP sockets made MPTCP (mptcpgd run --help)
+  mptcpgd enable UNIT        run a systemd unit's program under mptcpgd run (a drop-in)
+  mptcpgd disable UNIT       remove that drop-in
   mptcpgd version            print the version
 
 Flags:
@@ -45,6 +49,9 @@ type options struct {
 }
 
 func main() {
+	if code, ok := launch.RunStage(os.Args); ok {
+		os.Exit(code)
+	}
 	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
 }
 
@@ -52,6 +59,12 @@ func run(args []string, stdout, stderr io.Writer) int {
 	cmd := ""
 	if len(args) > 0 && len(args[0]) > 0 && args[0][0] != '-' {
 		cmd, args = args[0], args[1:]
+	}
+	switch cmd {
+	case "run":
+		return runProgram(args, stdout, stderr)
+	case "enable", "disable":
+		return unitCommand(cmd, args, stdout, stderr)
 	}
 	fs := flag.NewFlagSet("mptcpgd", flag.ContinueOnError)
 	fs.SetOutput(stderr)

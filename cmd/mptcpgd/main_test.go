@@ -19,7 +19,7 @@ func TestHelpListsEveryCommandAndFlag(t *testing.T) {
 	if code != 0 {
 		t.Errorf("--help exit %d", code)
 	}
-	for _, want := range []string{"check", "show", "cleanup", "version", "-config", "-socket", "-state", "-log-level", "-json"} {
+	for _, want := range []string{"check", "show", "cleanup", "run", "enable", "disable", "version", "-config", "-socket", "-state", "-log-level", "-json"} {
 		if !strings.Contains(stderr, want) {
 			t.Errorf("--help does not mention %q:\n%s", want, stderr)
 		}
