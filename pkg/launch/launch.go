@@ -122,7 +122,7 @@ func Run(o Options) (Status, error) {
 		warn.Warn("listener", "cannot supervise the program's sockets (%v): Go programs still get MPTCP "+
 			"through GODEBUG=multipathtcp=1, other programs run on plain TCP", lerr)
 	} else {
-		go func() { served <- sup.Serve() }()
+		go serve(sup, l, served, warn)
 	}
 
 	st := waitProgram(pid, term, sigs)
@@ -175,11 +175,28 @@ func waitProgram(pid int, term *terminal, sigs *signals) Status {
 	}
 }
 
+// serve runs the supervisor. If its listener fails, the listener is
+// closed, so that the program's socket calls fail (ENOSYS) rather than
+// wait for an answer forever.
+func serve(sup *mptcpize.Supervisor, l *seccomp.Listener, served chan<- error, warn *mptcpize.Warnings) {
+	err := sup.Serve()
+	if err != nil {
+		warn.Warn("serve", "the supervisor failed (%v): the program's TCP socket() calls fail from now on", err)
+		l.Close()
+	}
+	served <- err
+}
+
 // handOff ends the supervision once the program has ended: at once if no
 // process uses the filter any more; otherwise a detached supervisor takes
 // the listener over, or, if it cannot be started, this process serves
 // until those processes are gone.
 func handOff(l *seccomp.Listener, sup *mptcpize.Supervisor, served chan error, warn *mptcpize.Warnings) {
+	select {
+	case <-served:
+		return // failed, and closed the listener
+	default:
+	}
 	defer l.Close()
 	ev, err := l.Wait(-1, 0)
 	if err == nil && ev == seccomp.Unused {
@@ -200,13 +217,20 @@ func handOff(l *seccomp.Listener, sup *mptcpize.Supervisor, served chan error, w
 // startSupervisorStage starts the supervisor stage with a copy of the
 // listener, in a session of its own so that the terminal's signals and
 // hangup leave it alone. It stays in this process's cgroup, user and
-// network namespace, as the sockets it makes must.
+// network namespace, as the sockets it makes must. It keeps standard
+// error for its warnings unless that is a pipe, whose reader (a shell's
+// command substitution, a logger) would otherwise wait for the daemon to
+// end, although the daemon closed its own end.
 func startSupervisorStage(l *seccomp.Listener) error {
-	null, err := os.Open(os.DevNull)
+	null, err := os.OpenFile(os.DevNull, os.O_RDWR, 0)
 	if err != nil {
 		return err
 	}
 	defer null.Close()
+	errOut := os.Stderr
+	if fi, err := errOut.Stat(); err != nil || fi.Mode()&os.ModeNamedPipe != 0 {
+		errOut = null
+	}
 	dup, err := unix.FcntlInt(uintptr(l.FD()), unix.F_DUPFD_CLOEXEC, 0)
 	if err != nil {
 		return fmt.Errorf("duplicate the listener: %w", err)
@@ -214,7 +238,7 @@ func startSupervisorStage(l *seccomp.Listener) error {
 	lf := os.NewFile(uintptr(dup), "seccomp listener")
 	defer lf.Close()
 	p, err := os.StartProcess("/proc/self/exe", []string{"mptcpgd", supervisorStage}, &os.ProcAttr{
-		Files: []*os.File{null, null, os.Stderr, lf},
+		Files: []*os.File{null, null, errOut, lf},
 		Sys:   &syscall.SysProcAttr{Setsid: true},
 	})
 	if err != nil {

@@ -73,6 +73,9 @@ func (s *Supervisor) Stop() {
 	_, _ = unix.Write(s.stop, one[:])
 }
 
+// loop serves until the filter is unused or Stop. An error means the
+// listener itself fails; a notification that cannot be answered as
+// planned is reported and handed back to the kernel to run as made.
 func (s *Supervisor) loop() error {
 	var n seccomp.Notif
 	for {
@@ -91,13 +94,14 @@ func (s *Supervisor) loop() error {
 			return err
 		}
 		if err := s.handle(&n); err != nil {
-			return err
+			s.warn.Warn("answer:"+err.Error(), "%s: %v; the call runs as the program made it", process(n.Pid), err)
+			_ = s.l.Continue(n.ID)
 		}
 	}
 }
 
-// handle answers one notification. Only a failing listener is an error;
-// a program that went away meanwhile is not.
+// handle answers one notification; a program that went away meanwhile is
+// no error.
 func (s *Supervisor) handle(n *seccomp.Notif) error {
 	c := classify(n.Data)
 	switch c.kind {

@@ -1,0 +1,244 @@
+package launch_test
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/mptcpgd/mptcpgd/internal/daemonlab"
+	"github.com/mptcpgd/mptcpgd/internal/lab"
+)
+
+// Kernel tests: `mptcpgd run` (the real binary) runs programs inside a
+// fresh network namespace, whose loopback the test's servers listen on.
+
+var (
+	buildOnce sync.Once
+	toolDir   string
+	tools     map[string]string
+	buildErr  error
+)
+
+func TestMain(m *testing.M) {
+	code := m.Run()
+	if toolDir != "" {
+		os.RemoveAll(toolDir)
+	}
+	os.Exit(code)
+}
+
+// tool returns one of the test programs, built once per run into a
+// directory everyone may read, so that an unprivileged user can run them
+// too: "mptcpgd", "sockprobe" (C, dynamic), "gosock" (Go, static) and
+// "gosock386".
+func tool(t *testing.T, name string) string {
+	t.Helper()
+	buildOnce.Do(func() {
+		dir, err := os.MkdirTemp("", "mptcpgd-run-test-")
+		toolDir = dir
+		if err == nil {
+			err = os.Chmod(dir, 0o755)
+		}
+		if err != nil {
+			buildErr = err
+			return
+		}
+		_, here, _, _ := runtime.Caller(0)
+		src := filepath.Dir(here)
+		tools = map[string]string{}
+		steps := []struct {
+			name string
+			cmd  *exec.Cmd
+		}{
+			{"sockprobe", exec.Command("gcc", "-O2", "-Wall", "-pthread", "-o", filepath.Join(dir, "sockprobe"), filepath.Join(src, "testdata/sockprobe.c"))},
+			{"gosock", exec.Command("go", "build", "-o", filepath.Join(dir, "gosock"), "./testdata/gosock")},
+			{"gosock386", exec.Command("go", "build", "-o", filepath.Join(dir, "gosock386"), "./testdata/gosock")},
+		}
+		for _, s := range steps {
+			s.cmd.Dir = src
+			s.cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
+			if s.name == "gosock386" {
+				s.cmd.Env = append(s.cmd.Env, "GOARCH=386")
+			}
+			if out, err := s.cmd.CombinedOutput(); err != nil {
+				buildErr = fmt.Errorf("build %s: %v: %s", s.name, err, out)
+				return
+			}
+			tools[s.name] = filepath.Join(dir, s.name)
+		}
+		bin, err := os.ReadFile(daemonlab.Binary(t))
+		if err == nil {
+			tools["mptcpgd"] = filepath.Join(dir, "mptcpgd")
+			err = os.WriteFile(tools["mptcpgd"], bin, 0o755)
+		}
+		buildErr = err
+	})
+	if buildErr != nil {
+		t.Fatal(buildErr)
+	}
+	return tools[name]
+}
+
+func requireCommand(t *testing.T, name string) string {
+	t.Helper()
+	p, err := exec.LookPath(name)
+	if err != nil {
+		if os.Getenv("CI") == "true" {
+			t.Fatalf("needs %s (scripts/deps.sh installs it)", name)
+		}
+		t.Skipf("needs %s (scripts/deps.sh installs it)", name)
+	}
+	return p
+}
+
+// result is how a run ended.
+type result struct {
+	stdout, stderr string
+	state          *os.ProcessState
+}
+
+func (r result) code() int { return r.state.ExitCode() }
+
+func (r result) signal() syscall.Signal {
+	ws := r.state.Sys().(syscall.WaitStatus)
+	if !ws.Signaled() {
+		return 0
+	}
+	return ws.Signal()
+}
+
+// warnings are the lines mptcpgd run wrote as warnings.
+func (r result) warnings() []string {
+	var out []string
+	for _, l := range strings.Split(r.stderr, "\n") {
+		if strings.HasPrefix(l, "mptcpgd run: warning: ") {
+			out = append(out, l)
+		}
+	}
+	return out
+}
+
+// wrapped prepares `mptcpgd run ARGS...` in ns, with GODEBUG removed from
+// its environment so that the supervisor runs with Go's defaults.
+func wrapped(t *testing.T, ns *lab.NS, args ...string) *exec.Cmd {
+	t.Helper()
+	cmd := ns.Command(context.Background(), tool(t, "mptcpgd"), append([]string{"run", "--"}, args...)...)
+	for _, kv := range os.Environ() {
+		if !strings.HasPrefix(kv, "GODEBUG=") {
+			cmd.Env = append(cmd.Env, kv)
+		}
+	}
+	return cmd
+}
+
+// run runs `mptcpgd run ARGS...` in ns to the end.
+func run(t *testing.T, ns *lab.NS, args ...string) result {
+	t.Helper()
+	cmd := wrapped(t, ns, args...)
+	var o, e bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &o, &e
+	err := cmd.Run()
+	var ee *exec.ExitError
+	if err != nil && !errors.As(err, &ee) {
+		t.Fatalf("mptcpgd run %q: %v", args, err)
+	}
+	return result{stdout: o.String(), stderr: e.String(), state: cmd.ProcessState}
+}
+
+// lines maps "name value..." lines of a program's output to their
+// values, fields separated by single spaces.
+func lines(out string) map[string]string {
+	m := map[string]string{}
+	for _, l := range strings.Split(out, "\n") {
+		if f := strings.Fields(l); len(f) >= 2 {
+			m[f[0]] = strings.Join(f[1:], " ")
+		}
+	}
+	return m
+}
+
+// server accepts connections in a namespace and answers each: an HTTP
+// request with a small page, anything else with "ok". It records whether
+// every connection it accepted was MPTCP.
+type server struct {
+	ln    net.Listener
+	mu    sync.Mutex
+	conns []bool
+}
+
+func newServer(t *testing.T, ns *lab.NS, mptcp bool) *server {
+	t.Helper()
+	ln, err := ns.Listen("tcp4", "127.0.0.1:0", mptcp)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := &server{ln: ln}
+	t.Cleanup(func() { ln.Close() })
+	go s.serve()
+	return s
+}
+
+func (s *server) addr() string { return s.ln.Addr().String() }
+func (s *server) port() string { _, p, _ := net.SplitHostPort(s.addr()); return p }
+
+func (s *server) serve() {
+	for {
+		c, err := s.ln.Accept()
+		if err != nil {
+			return
+		}
+		mp, _ := c.(*net.TCPConn).MultipathTCP()
+		s.mu.Lock()
+		s.conns = append(s.conns, mp)
+		s.mu.Unlock()
+		go func() {
+			defer c.Close()
+			r := bufio.NewReader(c)
+			first, _ := r.ReadString('\n')
+			if strings.HasPrefix(first, "GET ") {
+				for {
+					l, err := r.ReadString('\n')
+					if err != nil || strings.TrimSpace(l) == "" {
+						break
+					}
+				}
+				io.WriteString(c, "HTTP/1.0 200 OK\r\nContent-Length: 6\r\n\r\nhello\n")
+				return
+			}
+			io.WriteString(c, "ok\n")
+		}()
+	}
+}
+
+// accepted returns how many connections were accepted and how many of
+// them were MPTCP, once n have been accepted (or after ten seconds).
+func (s *server) accepted(n int) (all, mptcp int) {
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		s.mu.Lock()
+		all, mptcp = len(s.conns), 0
+		for _, mp := range s.conns {
+			if mp {
+				mptcp++
+			}
+		}
+		s.mu.Unlock()
+		if all >= n || time.Now().After(deadline) {
+			return all, mptcp
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
