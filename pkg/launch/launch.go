@@ -294,24 +294,21 @@ func (s *signals) stop() {
 	s.mu.Unlock()
 }
 
-// stopLike stops this process with sig and returns once it is continued.
-// sig's disposition is set back to the one the process started with for
-// the moment (the default, or the job-control signal would not have
-// stopped the program), SIGSTOP being the exception that needs none.
+// stopLike stops this process with sig, the signal that stopped the
+// program, and returns once it is continued. SIGTSTP and SIGTTIN have
+// their default action; SIGTTOU, which this process ignores, gets it for
+// the moment.
 func (s *signals) stopLike(sig syscall.Signal) {
-	managed := slices.Contains(s.setup.forward, sig) || slices.Contains(s.setup.ignore, sig)
-	if managed {
-		signal.Reset(sig)
+	ignored := slices.Contains(s.setup.ignore, sig)
+	if ignored {
+		_ = setDisposition(sig, sigDefault)
 	}
 	runtime.LockOSThread()
 	// Sent to this thread, which does not block it, so the stop takes
 	// effect before the call returns.
 	_ = unix.Tgkill(unix.Getpid(), unix.Gettid(), sig)
 	runtime.UnlockOSThread()
-	switch {
-	case slices.Contains(s.setup.forward, sig):
-		signal.Notify(s.ch, sig)
-	case slices.Contains(s.setup.ignore, sig):
-		signal.Ignore(sig)
+	if ignored {
+		_ = setDisposition(sig, sigIgnore)
 	}
 }

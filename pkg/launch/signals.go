@@ -21,6 +21,9 @@ import (
 //     program's group, once. Job control follows the program: when it
 //     stops, mptcpgd run takes the terminal back and stops with the same
 //     signal, so the shell sees the job stopped; fg and bg continue both.
+//     SIGTSTP and SIGTTIN keep their default action for that (Go's runtime
+//     would swallow them once caught), so a SIGTSTP sent to mptcpgd run
+//     itself stops it alone.
 //   - Without one (a service, a script), the program stays in mptcpgd
 //     run's process group and a signal is forwarded to the program's
 //     process alone, as `kill $MAINPID` reaches the main process alone.
@@ -37,11 +40,6 @@ var watched = []syscall.Signal{
 	unix.SIGHUP, unix.SIGINT, unix.SIGQUIT, unix.SIGTERM, unix.SIGUSR1, unix.SIGUSR2,
 	unix.SIGALRM, unix.SIGWINCH,
 }
-
-// watchedWithTerminal are forwarded only with a controlling terminal: the
-// job-control stops that someone sends to mptcpgd run rather than to the
-// foreground group. Without a terminal they keep their default action.
-var watchedWithTerminal = []syscall.Signal{unix.SIGTSTP, unix.SIGTTIN}
 
 // signalSetup is what mptcpgd run does with its own signal dispositions.
 type signalSetup struct {
@@ -61,11 +59,7 @@ func planSignals(terminal bool, ignoredAtStart func(syscall.Signal) bool, noForw
 	if terminal {
 		s.ignore = append(s.ignore, unix.SIGTTOU)
 	}
-	candidates := slices.Clone(watched)
-	if terminal {
-		candidates = append(candidates, watchedWithTerminal...)
-	}
-	for _, sig := range candidates {
+	for _, sig := range watched {
 		switch {
 		case ignoredAtStart(sig):
 		case slices.Contains(noForward, sig):

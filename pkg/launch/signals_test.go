@@ -26,7 +26,7 @@ func TestPlanSignals(t *testing.T) {
 			[]syscall.Signal{unix.SIGHUP, unix.SIGINT, unix.SIGQUIT, unix.SIGUSR1, unix.SIGUSR2, unix.SIGALRM, unix.SIGWINCH},
 			[]syscall.Signal{unix.SIGPIPE, unix.SIGTERM}},
 		{"terminal", true, none, nil,
-			[]syscall.Signal{unix.SIGHUP, unix.SIGINT, unix.SIGQUIT, unix.SIGTERM, unix.SIGUSR1, unix.SIGUSR2, unix.SIGALRM, unix.SIGWINCH, unix.SIGTSTP, unix.SIGTTIN},
+			[]syscall.Signal{unix.SIGHUP, unix.SIGINT, unix.SIGQUIT, unix.SIGTERM, unix.SIGUSR1, unix.SIGUSR2, unix.SIGALRM, unix.SIGWINCH},
 			[]syscall.Signal{unix.SIGPIPE, unix.SIGTTOU}},
 		{"nohup", false, hupIgnored, nil,
 			[]syscall.Signal{unix.SIGINT, unix.SIGQUIT, unix.SIGTERM, unix.SIGUSR1, unix.SIGUSR2, unix.SIGALRM, unix.SIGWINCH},
