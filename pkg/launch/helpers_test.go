@@ -5,91 +5,33 @@ import (
 	"bytes"
 	"context"
 	"errors"
-	"fmt"
 	"io"
 	"net"
 	"os"
 	"os/exec"
-	"path/filepath"
-	"runtime"
 	"strings"
 	"sync"
 	"syscall"
 	"testing"
 	"time"
 
-	"github.com/mptcpgd/mptcpgd/internal/daemonlab"
 	"github.com/mptcpgd/mptcpgd/internal/lab"
+	"github.com/mptcpgd/mptcpgd/internal/runlab"
 )
 
 // Kernel tests: `mptcpgd run` (the real binary) runs programs inside a
 // fresh network namespace, whose loopback the test's servers listen on.
 
-var (
-	buildOnce sync.Once
-	toolDir   string
-	tools     map[string]string
-	buildErr  error
-)
-
 func TestMain(m *testing.M) {
 	code := m.Run()
-	if toolDir != "" {
-		os.RemoveAll(toolDir)
-	}
+	runlab.Cleanup()
 	os.Exit(code)
 }
 
-// tool returns one of the test programs, built once per run into a
-// directory everyone may read, so that an unprivileged user can run them
-// too: "mptcpgd", "sockprobe" (C, dynamic), "gosock" (Go, static) and
-// "gosock386".
-func tool(t *testing.T, name string) string {
-	t.Helper()
-	buildOnce.Do(func() {
-		dir, err := os.MkdirTemp("", "mptcpgd-run-test-")
-		toolDir = dir
-		if err == nil {
-			err = os.Chmod(dir, 0o755)
-		}
-		if err != nil {
-			buildErr = err
-			return
-		}
-		_, here, _, _ := runtime.Caller(0)
-		src := filepath.Dir(here)
-		tools = map[string]string{}
-		steps := []struct {
-			name string
-			cmd  *exec.Cmd
-		}{
-			{"sockprobe", exec.Command("gcc", "-O2", "-Wall", "-pthread", "-o", filepath.Join(dir, "sockprobe"), filepath.Join(src, "testdata/sockprobe.c"))},
-			{"gosock", exec.Command("go", "build", "-o", filepath.Join(dir, "gosock"), "./testdata/gosock")},
-			{"gosock386", exec.Command("go", "build", "-o", filepath.Join(dir, "gosock386"), "./testdata/gosock")},
-		}
-		for _, s := range steps {
-			s.cmd.Dir = src
-			s.cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
-			if s.name == "gosock386" {
-				s.cmd.Env = append(s.cmd.Env, "GOARCH=386")
-			}
-			if out, err := s.cmd.CombinedOutput(); err != nil {
-				buildErr = fmt.Errorf("build %s: %v: %s", s.name, err, out)
-				return
-			}
-			tools[s.name] = filepath.Join(dir, s.name)
-		}
-		bin, err := os.ReadFile(daemonlab.Binary(t))
-		if err == nil {
-			tools["mptcpgd"] = filepath.Join(dir, "mptcpgd")
-			err = os.WriteFile(tools["mptcpgd"], bin, 0o755)
-		}
-		buildErr = err
-	})
-	if buildErr != nil {
-		t.Fatal(buildErr)
-	}
-	return tools[name]
+// tool returns one of the programs runlab builds.
+func tool(tb lab.TB, name string) string {
+	tb.Helper()
+	return runlab.Tool(tb, name)
 }
 
 func requireCommand(t *testing.T, name string) string {
