@@ -2,7 +2,7 @@
 # Installs what building, testing and the demo need on Debian, if missing:
 # iproute2 (ip, tc, ss, nstat), ping, systemd-analyze (unit checks), Go, and
 # the programs the tests of mptcpgd run wrap (python3, nc.openbsd, curl,
-# iperf3, a C compiler).
+# iperf3, a C compiler, strace to check its system calls).
 # Runs as root; does nothing when everything is there.
 set -eu
 
@@ -20,6 +20,7 @@ need nc.openbsd netcat-openbsd
 need curl curl
 need iperf3 iperf3
 need setpriv util-linux
+need strace strace
 
 if [ -n "$missing" ]; then
 	if [ "$(id -u)" != 0 ]; then
