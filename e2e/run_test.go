@@ -6,8 +6,6 @@ import (
 	"encoding/json"
 	"net"
 	"net/netip"
-	"os"
-	"os/exec"
 	"strconv"
 	"strings"
 	"testing"
@@ -26,13 +24,7 @@ const iperfPort = 5201
 // seed lab with mptcpgd managing the endpoints; its connection joins over
 // the client's second uplink, which carries its share of the bytes.
 func TestIperf3UnderMptcpgdRun(t *testing.T) {
-	iperf3, err := exec.LookPath("iperf3")
-	if err != nil {
-		if os.Getenv("CI") == "true" {
-			t.Fatal("needs iperf3 (scripts/deps.sh installs it)")
-		}
-		t.Skip("needs iperf3 (scripts/deps.sh installs it)")
-	}
+	iperf3 := runlab.Command(t, "iperf3")
 	s := startSeed(t, lab.TopologyOptions{Variant: lab.Static})
 	bin := daemonlab.Binary(t)
 	server := s.top.Server.Command(t.Context(), bin, "run", "--", iperf3, "-s", "-1", "-p", strconv.Itoa(iperfPort))

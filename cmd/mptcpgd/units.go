@@ -1,7 +1,6 @@
 package main
 
 import (
-	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -32,19 +31,8 @@ func unitCommand(cmd string, args []string, stdout, stderr io.Writer) int {
 	fs.SetOutput(stderr)
 	user := fs.Bool("user", false, "user units (~/.config/systemd/user) instead of system units")
 	root := fs.String("root", "", "operate on the unit files under `DIR`, an offline tree, as systemctl --root does")
-	fs.Usage = func() {
-		fmt.Fprintf(stderr, unitUsage, unitwrap.FileName)
-		fs.PrintDefaults()
-	}
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return 0
-		}
-		return 2
-	}
-	if fs.NArg() == 0 {
-		fs.Usage()
-		return 2
+	if code, ok := parseSubcommand(fs, args, fmt.Sprintf(unitUsage, unitwrap.FileName), stderr); !ok {
+		return code
 	}
 	scope, err := unitScope(*user, *root)
 	if err != nil {

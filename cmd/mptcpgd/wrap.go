@@ -37,19 +37,8 @@ func runProgram(args []string, stdout, stderr io.Writer) int {
 	noForward := fs.String("no-forward", "", "comma-separated `signals` not to forward, because the sender signals the program too "+
 		"(mptcpgd enable sets systemd's stop signal here)")
 	argv0 := fs.String("argv0", "", "the program's argv[0], if not CMD (systemd's @ prefix)")
-	fs.Usage = func() {
-		fmt.Fprint(stderr, runUsage)
-		fs.PrintDefaults()
-	}
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return 0
-		}
-		return 2
-	}
-	if fs.NArg() == 0 {
-		fs.Usage()
-		return 2
+	if code, ok := parseSubcommand(fs, args, runUsage, stderr); !ok {
+		return code
 	}
 	if *check {
 		return checkSockets(fs.Args(), stdout, stderr)
@@ -132,4 +121,24 @@ func socketLine(s sockdiag.Socket) string {
 		return fmt.Sprintf("%s listen %s", kind, s.Local)
 	}
 	return fmt.Sprintf("%s %s %s -> %s%s", kind, s.State, s.Local, s.Remote, note)
+}
+
+// parseSubcommand parses a subcommand's flags, which must leave arguments;
+// when it returns false, the command ends with the code (0 for --help).
+func parseSubcommand(fs *flag.FlagSet, args []string, usage string, stderr io.Writer) (int, bool) {
+	fs.Usage = func() {
+		fmt.Fprint(stderr, usage)
+		fs.PrintDefaults()
+	}
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return 0, false
+		}
+		return 2, false
+	}
+	if fs.NArg() == 0 {
+		fs.Usage()
+		return 2, false
+	}
+	return 0, true
 }

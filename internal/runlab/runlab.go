@@ -80,3 +80,17 @@ func build(tb lab.TB) {
 	}
 	buildErr = err
 }
+
+// Command returns the path of a program a test needs. Without it the test
+// is skipped, or fails under CI=true, where scripts/deps.sh has run.
+func Command(tb lab.TB, name string) string {
+	tb.Helper()
+	p, err := exec.LookPath(name)
+	if err != nil {
+		if os.Getenv("CI") == "true" {
+			tb.Fatalf("needs %s (scripts/deps.sh installs it)", name)
+		}
+		tb.Skip("needs " + name + " (scripts/deps.sh installs it)")
+	}
+	return p
+}

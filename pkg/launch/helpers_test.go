@@ -34,18 +34,6 @@ func tool(tb lab.TB, name string) string {
 	return runlab.Tool(tb, name)
 }
 
-func requireCommand(t *testing.T, name string) string {
-	t.Helper()
-	p, err := exec.LookPath(name)
-	if err != nil {
-		if os.Getenv("CI") == "true" {
-			t.Fatalf("needs %s (scripts/deps.sh installs it)", name)
-		}
-		t.Skipf("needs %s (scripts/deps.sh installs it)", name)
-	}
-	return p
-}
-
 // result is how a run ended.
 type result struct {
 	stdout, stderr string

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/mptcpgd/mptcpgd/internal/lab"
+	"github.com/mptcpgd/mptcpgd/internal/runlab"
 )
 
 // pythonProbe reports the protocol of each kind of socket Python makes,
@@ -38,9 +39,9 @@ print("reply", c.recv(100).decode().strip())
 // UDP and unix sockets are what they asked for.
 func TestEveryTCPSocketIsMPTCP(t *testing.T) {
 	ns := lab.New(t, "run")
-	python := requireCommand(t, "python3")
-	nc := requireCommand(t, "nc.openbsd")
-	curl := requireCommand(t, "curl")
+	python := runlab.Command(t, "python3")
+	nc := runlab.Command(t, "nc.openbsd")
+	curl := runlab.Command(t, "curl")
 	probe, gosock := tool(t, "sockprobe"), tool(t, "gosock")
 
 	type check struct {
@@ -170,7 +171,7 @@ func rssKiB(pid int) int {
 // ends when the daemon does.
 func TestDaemonizedChildStaysMPTCP(t *testing.T) {
 	ns := lab.New(t, "daemon")
-	python := requireCommand(t, "python3")
+	python := runlab.Command(t, "python3")
 	dir := t.TempDir()
 	goFile, outFile := filepath.Join(dir, "go"), filepath.Join(dir, "protocol")
 	daemon := `
@@ -268,7 +269,7 @@ func TestExitStatusAndSignals(t *testing.T) {
 	if r := run(t, ns, "no-such-program"); r.code() != 127 || !strings.Contains(r.stderr, "command not found") {
 		t.Errorf("a missing program: exit %d, %q; want 127 and a message", r.code(), r.stderr)
 	}
-	python := requireCommand(t, "python3")
+	python := runlab.Command(t, "python3")
 	// Counts the signals it gets until stdin closes.
 	counter := `
 import signal, sys
@@ -339,7 +340,7 @@ print(" ".join("%s=%d" % kv for kv in sorted(n.items())))
 // needed and not set.
 func TestNoRootNeeded(t *testing.T) {
 	ns := lab.New(t, "noroot")
-	setpriv := requireCommand(t, "setpriv")
+	setpriv := runlab.Command(t, "setpriv")
 	nobody := []string{setpriv, "--reuid=65534", "--regid=65534", "--clear-groups"}
 	mptcpgd, probe := tool(t, "mptcpgd"), tool(t, "sockprobe")
 	cmd := ns.Command(t.Context(), nobody[0], append(nobody[1:], mptcpgd, "run", "--", "sh", "-c",

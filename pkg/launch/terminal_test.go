@@ -14,6 +14,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/mptcpgd/mptcpgd/internal/lab"
+	"github.com/mptcpgd/mptcpgd/internal/runlab"
 )
 
 // terminal is an interactive bash on a pseudo-terminal, driven as a user
@@ -28,7 +29,7 @@ type terminal struct {
 
 func newTerminal(t *testing.T, ns *lab.NS) *terminal {
 	t.Helper()
-	bash := requireCommand(t, "bash")
+	bash := runlab.Command(t, "bash")
 	master, err := os.OpenFile("/dev/ptmx", os.O_RDWR|unix.O_NOCTTY, 0)
 	if err != nil {
 		t.Fatal(err)
@@ -115,7 +116,7 @@ func (term *terminal) expect(s string) {
 // same, and the program owns the terminal (its size, its input).
 func TestTerminal(t *testing.T) {
 	ns := lab.New(t, "tty")
-	python := requireCommand(t, "python3")
+	python := runlab.Command(t, "python3")
 	run := tool(t, "mptcpgd") + " run "
 	term := newTerminal(t, ns)
 	term.send("echo SHELL-$((1+1))\n")

@@ -33,12 +33,9 @@ type Socket struct {
 // left out: the kernel grafts them onto their MPTCP socket, whose inode
 // they report.
 func ListSockets(cfg *Config) ([]Socket, error) {
-	if cfg == nil {
-		cfg = &Config{}
-	}
-	conn, err := netlink.Dial(unix.NETLINK_SOCK_DIAG, &netlink.Config{NetNS: cfg.NetNS})
+	conn, err := dial(cfg)
 	if err != nil {
-		return nil, fmt.Errorf("open socket diagnostics netlink socket: %w", err)
+		return nil, err
 	}
 	defer conn.Close()
 	return listSockets(conn)

@@ -2,11 +2,11 @@ package unitwrap_test
 
 import (
 	"os"
-	"os/exec"
 	"path/filepath"
 	"testing"
 
 	"github.com/mptcpgd/mptcpgd/internal/daemonlab"
+	"github.com/mptcpgd/mptcpgd/internal/runlab"
 	"github.com/mptcpgd/mptcpgd/internal/unitlab"
 )
 
@@ -14,12 +14,7 @@ import (
 // systemd's handling of the unit emulated (unitlab.Offline); a guest whose
 // PID 1 is systemd runs the same round trip with the real one.
 func TestEnableDisableRoundTrip(t *testing.T) {
-	if _, err := exec.LookPath("systemd-analyze"); err != nil {
-		if os.Getenv("CI") == "true" {
-			t.Fatal("needs systemd-analyze (package systemd)")
-		}
-		t.Skip("needs systemd-analyze (package systemd)")
-	}
+	runlab.Command(t, "systemd-analyze")
 	root := t.TempDir()
 	bin := daemonlab.Binary(t)
 	// systemd-analyze verify wants the commands of ExecStart= in the tree.

@@ -18,6 +18,10 @@ type service struct {
 
 // apply adds one file's assignments.
 func (s *service) apply(as []assignment) {
+	last := map[string]*string{
+		"Type": &s.typ, "NotifyAccess": &s.notifyAccess, "KillMode": &s.killMode, "KillSignal": &s.killSignal,
+		"RestartKillSignal": &s.restartKillSignal, "SendSIGHUP": &s.sendSIGHUP, "PIDFile": &s.pidFile,
+	}
 	for _, a := range as {
 		if a.section != "Service" {
 			continue
@@ -29,24 +33,14 @@ func (s *service) apply(as []assignment) {
 			} else {
 				s.execStart = append(s.execStart, a.value)
 			}
-		case "Type":
-			s.typ = a.value
-		case "NotifyAccess":
-			s.notifyAccess = a.value
-		case "KillMode":
-			s.killMode = a.value
-		case "KillSignal":
-			s.killSignal = a.value
-		case "RestartKillSignal":
-			s.restartKillSignal = a.value
-		case "SendSIGHUP":
-			s.sendSIGHUP = a.value
-		case "PIDFile":
-			s.pidFile = a.value
 		case "SystemCallFilter":
 			s.syscallFilter = a.value != ""
 		case "RestrictAddressFamilies":
 			s.families.apply(a.value)
+		default:
+			if p, ok := last[a.key]; ok {
+				*p = a.value
+			}
 		}
 	}
 }

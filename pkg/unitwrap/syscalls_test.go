@@ -24,7 +24,7 @@ func TestMain(m *testing.M) {
 // seccomp, which the drop-in adds, allows them all: a unit hardened with
 // SystemCallFilter=@system-service runs its program under the wrapper.
 func TestWrapperNeedsOnlySeccompBeyondSystemService(t *testing.T) {
-	strace, analyze := need(t, "strace"), need(t, "systemd-analyze")
+	strace, analyze := runlab.Command(t, "strace"), runlab.Command(t, "systemd-analyze")
 	allowed := map[string]bool{"seccomp": true}
 	expandGroup(t, analyze, "@system-service", allowed, map[string]bool{})
 
@@ -81,16 +81,4 @@ func expandGroup(t *testing.T, analyze, group string, set, done map[string]bool)
 			set[l] = true
 		}
 	}
-}
-
-func need(t *testing.T, name string) string {
-	t.Helper()
-	p, err := exec.LookPath(name)
-	if err != nil {
-		if os.Getenv("CI") == "true" {
-			t.Fatalf("needs %s", name)
-		}
-		t.Skipf("needs %s", name)
-	}
-	return p
 }
