@@ -59,8 +59,10 @@ func preflight(path string, p privileges, warn *mptcpize.Warnings) {
 		}
 	}
 	enabled, err := os.ReadFile("/proc/sys/net/mptcp/enabled")
+	_, netErr := os.Stat("/proc/sys/net")
 	switch {
-	case errors.Is(err, os.ErrNotExist):
+	case errors.Is(err, os.ErrNotExist) && netErr == nil:
+		// Only where /proc/sys is visible: systemd's ProcSubset=pid hides it.
 		warn.Warn("nokernel", "this kernel has no MPTCP (no /proc/sys/net/mptcp): the program runs on plain TCP")
 	case err == nil && strings.TrimSpace(string(enabled)) == "0":
 		warn.Warn(mptcpize.KeyMPTCPDisabled, "%s", mptcpize.DisabledText)

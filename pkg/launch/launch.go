@@ -16,6 +16,7 @@ import (
 	"os/signal"
 	"runtime"
 	"slices"
+	"strconv"
 	"sync"
 	"syscall"
 
@@ -82,7 +83,8 @@ func Run(o Options) (Status, error) {
 	privs := checkPrivileges()
 	preflight(path, privs, warn)
 
-	cfg := childConfig{noNewPrivs: privs.setNoNewPrivs, ignored: ignoredAtStart()}
+	inherited := inheritedFDs()
+	cfg := childConfig{noNewPrivs: privs.setNoNewPrivs, ignored: ignoredAtStart(), socket: len(inherited)}
 	term := findTerminal()
 	sigs := newSignals(planSignals(term != nil, func(s syscall.Signal) bool { return cfg.ignored&(1<<(s-1)) != 0 }, o.NoForward))
 
@@ -90,10 +92,12 @@ func Run(o Options) (Status, error) {
 	if err != nil {
 		return Status{}, fmt.Errorf("socket pair for the child stage: %w", err)
 	}
-	parentEnd, childEnd := pair[0], os.NewFile(uintptr(pair[1]), "child stage socket")
-	attr := &os.ProcAttr{
+	parentEnd, childEnd := pair[0], pair[1]
+	// Raw descriptors: os.StartProcess would put a non-blocking one into
+	// blocking mode, for the program too.
+	attr := &syscall.ProcAttr{
 		Env:   MergeGODEBUG(o.Env),
-		Files: []*os.File{os.Stdin, os.Stdout, os.Stderr, childEnd},
+		Files: append(inherited, uintptr(childEnd)),
 		Sys:   &syscall.SysProcAttr{},
 	}
 	if term != nil {
@@ -102,13 +106,12 @@ func Run(o Options) (Status, error) {
 		attr.Sys.Ctty = term.fd
 	}
 	stageArgv := append([]string{"mptcpgd", childStage, cfg.String(), path}, argv...)
-	proc, err := os.StartProcess("/proc/self/exe", stageArgv, attr)
-	childEnd.Close()
+	pid, err := syscall.ForkExec("/proc/self/exe", stageArgv, attr)
+	unix.Close(childEnd)
 	if err != nil {
 		unix.Close(parentEnd)
 		return Status{}, &StartError{Code: 126, Err: fmt.Errorf("start %s: %w", path, err)}
 	}
-	pid := proc.Pid
 	sigs.start(forwardTarget(pid, term != nil))
 
 	l, lerr := receiveListener(parentEnd)
@@ -126,11 +129,40 @@ func Run(o Options) (Status, error) {
 	}
 
 	st := waitProgram(pid, term, sigs)
-	_ = proc.Release()
 	if sup != nil {
 		handOff(l, sup, served, warn)
 	}
 	return st, nil
+}
+
+// noFD closes a descriptor number in the child (syscall.ProcAttr.Files).
+const noFD = ^uintptr(0)
+
+// inheritedFDs are the descriptors the program gets at the numbers this
+// process got them: standard input, output and error, and every other
+// one without close-on-exec (systemd's socket activation, a shell's
+// 3>file), with noFD for the numbers in between. They are made
+// close-on-exec here, so that only the program inherits them, not the
+// supervisor stage.
+func inheritedFDs() []uintptr {
+	fds := []uintptr{0, 1, 2}
+	entries, _ := os.ReadDir("/proc/self/fd")
+	for _, e := range entries {
+		fd, err := strconv.Atoi(e.Name())
+		if err != nil || fd <= 2 {
+			continue
+		}
+		flags, err := unix.FcntlInt(uintptr(fd), unix.F_GETFD, 0)
+		if err != nil || flags&unix.FD_CLOEXEC != 0 {
+			continue
+		}
+		unix.CloseOnExec(fd)
+		for len(fds) <= fd {
+			fds = append(fds, noFD)
+		}
+		fds[fd] = uintptr(fd)
+	}
+	return fds
 }
 
 // waitProgram waits for the program to end. With a terminal, a stopped
@@ -222,29 +254,21 @@ func handOff(l *seccomp.Listener, sup *mptcpize.Supervisor, served chan error, w
 // command substitution, a logger) would otherwise wait for the daemon to
 // end, although the daemon closed its own end.
 func startSupervisorStage(l *seccomp.Listener) error {
-	null, err := os.OpenFile(os.DevNull, os.O_RDWR, 0)
+	null, err := unix.Open(os.DevNull, unix.O_RDWR|unix.O_CLOEXEC, 0)
 	if err != nil {
 		return err
 	}
-	defer null.Close()
-	errOut := os.Stderr
-	if fi, err := errOut.Stat(); err != nil || fi.Mode()&os.ModeNamedPipe != 0 {
-		errOut = null
+	defer unix.Close(null)
+	errOut := uintptr(2)
+	var st unix.Stat_t
+	if unix.Fstat(2, &st) != nil || st.Mode&unix.S_IFMT == unix.S_IFIFO {
+		errOut = uintptr(null)
 	}
-	dup, err := unix.FcntlInt(uintptr(l.FD()), unix.F_DUPFD_CLOEXEC, 0)
-	if err != nil {
-		return fmt.Errorf("duplicate the listener: %w", err)
-	}
-	lf := os.NewFile(uintptr(dup), "seccomp listener")
-	defer lf.Close()
-	p, err := os.StartProcess("/proc/self/exe", []string{"mptcpgd", supervisorStage}, &os.ProcAttr{
-		Files: []*os.File{null, null, errOut, lf},
+	_, err = syscall.ForkExec("/proc/self/exe", []string{"mptcpgd", supervisorStage}, &syscall.ProcAttr{
+		Files: []uintptr{uintptr(null), uintptr(null), errOut, uintptr(l.FD())},
 		Sys:   &syscall.SysProcAttr{Setsid: true},
 	})
-	if err != nil {
-		return err
-	}
-	return p.Release()
+	return err
 }
 
 // signals catches the signals to forward and forwards them to the program

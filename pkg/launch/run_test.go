@@ -422,3 +422,35 @@ func TestThirtyTwoBitPrograms(t *testing.T) {
 		t.Errorf("want one warning about socketcall, got:\n%s", r.stderr)
 	}
 }
+
+// TestDescriptorsAndMainPIDPassThrough: descriptors the wrapper inherits
+// reach the program at their numbers (systemd's socket activation, a
+// shell's 3>file), and the variables with which systemd names the main
+// process for socket activation and the watchdog name the program.
+func TestDescriptorsAndMainPIDPassThrough(t *testing.T) {
+	ns := lab.New(t, "passthrough")
+	out, err := os.Create(filepath.Join(t.TempDir(), "fd3"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer out.Close()
+	cmd := wrapped(t, ns, "sh", "-c", "echo through descriptor 3 >&3")
+	cmd.ExtraFiles = []*os.File{out}
+	if b, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("%v\n%s", err, b)
+	}
+	if b, _ := os.ReadFile(out.Name()); string(b) != "through descriptor 3\n" {
+		t.Errorf("descriptor 3 got %q", b)
+	}
+
+	script := `exec env LISTEN_PID=$$ LISTEN_FDS=0 WATCHDOG_PID=$$ WATCHDOG_USEC=1000000 OTHER_PID=$$ ` +
+		tool(t, "mptcpgd") + ` run -- sh -c 'echo wrapper $PPID program $$ listen $LISTEN_PID watchdog $WATCHDOG_PID other $OTHER_PID'`
+	b, err := ns.Command(t.Context(), "sh", "-c", script).CombinedOutput()
+	if err != nil {
+		t.Fatalf("%v\n%s", err, b)
+	}
+	got := strings.Fields(string(b))
+	if len(got) != 10 || got[5] != got[3] || got[7] != got[3] || got[9] != got[1] {
+		t.Errorf("want LISTEN_PID and WATCHDOG_PID to name the program, OTHER_PID the wrapper: %s", b)
+	}
+}

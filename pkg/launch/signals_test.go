@@ -55,3 +55,17 @@ func TestParseSignals(t *testing.T) {
 		}
 	}
 }
+
+func TestChildConfigRoundTrip(t *testing.T) {
+	for _, c := range []childConfig{{}, {noNewPrivs: true, ignored: 1<<0 | 1<<14, socket: 7}} {
+		got, err := parseChildConfig(c.String())
+		if err != nil || got != c {
+			t.Errorf("%+v read back as %+v, %v", c, got, err)
+		}
+	}
+	for _, bad := range []string{"", "nnp=1", "nnp=2,ignored=0,socket=3", "nnp=1,ignored=zz,socket=3", "nnp=1,ignored=0,socket=3,x"} {
+		if _, err := parseChildConfig(bad); err == nil {
+			t.Errorf("parseChildConfig(%q) accepted", bad)
+		}
+	}
+}

@@ -7,7 +7,6 @@ import (
 	"os/signal"
 	"runtime"
 	"strconv"
-	"strings"
 	"syscall"
 
 	"golang.org/x/sys/unix"
@@ -28,9 +27,9 @@ import (
 const (
 	childStage      = "__mptcpgd-run-child"
 	supervisorStage = "__mptcpgd-run-supervisor"
-	// stageFD is where a stage finds its descriptor: the child stage's
-	// socket to mptcpgd run, the supervisor stage's listener.
-	stageFD = 3
+	// listenerFD is where the supervisor stage finds the listener. The
+	// child stage's socket follows the descriptors the program inherits.
+	listenerFD = 3
 )
 
 // Messages of the child stage on its socket: the listener as SCM_RIGHTS,
@@ -56,12 +55,13 @@ func RunStage(args []string) (int, bool) {
 }
 
 // childConfig is what mptcpgd run tells the child stage besides the
-// program: whether to set no_new_privs, and which signals were ignored
-// when mptcpgd run started (they stay ignored for the program; every other
-// one gets its default action).
+// program: whether to set no_new_privs, which signals were ignored when
+// mptcpgd run started (they stay ignored for the program; every other one
+// gets its default action), and where its socket to mptcpgd run is.
 type childConfig struct {
 	noNewPrivs bool
 	ignored    uint64 // bit n-1 for signal n
+	socket     int
 }
 
 func (c childConfig) String() string {
@@ -69,17 +69,17 @@ func (c childConfig) String() string {
 	if c.noNewPrivs {
 		nnp = 1
 	}
-	return fmt.Sprintf("nnp=%d,ignored=%x", nnp, c.ignored)
+	return fmt.Sprintf("nnp=%d,ignored=%x,socket=%d", nnp, c.ignored, c.socket)
 }
 
 func parseChildConfig(s string) (childConfig, error) {
 	var c childConfig
-	nnp, ignored, ok := strings.Cut(s, ",")
-	v, err := strconv.ParseUint(strings.TrimPrefix(ignored, "ignored="), 16, 64)
-	if !ok || !strings.HasPrefix(nnp, "nnp=") || !strings.HasPrefix(ignored, "ignored=") || err != nil {
+	var nnp int
+	_, err := fmt.Sscanf(s, "nnp=%d,ignored=%x,socket=%d", &nnp, &c.ignored, &c.socket)
+	c.noNewPrivs = nnp == 1
+	if err != nil || c.String() != s {
 		return c, fmt.Errorf("bad child stage configuration %q", s)
 	}
-	c.noNewPrivs, c.ignored = nnp == "nnp=1", v
 	return c, nil
 }
 
@@ -107,14 +107,15 @@ func childMain(args []string) int {
 	} else {
 		oob = unix.UnixRights(l.FD())
 	}
-	if err := unix.Sendmsg(stageFD, msg, oob, nil, 0); err != nil {
+	if err := unix.Sendmsg(cfg.socket, msg, oob, nil, 0); err != nil {
 		fmt.Fprintf(os.Stderr, "mptcpgd run: child stage: hand the listener over: %v\n", err)
 		return 126
 	}
-	unix.Close(stageFD)
+	unix.Close(cfg.socket)
 	if l != nil {
 		l.Close()
 	}
+	adoptMainPID()
 
 	if err := resetSignals(cfg.ignored); err != nil {
 		fmt.Fprintf(os.Stderr, "mptcpgd run: child stage: %v\n", err)
@@ -126,6 +127,19 @@ func childMain(args []string) int {
 		return 127
 	}
 	return 126
+}
+
+// adoptMainPID makes the program the process that systemd's socket
+// activation and watchdog variables name: they name the main process,
+// mptcpgd run, and a program checks them against its own PID (sd_listen_fds,
+// sd_watchdog_enabled), which is this stage's.
+func adoptMainPID() {
+	parent, self := strconv.Itoa(os.Getppid()), strconv.Itoa(os.Getpid())
+	for _, name := range []string{"LISTEN_PID", "WATCHDOG_PID"} {
+		if os.Getenv(name) == parent {
+			os.Setenv(name, self)
+		}
+	}
 }
 
 func installFilter(noNewPrivs bool) (*seccomp.Listener, error) {
@@ -185,7 +199,7 @@ func supervisorMain() int {
 	signal.Ignore(unix.SIGHUP, unix.SIGINT, unix.SIGQUIT, unix.SIGTERM, unix.SIGPIPE,
 		unix.SIGUSR1, unix.SIGUSR2, unix.SIGTSTP, unix.SIGTTIN, unix.SIGTTOU)
 	warn := mptcpize.NewWarnings(os.Stderr, warnPrefix)
-	sup, err := mptcpize.NewSupervisor(seccomp.NewListener(stageFD), warn)
+	sup, err := mptcpize.NewSupervisor(seccomp.NewListener(listenerFD), warn)
 	if err == nil {
 		err = sup.Serve()
 	}
