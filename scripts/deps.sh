@@ -21,6 +21,7 @@ need curl curl
 need iperf3 iperf3
 need setpriv util-linux
 need strace strace
+need setcap libcap2-bin
 
 if [ -n "$missing" ]; then
 	if [ "$(id -u)" != 0 ]; then

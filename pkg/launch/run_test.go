@@ -357,6 +357,26 @@ func TestNoRootNeeded(t *testing.T) {
 		t.Errorf("as root, no_new_privs was set: %s", r.stdout)
 	}
 
+	// A copy of true(1) with a file capability.
+	dir, err := os.MkdirTemp("", "mptcpgd-filecaps-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(dir) })
+	os.Chmod(dir, 0o755)
+	capped := filepath.Join(dir, "capped-true")
+	if b, err := os.ReadFile("/bin/true"); err != nil || os.WriteFile(capped, b, 0o755) != nil {
+		t.Fatalf("copy /bin/true: %v", err)
+	}
+	if b, err := exec.Command(runlab.Command(t, "setcap"), "cap_net_raw+ep", capped).CombinedOutput(); err != nil {
+		t.Fatalf("setcap: %v: %s", err, b)
+	}
+	cmd = ns.Command(t.Context(), nobody[0], append(nobody[1:], mptcpgd, "run", "--", capped)...)
+	out, _ = cmd.CombinedOutput()
+	if !strings.Contains(string(out), "mptcpgd run: warning: "+capped+" has file capabilities") {
+		t.Errorf("no warning before running %s with a file capability:\n%s", capped, out)
+	}
+
 	setuid := ""
 	for _, p := range []string{"/usr/bin/passwd", "/usr/bin/su", "/usr/bin/mount", "/bin/su"} {
 		if fi, err := os.Stat(p); err == nil && fi.Mode()&os.ModeSetuid != 0 {
@@ -452,5 +472,55 @@ func TestDescriptorsAndMainPIDPassThrough(t *testing.T) {
 	got := strings.Fields(string(b))
 	if len(got) != 10 || got[5] != got[3] || got[7] != got[3] || got[9] != got[1] {
 		t.Errorf("want LISTEN_PID and WATCHDOG_PID to name the program, OTHER_PID the wrapper: %s", b)
+	}
+}
+
+// TestCheckCountsMPTCPSockets: mptcpgd run --check, given the wrapper's
+// PID, finds the program's connection and says it is MPTCP; given a
+// program that runs without the wrapper, it says its connection is not,
+// and exits 1.
+func TestCheckCountsMPTCPSockets(t *testing.T) {
+	ns := lab.New(t, "check")
+	python := runlab.Command(t, "python3")
+	srv := newServer(t, ns, true)
+	holder := `import socket, sys
+host, port = sys.argv[1].rsplit(":", 1)
+c = socket.create_connection((host, int(port)))
+print("ready", flush=True)
+sys.stdin.read()`
+	start := func(wrap bool) (*exec.Cmd, func()) {
+		var cmd *exec.Cmd
+		if wrap {
+			cmd = wrapped(t, ns, python, "-c", holder, srv.addr())
+		} else {
+			cmd = ns.Command(t.Context(), python, "-c", holder, srv.addr())
+		}
+		stdin, _ := cmd.StdinPipe()
+		stdout, _ := cmd.StdoutPipe()
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		if l, err := bufio.NewReader(stdout).ReadString('\n'); l != "ready\n" {
+			t.Fatalf("program: %q, %v", l, err)
+		}
+		return cmd, func() { stdin.Close(); cmd.Wait() }
+	}
+	check := func(pid int) (string, int) {
+		c := ns.Command(t.Context(), tool(t, "mptcpgd"), "run", "--check", strconv.Itoa(pid))
+		out, _ := c.CombinedOutput()
+		return string(out), c.ProcessState.ExitCode()
+	}
+
+	w, stop := start(true)
+	out, code := check(w.Process.Pid)
+	stop()
+	if code != 0 || !strings.Contains(out, "1 of 1 TCP sockets are MPTCP") || !strings.Contains(out, "MPTCP established 127.0.0.1:") {
+		t.Errorf("the wrapped program: exit %d, want 0 and its MPTCP connection:\n%s", code, out)
+	}
+	p, stop := start(false)
+	out, code = check(p.Process.Pid)
+	stop()
+	if code != 1 || !strings.Contains(out, "0 of 1 TCP sockets are MPTCP") || !strings.Contains(out, "TCP   established") {
+		t.Errorf("a program without the wrapper: exit %d, want 1 and its TCP connection:\n%s", code, out)
 	}
 }
