@@ -15,6 +15,7 @@ need ping iputils-ping
 need systemd-analyze systemd
 need make make
 need gcc gcc
+need nft nftables
 need python3 python3
 need nc.openbsd netcat-openbsd
 need curl curl

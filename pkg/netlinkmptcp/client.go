@@ -181,7 +181,7 @@ func (c *Client) Endpoint(id uint8) (Endpoint, error) {
 // A second endpoint with the same address is ErrExists, as is an id already
 // in use; a full table (MaxEndpoints) is ErrTableFull on Linux 6.18.
 func (c *Client) AddEndpoint(e Endpoint) (Endpoint, error) {
-	op := "add endpoint " + endpointText(e)
+	op := "add endpoint " + e.String()
 	if !e.Addr.IsValid() {
 		return Endpoint{}, &Error{Op: op, Err: errors.New("no address")}
 	}
@@ -207,19 +207,6 @@ func (c *Client) AddEndpoint(e Endpoint) (Endpoint, error) {
 		}
 	}
 	return Endpoint{}, &Error{Op: op, Err: errors.New("added, but no longer in the endpoint table")}
-}
-
-// endpointText names an endpoint in error messages: address, port and id.
-func endpointText(e Endpoint) string {
-	var b strings.Builder
-	b.WriteString(e.Addr.String())
-	if e.Port != 0 {
-		fmt.Fprintf(&b, " port %d", e.Port)
-	}
-	if e.ID != 0 {
-		fmt.Fprintf(&b, " id %d", e.ID)
-	}
-	return b.String()
 }
 
 // DeleteEndpoint deletes the endpoint with the given id. The kernel
@@ -329,6 +316,11 @@ type LimitsUpdate struct {
 	AddAddrAccepted *uint32
 }
 
+// Update is the LimitsUpdate that sets both limits to l's values.
+func (l Limits) Update() LimitsUpdate {
+	return LimitsUpdate{Subflows: &l.Subflows, AddAddrAccepted: &l.AddAddrAccepted}
+}
+
 // String lists the limits u sets ("subflows 4 add_addr_accepted 2"), or
 // "nothing".
 func (u LimitsUpdate) String() string {
@@ -368,7 +360,7 @@ func (c *Client) SetLimits(u LimitsUpdate) error {
 // 0, to the peer of the connection token (ADD_ADDR). FlagSignal is added to
 // e.Flags, as the kernel requires it. No listening socket is opened.
 func (c *Client) Announce(token uint32, e Endpoint) error {
-	op := fmt.Sprintf("announce %s on token %08x", endpointText(e), token)
+	op := fmt.Sprintf("announce %s on token %08x", e, token)
 	if !e.Addr.IsValid() {
 		return &Error{Op: op, Err: errors.New("no address")}
 	}
@@ -392,7 +384,7 @@ func (c *Client) Remove(token uint32, localID uint8) error {
 // and optionally ID, Port, Flags, IfIndex) to remote. A local address the
 // connection already knows must be sent with its id.
 func (c *Client) CreateSubflow(token uint32, local Endpoint, remote netip.AddrPort) error {
-	op := fmt.Sprintf("create subflow %s -> %s on token %08x", endpointText(local), remote, token)
+	op := fmt.Sprintf("create subflow %s -> %s on token %08x", local, remote, token)
 	if !local.Addr.IsValid() || !remote.Addr().IsValid() {
 		return &Error{Op: op, Err: errors.New("both addresses are needed")}
 	}
@@ -421,7 +413,7 @@ func (c *Client) DestroySubflow(token uint32, local, remote netip.AddrPort) erro
 // subflow of the connection token from local (address, optionally ID and
 // Port) to remote, and tells the peer (MP_PRIO).
 func (c *Client) SetSubflowFlags(token uint32, local Endpoint, remote netip.AddrPort) error {
-	op := fmt.Sprintf("set flags %s on subflow %s -> %s on token %08x", local.Flags, endpointText(local), remote, token)
+	op := fmt.Sprintf("set flags of subflow %s -> %s on token %08x", local, remote, token)
 	if !local.Addr.IsValid() || !remote.Addr().IsValid() {
 		return &Error{Op: op, Err: errors.New("both addresses are needed")}
 	}
