@@ -1,6 +1,8 @@
 #!/bin/sh
 # Installs what building, testing and the demo need on Debian, if missing:
-# iproute2 (ip, tc, ss, nstat), ping, systemd-analyze (unit checks) and Go.
+# iproute2 (ip, tc, ss, nstat), ping, systemd-analyze (unit checks), Go, and
+# the programs the tests of mptcpgd run wrap (python3, nc.openbsd, curl,
+# iperf3, a C compiler, strace to check its system calls).
 # Runs as root; does nothing when everything is there.
 set -eu
 
@@ -14,6 +16,13 @@ need systemd-analyze systemd
 need make make
 need gcc gcc
 need nft nftables
+need python3 python3
+need nc.openbsd netcat-openbsd
+need curl curl
+need iperf3 iperf3
+need setpriv util-linux
+need strace strace
+need setcap libcap2-bin
 
 if [ -n "$missing" ]; then
 	if [ "$(id -u)" != 0 ]; then

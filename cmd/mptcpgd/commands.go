@@ -60,6 +60,7 @@ func showCmd(o options, explicit bool, stdout io.Writer) error {
 		}
 		rep = show.Report{Version: version, Status: st, Note: err.Error()}
 	}
+	rep.Units = wrappedUnits()
 	if o.json {
 		enc := json.NewEncoder(stdout)
 		enc.SetIndent("", "  ")

@@ -17,6 +17,7 @@ import (
 	"github.com/mptcpgd/mptcpgd/pkg/config"
 	"github.com/mptcpgd/mptcpgd/pkg/control"
 	"github.com/mptcpgd/mptcpgd/pkg/daemon"
+	"github.com/mptcpgd/mptcpgd/pkg/launch"
 	"github.com/mptcpgd/mptcpgd/pkg/statefile"
 )
 
@@ -36,6 +37,9 @@ const usage = `Usage:
   mptcpgd rejoin [flags]     retry every failed join now (after fixing a firewall, say)
   mptcpgd adopt [flags]      take over endpoints someone else made on addresses mptcpgd
                              manages (after a lost state file); --dry-run only lists them
+  mptcpgd run [--] CMD ...   run CMD with its TCP sockets made MPTCP (mptcpgd run --help)
+  mptcpgd enable UNIT        run a systemd unit's program under mptcpgd run (a drop-in)
+  mptcpgd disable UNIT       remove that drop-in
   mptcpgd version            print the version (also --version)
 
 Flags:
@@ -52,6 +56,9 @@ type options struct {
 }
 
 func main() {
+	if code, ok := launch.RunStage(os.Args); ok {
+		os.Exit(code)
+	}
 	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
 }
 
@@ -59,6 +66,12 @@ func run(args []string, stdout, stderr io.Writer) int {
 	cmd := ""
 	if len(args) > 0 && len(args[0]) > 0 && args[0][0] != '-' {
 		cmd, args = args[0], args[1:]
+	}
+	switch cmd {
+	case "run":
+		return runProgram(args, stdout, stderr)
+	case "enable", "disable":
+		return unitCommand(cmd, args, stdout, stderr)
 	}
 	fs := flag.NewFlagSet("mptcpgd", flag.ContinueOnError)
 	fs.SetOutput(stderr)

@@ -24,7 +24,7 @@ func TestHelpListsEveryCommandAndFlag(t *testing.T) {
 	if code != 0 {
 		t.Errorf("--help exit %d", code)
 	}
-	for _, want := range []string{"check", "show", "cleanup", "reload", "version", "-config", "-socket", "-state", "-log-level", "-json", "-version"} {
+	for _, want := range []string{"check", "show", "cleanup", "reload", "run", "enable", "disable", "version", "-config", "-socket", "-state", "-log-level", "-json", "-version"} {
 		if !strings.Contains(stderr, want) {
 			t.Errorf("--help does not mention %q:\n%s", want, stderr)
 		}

@@ -29,6 +29,16 @@ type Report struct {
 	Note        string             `json:"note,omitempty"`
 	Status      pm.Status          `json:"status"`
 	Connections *connview.Snapshot `json:"connections,omitempty"`
+	// Units are the systemd units whose program runs under mptcpgd run.
+	Units []WrappedUnit `json:"units,omitempty"`
+}
+
+// WrappedUnit is a unit that `mptcpgd enable` gave a drop-in.
+type WrappedUnit struct {
+	Unit string `json:"unit"`
+	User bool   `json:"user"`
+	// Warning says why the drop-in may not do what it should.
+	Warning string `json:"warning,omitempty"`
 }
 
 // Render writes the report as text.
@@ -154,6 +164,20 @@ func Render(w io.Writer, r Report) error {
 		p.section("Warnings")
 		for _, w := range st.Warnings {
 			p.f("  %s\n", w)
+		}
+	}
+
+	if len(r.Units) > 0 {
+		p.section("Units under mptcpgd run (mptcpgd enable)")
+		for _, u := range r.Units {
+			scope := ""
+			if u.User {
+				scope = " (user)"
+			}
+			p.f("  %s%s\n", u.Unit, scope)
+			if u.Warning != "" {
+				p.f("    warning: %s\n", u.Warning)
+			}
 		}
 	}
 

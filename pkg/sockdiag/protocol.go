@@ -126,6 +126,7 @@ type message struct {
 	state         State
 	local, remote netip.AddrPort
 	ifIndex       uint32
+	inode         uint32
 }
 
 // parseMessage reads the fixed part of a reply and returns the attributes
@@ -152,6 +153,7 @@ func parseMessage(b []byte) (message, []byte, error) {
 		return message{}, nil, fmt.Errorf("socket diagnostics message of address family %d, want AF_INET or AF_INET6", family)
 	}
 	m.ifIndex = binary.NativeEndian.Uint32(b[40:])
+	m.inode = binary.NativeEndian.Uint32(b[68:])
 	return m, b[msgSize:], nil
 }
 

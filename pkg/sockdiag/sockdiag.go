@@ -90,6 +90,16 @@ type Subflow struct {
 // ListMPTCP returns every MPTCP connection in cfg's namespace (nil: the
 // caller's), IPv4 and IPv6, with its subflows, ordered by token.
 func ListMPTCP(cfg *Config) ([]Connection, error) {
+	conn, err := dial(cfg)
+	if err != nil {
+		return nil, err
+	}
+	defer conn.Close()
+	return list(conn)
+}
+
+// dial opens a socket diagnostics connection in cfg's namespace.
+func dial(cfg *Config) (*netlink.Conn, error) {
 	if cfg == nil {
 		cfg = &Config{}
 	}
@@ -97,8 +107,7 @@ func ListMPTCP(cfg *Config) ([]Connection, error) {
 	if err != nil {
 		return nil, fmt.Errorf("open socket diagnostics netlink socket: %w", err)
 	}
-	defer conn.Close()
-	return list(conn)
+	return conn, nil
 }
 
 // list runs the dumps on conn: MPTCP sockets, then TCP sockets, of both
