@@ -13,6 +13,7 @@ import (
 // these conditions matches the sentinel, whatever errno the kernel chose.
 var (
 	// ErrExists: the endpoint's address (EEXIST) or id (EBUSY) is taken.
+	// Kernels that answer both with EINVAL (6.1) are asked which it was.
 	ErrExists = errors.New("already exists")
 	// ErrNotFound: no such endpoint, connection or subflow (ENOENT, ESRCH,
 	// and EINVAL with the kernel's text "address not found", its answer to
@@ -24,8 +25,7 @@ var (
 	// (EOPNOTSUPP).
 	ErrNotSupported = errors.New("not supported")
 	// ErrTableFull: the namespace already has MaxEndpoints endpoints (ERANGE
-	// on Linux 6.18; older kernels answer a plain EINVAL, which does not
-	// match).
+	// on Linux 6.18; kernels that answer EINVAL, as 6.1, are asked).
 	ErrTableFull = errors.New("endpoint table full")
 	// ErrDisabled: MPTCP is switched off in the network namespace.
 	ErrDisabled = errors.New("MPTCP disabled")
@@ -44,6 +44,11 @@ type Error struct {
 	Err error
 	// Message is the kernel's extended-acknowledgement text, if it gave one.
 	Message string
+	// Found is what reading the kernel's state showed when its answer did
+	// not say which refusal it was (Linux 6.1 answers a taken address, a
+	// taken id and a full table with one EINVAL): an error that matches
+	// ErrExists or ErrTableFull, as the kernel's own errno does elsewhere.
+	Found error
 }
 
 // Error reads like "add endpoint 192.0.2.2 id 3: file exists (kernel: ...)".
@@ -57,11 +62,22 @@ func (e *Error) Error() string {
 		b.WriteString(e.Message)
 		b.WriteString(")")
 	}
+	if e.Found != nil {
+		b.WriteString(": ")
+		b.WriteString(e.Found.Error())
+	}
 	return b.String()
 }
 
-// Unwrap returns the cause, so that errors.Is(err, unix.EEXIST) works.
-func (e *Error) Unwrap() error { return e.Err }
+// Unwrap returns the cause, so that errors.Is(err, unix.EEXIST) works, and
+// what was found, so that errors.Is(err, ErrExists) works where the kernel
+// did not say.
+func (e *Error) Unwrap() []error {
+	if e.Found != nil {
+		return []error{e.Err, e.Found}
+	}
+	return []error{e.Err}
+}
 
 // Is matches the package's sentinels against the errno and the kernel's text.
 func (e *Error) Is(target error) bool {
