@@ -10,6 +10,7 @@ import (
 	"github.com/mptcpgd/mptcpgd/pkg/config"
 	"github.com/mptcpgd/mptcpgd/pkg/control"
 	"github.com/mptcpgd/mptcpgd/pkg/daemon"
+	"github.com/mptcpgd/mptcpgd/pkg/netlinkmptcp"
 	"github.com/mptcpgd/mptcpgd/pkg/show"
 )
 
@@ -36,6 +37,11 @@ func showCmd(o options, explicit bool, stdout io.Writer) error {
 			return ierr
 		}
 		rep = show.Report{Version: version, Status: st, Note: err.Error()}
+	}
+	// The kernel is this host's, the daemon's too: ask it here, so that a
+	// daemon of another version need not say.
+	if f, err := netlinkmptcp.ProbeFeatures(nil); err == nil {
+		rep.Kernel = &f
 	}
 	if o.json {
 		enc := json.NewEncoder(stdout)

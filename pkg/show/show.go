@@ -11,6 +11,7 @@ import (
 	"text/tabwriter"
 
 	"github.com/mptcpgd/mptcpgd/pkg/connview"
+	"github.com/mptcpgd/mptcpgd/pkg/netlinkmptcp"
 	"github.com/mptcpgd/mptcpgd/pkg/netstate"
 	"github.com/mptcpgd/mptcpgd/pkg/pm"
 	"github.com/mptcpgd/mptcpgd/pkg/srcroute"
@@ -26,6 +27,8 @@ type Report struct {
 	Note        string
 	Status      pm.Status
 	Connections *connview.Snapshot
+	// Kernel is what the running kernel has, when known.
+	Kernel *netlinkmptcp.Features `json:",omitempty"`
 }
 
 // Render writes the report as text.
@@ -131,6 +134,19 @@ func Render(w io.Writer, r Report) error {
 		p.section("Warnings")
 		for _, w := range st.Warnings {
 			p.f("  %s\n", w)
+		}
+	}
+
+	if k := r.Kernel; k != nil {
+		p.section("Kernel")
+		missing := k.Missing()
+		if len(missing) == 0 {
+			p.f("  Linux %d.%d: has everything mptcpgd uses\n", k.Major, k.Minor)
+		} else {
+			p.f("  Linux %d.%d lacks:\n", k.Major, k.Minor)
+		}
+		for _, m := range missing {
+			p.f("    %s\n", m)
 		}
 	}
 
