@@ -1,7 +1,9 @@
 #!/bin/sh
 # Installs what building, testing and the demo need on Debian, if missing:
-# iproute2 (ip, tc, ss, nstat), ping, systemd-analyze (unit checks) and Go.
-# Runs as root; does nothing when everything is there.
+# iproute2 (ip, tc, ss, nstat), ping, systemd-analyze (unit checks) and Go;
+# with --vm also what the qemu guests of `make test-kernels` and
+# `make test-guest` need (scripts/vm). Runs as root; does nothing when
+# everything is there.
 set -eu
 
 missing=""
@@ -13,6 +15,17 @@ need ping iputils-ping
 need systemd-analyze systemd
 need make make
 need gcc gcc
+if [ "${1:-}" = --vm ]; then
+	need qemu-system-x86_64 qemu-system-x86
+	need mmdebstrap mmdebstrap
+	need cpio cpio
+	need mkfs.ext4 e2fsprogs
+	need depmod kmod
+	need xz xz-utils
+	need zstd zstd
+	[ -x /bin/busybox ] && /bin/busybox --list 2>/dev/null | grep -qx insmod && ! ldd /bin/busybox >/dev/null 2>&1 ||
+		missing="$missing busybox-static"
+fi
 
 if [ -n "$missing" ]; then
 	if [ "$(id -u)" != 0 ]; then
