@@ -144,3 +144,30 @@ func failedTests(log string) []string {
 	}
 	return out
 }
+
+// keepLogs moves the jobs' logs from the work share to dir and points the
+// results at them.
+func keepLogs(results []result, dir string) error {
+	for i, r := range results {
+		dst := filepath.Join(dir, filepath.Base(r.Log))
+		if _, err := os.Stat(r.Log); err != nil {
+			results[i].Log = ""
+			continue
+		}
+		if err := os.Rename(r.Log, dst); err != nil {
+			if err := copyFile(r.Log, dst); err != nil {
+				return err
+			}
+		}
+		results[i].Log = dst
+	}
+	return nil
+}
+
+func copyFile(src, dst string) error {
+	b, err := os.ReadFile(src)
+	if err != nil {
+		return err
+	}
+	return os.WriteFile(dst, b, 0o644)
+}

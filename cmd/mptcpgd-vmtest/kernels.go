@@ -6,7 +6,6 @@ import (
 	"os"
 	"path"
 	"path/filepath"
-	"time"
 
 	"github.com/mptcpgd/mptcpgd/internal/vm"
 )
@@ -101,22 +100,9 @@ func (r kernelRun) kernel(ctx context.Context, series string) (guestResults, err
 				"-test.v", "-test.timeout=" + r.testTimeout.String()}, r.testArgs...),
 		})
 	}
-	if err := os.WriteFile(filepath.Join(r.work, "run.sh"), []byte(run.Script()), 0o755); err != nil {
-		return guestResults{}, err
-	}
 	if err := os.WriteFile(filepath.Join(r.work, "repo"), []byte(r.root), 0o644); err != nil {
 		return guestResults{}, err
 	}
-
-	logs := filepath.Join(r.logs, k.Release)
-	if err := os.MkdirAll(logs, 0o755); err != nil {
-		return guestResults{}, err
-	}
-	console, closeConsole, err := r.console(filepath.Join(logs, "console.log"))
-	if err != nil {
-		return guestResults{}, err
-	}
-	defer closeConsole()
 	m := vm.Machine{
 		Kernel: k.Image,
 		Initrd: initrd,
@@ -128,17 +114,8 @@ func (r kernelRun) kernel(ctx context.Context, series string) (guestResults, err
 			{Tag: "out", Path: out},
 			{Tag: "repo", Path: r.root, ReadOnly: true},
 		},
-		CPUs: r.cpus, MemoryMiB: r.memoryMiB, Accel: r.accel,
-		Console: console, Timeout: r.guestTimeout,
 	}
-	start := time.Now()
-	runErr := m.Run(ctx)
-	g := guestResults{Guest: k.Release, Wall: time.Since(start), Err: runErr}
-	g.Results = readResults(out, run.Jobs)
-	if err := keepLogs(g.Results, logs); err != nil {
-		return g, err
-	}
-	return g, nil
+	return r.boot(ctx, k.Release, m, run, r.work, out)
 }
 
 // initramfs builds (cached) the kernel guest's initramfs for k.
@@ -151,31 +128,4 @@ func (r kernelRun) initramfs(k unpackedKernel) (string, error) {
 		return runScript(r.root, "initramfs.sh", k.Root, filepath.Join(dir, "initrd.gz"))
 	})
 	return filepath.Join(dir, "initrd.gz"), err
-}
-
-// keepLogs moves the jobs' logs from the work share to dir and points the
-// results at them.
-func keepLogs(results []result, dir string) error {
-	for i, r := range results {
-		dst := filepath.Join(dir, filepath.Base(r.Log))
-		if _, err := os.Stat(r.Log); err != nil {
-			results[i].Log = ""
-			continue
-		}
-		if err := os.Rename(r.Log, dst); err != nil {
-			if err := copyFile(r.Log, dst); err != nil {
-				return err
-			}
-		}
-		results[i].Log = dst
-	}
-	return nil
-}
-
-func copyFile(src, dst string) error {
-	b, err := os.ReadFile(src)
-	if err != nil {
-		return err
-	}
-	return os.WriteFile(dst, b, 0o644)
 }

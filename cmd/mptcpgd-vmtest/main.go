@@ -66,6 +66,31 @@ func (o opts) console(path string) (io.Writer, func() error, error) {
 	return io.MultiWriter(f, &progressFilter{all: o.verbose, w: os.Stderr}), f.Close, nil
 }
 
+// boot writes run's script into work, boots m (sized and bounded by the
+// options) with its console in the logs, and returns what the guest wrote
+// to out, its job logs moved to the logs. guest names the guest in the
+// table and its logs' directory.
+func (o opts) boot(ctx context.Context, guest string, m vm.Machine, run guestRun, work, out string) (guestResults, error) {
+	if err := os.WriteFile(filepath.Join(work, "run.sh"), []byte(run.Script()), 0o755); err != nil {
+		return guestResults{}, err
+	}
+	logs := filepath.Join(o.logs, strings.Fields(guest)[0])
+	if err := os.MkdirAll(logs, 0o755); err != nil {
+		return guestResults{}, err
+	}
+	console, closeConsole, err := o.console(filepath.Join(logs, "console.log"))
+	if err != nil {
+		return guestResults{}, err
+	}
+	defer closeConsole()
+	m.CPUs, m.MemoryMiB, m.Accel, m.Timeout, m.Console = o.cpus, o.memoryMiB, o.accel, o.guestTimeout, console
+	start := time.Now()
+	runErr := m.Run(ctx)
+	g := guestResults{Guest: guest, Wall: time.Since(start), Err: runErr}
+	g.Results = readResults(out, run.Jobs)
+	return g, keepLogs(g.Results, logs)
+}
+
 // progressFilter passes on the lines that carry "vmtest: ", or all of them.
 type progressFilter struct {
 	all     bool

@@ -6,7 +6,6 @@ import (
 	"os"
 	"path"
 	"path/filepath"
-	"time"
 
 	"github.com/mptcpgd/mptcpgd/internal/vm"
 )
@@ -78,19 +77,6 @@ func runSystemd(ctx context.Context, o opts) (guestResults, error) {
 				"-test.run=" + runPattern}, o.testArgs...),
 		})
 	}
-	if err := os.WriteFile(filepath.Join(work, "run.sh"), []byte(run.Script()), 0o755); err != nil {
-		return guestResults{}, err
-	}
-
-	logs := filepath.Join(o.logs, "systemd")
-	if err := os.MkdirAll(logs, 0o755); err != nil {
-		return guestResults{}, err
-	}
-	console, closeConsole, err := o.console(filepath.Join(logs, "console.log"))
-	if err != nil {
-		return guestResults{}, err
-	}
-	defer closeConsole()
 	m := vm.Machine{
 		Kernel: filepath.Join(image, "vmlinuz"),
 		Initrd: filepath.Join(image, "initrd.img"),
@@ -101,14 +87,8 @@ func runSystemd(ctx context.Context, o opts) (guestResults, error) {
 			{Tag: "work", Path: work, ReadOnly: true},
 			{Tag: "out", Path: out},
 		},
-		CPUs: o.cpus, MemoryMiB: o.memoryMiB, Accel: o.accel,
-		Console: console, Timeout: o.guestTimeout,
 	}
-	start := time.Now()
-	runErr := m.Run(ctx)
-	g := guestResults{Guest: "systemd (Debian 12)", Wall: time.Since(start), Err: runErr}
-	g.Results = readResults(out, run.Jobs)
-	return g, keepLogs(g.Results, logs)
+	return o.boot(ctx, "systemd (Debian 12)", m, run, work, out)
 }
 
 // systemdImage builds (cached) the Debian 12 image with Debian's 6.1

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"os"
 	"os/exec"
 	"runtime"
 	"strings"
@@ -121,17 +120,4 @@ func (m Machine) Run(ctx context.Context) error {
 		}
 		return fmt.Errorf("guest killed: %w", ctx.Err())
 	}
-}
-
-// ConsoleFile creates path for a guest's console; when echo is set the
-// console is also copied to standard output.
-func ConsoleFile(path string, echo bool) (io.Writer, func() error, error) {
-	f, err := os.Create(path)
-	if err != nil {
-		return nil, nil, err
-	}
-	if echo {
-		return io.MultiWriter(f, os.Stdout), f.Close, nil
-	}
-	return f, f.Close, nil
 }
