@@ -80,7 +80,9 @@ bench: deps build
 
 install: build
 	install -D -m 0755 $(BIN) $(DESTDIR)$(PREFIX)/sbin/mptcpgd
-	install -D -m 0644 deploy/systemd/mptcpgd.service $(DESTDIR)/etc/systemd/system/mptcpgd.service
+	install -d $(DESTDIR)/etc/systemd/system
+	sed 's|/usr/local/sbin/mptcpgd|$(PREFIX)/sbin/mptcpgd|g' deploy/systemd/mptcpgd.service > $(DESTDIR)/etc/systemd/system/mptcpgd.service
+	chmod 0644 $(DESTDIR)/etc/systemd/system/mptcpgd.service
 	install -D -m 0644 deploy/rt_protos.d/mptcpgd.conf $(DESTDIR)/etc/iproute2/rt_protos.d/mptcpgd.conf
 	@if [ -e $(DESTDIR)/etc/mptcpgd.toml ]; then \
 		echo "keeping the existing /etc/mptcpgd.toml"; \

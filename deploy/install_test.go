@@ -11,22 +11,31 @@ import (
 	"testing"
 )
 
-func TestMakeInstallKeepsExistingConfig(t *testing.T) {
+func requireMake(t *testing.T) {
+	t.Helper()
 	if _, err := exec.LookPath("make"); err != nil {
 		if os.Getenv("CI") == "true" {
 			t.Fatal("make is not installed")
 		}
 		t.Skip("make is not installed")
 	}
-	root := t.TempDir()
-	install := func() string {
-		cmd := exec.Command("make", "-C", "..", "install", "DESTDIR="+root)
-		out, err := cmd.CombinedOutput()
-		if err != nil {
-			t.Fatalf("make install: %v\n%s", err, out)
-		}
-		return string(out)
+}
+
+// makeInstall runs make install into root with the given variables.
+func makeInstall(t *testing.T, root string, vars ...string) string {
+	t.Helper()
+	cmd := exec.Command("make", append([]string{"-C", "..", "install", "DESTDIR=" + root}, vars...)...)
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("make install: %v\n%s", err, out)
 	}
+	return string(out)
+}
+
+func TestMakeInstallKeepsExistingConfig(t *testing.T) {
+	requireMake(t)
+	root := t.TempDir()
+	install := func() string { return makeInstall(t, root) }
 	install()
 	for _, f := range []string{
 		"usr/local/sbin/mptcpgd",
@@ -56,5 +65,30 @@ func TestMakeInstallKeepsExistingConfig(t *testing.T) {
 	}
 	if got, _ := os.ReadFile(cfg); string(got) != string(mine) {
 		t.Errorf("make install overwrote an existing /etc/mptcpgd.toml:\n%s", got)
+	}
+}
+
+// TestMakeInstallPrefix: the unit runs the binary where PREFIX put it.
+func TestMakeInstallPrefix(t *testing.T) {
+	requireMake(t)
+	root := t.TempDir()
+	makeInstall(t, root, "PREFIX=/usr")
+	if _, err := os.Stat(filepath.Join(root, "usr/sbin/mptcpgd")); err != nil {
+		t.Fatalf("make install PREFIX=/usr: %v", err)
+	}
+	unit, err := os.ReadFile(filepath.Join(root, "etc/systemd/system/mptcpgd.service"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{
+		"\nExecStart=/usr/sbin/mptcpgd --config /etc/mptcpgd.toml\n",
+		"\nExecReload=/usr/sbin/mptcpgd reload\n",
+	} {
+		if !strings.Contains(string(unit), want) {
+			t.Errorf("installed unit lacks %q:\n%s", strings.TrimSpace(want), unit)
+		}
+	}
+	if strings.Contains(string(unit), "/usr/local") {
+		t.Errorf("installed unit still names /usr/local:\n%s", unit)
 	}
 }

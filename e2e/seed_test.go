@@ -16,6 +16,7 @@ import (
 
 	"github.com/mptcpgd/mptcpgd/internal/daemonlab"
 	"github.com/mptcpgd/mptcpgd/internal/lab"
+	"github.com/mptcpgd/mptcpgd/pkg/pm"
 	"github.com/mptcpgd/mptcpgd/pkg/sockdiag"
 )
 
@@ -70,12 +71,7 @@ func (s *seed) startStream(t testing.TB, dst netip.Addr, size int64) *stream {
 // kernel's socket diagnostics report it: a subflow closed on a dead link
 // lingers in the connection until TCP gives up, so its state matters.
 func (st *stream) subflowFrom(a, r netip.Addr) (bool, string) {
-	f, err := st.seed.top.Client.Open()
-	if err != nil {
-		return false, err.Error()
-	}
-	defer f.Close()
-	conns, err := sockdiag.ListMPTCP(&sockdiag.Config{NetNS: int(f.Fd())})
+	conns, err := sockdiag.ListMPTCP(&sockdiag.Config{NetNS: st.seed.top.Client.FD()})
 	if err != nil {
 		return false, err.Error()
 	}
@@ -182,7 +178,7 @@ func TestServerAnnouncesSecondAddress(t *testing.T) {
 	rep := s.server.Show()
 	found := false
 	for _, e := range rep.Status.Endpoints {
-		found = found || (e.Addr == s2 && e.Ours && strings.Contains(e.Flags.String(), "signal"))
+		found = found || (e.Addr == s2 && e.Owner == pm.OwnerOurs && strings.Contains(e.Flags.String(), "signal"))
 	}
 	if !found {
 		t.Errorf("the server has no signal endpoint of its own on %s: %+v", s2, rep.Status.Endpoints)
@@ -249,7 +245,7 @@ func TestRestartBothDaemonsDuringTransfer(t *testing.T) {
 func endpointIDs(d *daemonlab.Daemon) []uint8 {
 	var ids []uint8
 	for _, e := range d.Show().Status.Endpoints {
-		if e.Ours {
+		if e.Owner == pm.OwnerOurs {
 			ids = append(ids, e.ID)
 		}
 	}

@@ -15,6 +15,7 @@ need ping iputils-ping
 need systemd-analyze systemd
 need make make
 need gcc gcc
+need nft nftables
 if [ "${1:-}" = --vm ]; then
 	need qemu-system-x86_64 qemu-system-x86
 	need mmdebstrap mmdebstrap

@@ -221,7 +221,7 @@ func carrierTable(e *env, res map[string]*carrierResult) *table {
 	t.row("carrier back → rule back, p50", ms(gd.ruleBack.pct(50)), "–", ms(f.ruleBack.pct(50)))
 	t.row("carrier back → rule back, p99", ms(gd.ruleBack.pct(99)), "–", ms(f.ruleBack.pct(99)))
 	if gd.ruleGone.pct(99) > time.Millisecond || gd.back.pct(50) > 2*f.back.pct(50) {
-		t.note("mptcpgd's rule went after %s at p99 (design.md: a lost address's rule and routes within a millisecond) "+
+		t.note("mptcpgd's rule went after %s at p99 (the target: a lost address's rule and routes within a millisecond) "+
 			"and its endpoint came back after %s at p50, against the floor's %s: as in table 1, the endpoint write "+
 			"follows the routing writes and a hand-off to mptcpgd's endpoint worker.",
 			ms(gd.ruleGone.pct(99)), ms(gd.back.pct(50)), ms(f.back.pct(50)))

@@ -8,7 +8,6 @@ import (
 	"os/exec"
 	"strings"
 	"sync"
-	"syscall"
 	"time"
 
 	"github.com/mptcpgd/mptcpgd/internal/daemonlab"
@@ -108,13 +107,7 @@ func (m *mptcpd) Stop() {
 			return
 		default:
 		}
-		_ = m.cmd.Process.Signal(syscall.SIGTERM)
-		select {
-		case <-m.exited:
-		case <-time.After(5 * time.Second):
-			_ = m.cmd.Process.Kill()
-			<-m.exited
-		}
+		daemonlab.Terminate(m.cmd.Process, m.exited, 5*time.Second)
 	})
 }
 
@@ -176,7 +169,7 @@ func resetMPTCP(s *lab.Scope, ns *lab.NS, limits netlinkmptcp.Limits) []string {
 	if err := mp.FlushEndpoints(); err != nil {
 		s.Fatal(err)
 	}
-	if err := mp.SetLimits(netlinkmptcp.LimitsUpdate{Subflows: &limits.Subflows, AddAddrAccepted: &limits.AddAddrAccepted}); err != nil {
+	if err := mp.SetLimits(limits.Update()); err != nil {
 		s.Fatal(err)
 	}
 	rc := routingConn(s, ns)

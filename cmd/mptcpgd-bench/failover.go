@@ -85,7 +85,7 @@ func staticEndpoints(c *lab.Scope, top *lab.Topology) {
 
 // setLimits sets a namespace's MPTCP limits.
 func setLimits(s *lab.Scope, ns *lab.NS, l netlinkmptcp.Limits) {
-	if err := mptcpClient(s, ns).SetLimits(netlinkmptcp.LimitsUpdate{Subflows: &l.Subflows, AddAddrAccepted: &l.AddAddrAccepted}); err != nil {
+	if err := mptcpClient(s, ns).SetLimits(l.Update()); err != nil {
 		s.Fatal(err)
 	}
 }
@@ -139,7 +139,7 @@ func stallSection(s *lab.Scope, e *env) {
 				link := 1 - k%2 // eth2 and eth1 in turn
 				r := failover(c, top, link, pulls)
 				if r.misdelivered {
-					e.observe("a %s transfer in 2b hit the kernel's known misdelivery (design.md); every byte arrived", setup.name)
+					e.observe("a %s transfer in 2b hit the kernel's known misdelivery (docs/architecture.md); every byte arrived", setup.name)
 				}
 				results[setup.name] = append(results[setup.name], r)
 				c.Logf("eth%d pulled: stall %v, carrying again after %v (%t), goodput %.1f Mbit/s", link+1, r.stall.Round(time.Millisecond),

@@ -131,6 +131,7 @@ func main() {
 		{"reaction", reactionSection},
 		{"carrier", carrierSection},
 		{"stall", stallSection},
+		{"rejoin", rejoinSection},
 		{"cost", costSection},
 		{"burst", burstSection},
 		{"scale", scaleSection},

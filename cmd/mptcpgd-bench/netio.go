@@ -17,6 +17,7 @@ import (
 	"github.com/mptcpgd/mptcpgd/internal/lab"
 	"github.com/mptcpgd/mptcpgd/pkg/netlinkmptcp"
 	"github.com/mptcpgd/mptcpgd/pkg/netstate"
+	"github.com/mptcpgd/mptcpgd/pkg/nlerr"
 	"github.com/mptcpgd/mptcpgd/pkg/rtnl"
 	"github.com/mptcpgd/mptcpgd/pkg/srcroute"
 )
@@ -28,23 +29,10 @@ const ourProto = 177
 // routing is mptcpgd's default [routing] section, which the floor copies.
 var routing = srcroute.Settings{TableBase: 10000, RulePriority: 10000, Protocol: ourProto}
 
-// withNS runs dial with a file descriptor of ns's network namespace.
-func withNS[T any](ns *lab.NS, dial func(fd int) (T, error)) (T, error) {
-	f, err := ns.Open()
-	if err != nil {
-		var zero T
-		return zero, err
-	}
-	defer f.Close()
-	return dial(int(f.Fd()))
-}
-
 // mptcpClient opens a generic-netlink socket for mptcp_pm in ns, closed
 // with s.
 func mptcpClient(s *lab.Scope, ns *lab.NS) *netlinkmptcp.Client {
-	c, err := withNS(ns, func(fd int) (*netlinkmptcp.Client, error) {
-		return netlinkmptcp.Dial(&netlinkmptcp.Config{NetNS: fd})
-	})
+	c, err := netlinkmptcp.Dial(&netlinkmptcp.Config{NetNS: ns.FD()})
 	if err != nil {
 		s.Fatalf("mptcp_pm socket in %s: %v", ns.Name, err)
 	}
@@ -54,9 +42,7 @@ func mptcpClient(s *lab.Scope, ns *lab.NS) *netlinkmptcp.Client {
 
 // routeConn opens an rtnetlink socket in ns for addresses and links.
 func routeConn(s *lab.Scope, ns *lab.NS) *rtnetlink.Conn {
-	c, err := withNS(ns, func(fd int) (*rtnetlink.Conn, error) {
-		return rtnetlink.Dial(&netlink.Config{NetNS: fd})
-	})
+	c, err := rtnetlink.Dial(&netlink.Config{NetNS: ns.FD()})
 	if err != nil {
 		s.Fatalf("rtnetlink socket in %s: %v", ns.Name, err)
 	}
@@ -66,9 +52,7 @@ func routeConn(s *lab.Scope, ns *lab.NS) *rtnetlink.Conn {
 
 // routingConn opens pkg/rtnl's socket in ns for rule and route writes.
 func routingConn(s *lab.Scope, ns *lab.NS) *rtnl.Conn {
-	c, err := withNS(ns, func(fd int) (*rtnl.Conn, error) {
-		return rtnl.Dial(rtnl.Config{NetNS: fd, Filter: rtnl.Filter{Protocol: ourProto}})
-	})
+	c, err := rtnl.Dial(rtnl.Config{NetNS: ns.FD(), Filter: rtnl.Filter{Protocols: []uint8{ourProto}}})
 	if err != nil {
 		s.Fatalf("rtnl socket in %s: %v", ns.Name, err)
 	}
@@ -213,9 +197,7 @@ type watcher struct {
 // watch starts a watcher in ns until s closes. Rules are kept only with
 // mptcpgd's protocol (the floor writes it too).
 func watch(s *lab.Scope, ns *lab.NS) *watcher {
-	w, err := withNS(ns, func(fd int) (*rtnl.Watcher, error) {
-		return rtnl.Watch(rtnl.Config{NetNS: fd, Filter: rtnl.Filter{Protocol: ourProto}}, 0)
-	})
+	w, err := rtnl.Watch(rtnl.Config{NetNS: ns.FD(), Filter: rtnl.Filter{Protocols: []uint8{ourProto}}}, 0)
 	if err != nil {
 		s.Fatalf("watch rtnetlink in %s: %v", ns.Name, err)
 	}
@@ -326,17 +308,17 @@ func routesFor(ifindex int, p netip.Prefix, gw netip.Addr) (netstate.Rule, []net
 func writeRouting(c *rtnl.Conn, rule netstate.Rule, routes []netstate.Route, add bool) error {
 	if add {
 		for _, r := range routes {
-			if err := c.AddRoute(r); err != nil && !rtnl.IsExists(err) {
+			if err := c.AddRoute(r); err != nil && !errors.Is(err, nlerr.ErrExists) {
 				return err
 			}
 		}
 		return c.AddRule(rule)
 	}
-	if err := c.DeleteRule(rule); err != nil && !rtnl.IsNotFound(err) {
+	if err := c.DeleteRule(rule); err != nil && !errors.Is(err, nlerr.ErrNotFound) {
 		return err
 	}
 	for _, r := range routes {
-		if err := c.DeleteRoute(r); err != nil && !rtnl.IsNotFound(err) {
+		if err := c.DeleteRoute(r); err != nil && !errors.Is(err, nlerr.ErrNotFound) {
 			return err
 		}
 	}

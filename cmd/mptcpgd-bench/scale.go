@@ -1,7 +1,6 @@
 package main
 
 import (
-	"cmp"
 	"encoding/json"
 	"fmt"
 	"math/rand/v2"
@@ -17,6 +16,7 @@ import (
 
 	"github.com/mptcpgd/mptcpgd/internal/lab"
 	"github.com/mptcpgd/mptcpgd/pkg/netlinkmptcp"
+	"github.com/mptcpgd/mptcpgd/pkg/pm"
 )
 
 // The scale lab: scaleLinks veth pairs, each client end with two IPv4 and
@@ -63,7 +63,7 @@ type scaleResult struct {
 	stable           bool
 	kernel           []netlinkmptcp.Endpoint
 	rules            int
-	matches          bool // the 8 endpoints are the ones design.md picks
+	matches          bool // the 8 endpoints are the ones pm.SortCandidates picks
 	// cpu is the daemon's CPU time from the batch until it had been stable
 	// for scaleStable.
 	cpu time.Duration
@@ -134,12 +134,19 @@ func scaleRun(c *lab.Scope, e *env, name string) *scaleResult {
 			cands = append(cands, candidate{link: i, ifindex: index[dev], prefix: p, gw: gw})
 		}
 	}
-	// design.md's choice: lowest ifindex first, IPv4 before IPv6, then the
-	// address.
-	slices.SortFunc(cands, func(a, b candidate) int {
-		return cmp.Or(cmp.Compare(a.ifindex, b.ifindex), cmpBool(a.prefix.Addr().Is6(), b.prefix.Addr().Is6()), a.prefix.Addr().Compare(b.prefix.Addr()))
-	})
-	want := cands[:netlinkmptcp.MaxEndpoints]
+	// mptcpgd's choice (pm.SortCandidates): every interface's best address
+	// before any interface's second, then lowest ifindex, IPv4 first.
+	ranked := make([]pm.Endpoint, len(cands))
+	byAddr := map[netip.Addr]candidate{}
+	for i, c := range cands {
+		ranked[i] = pm.Endpoint{Addr: c.prefix.Addr(), IfIndex: c.ifindex}
+		byAddr[c.prefix.Addr()] = c
+	}
+	pm.SortCandidates(ranked)
+	var want []candidate
+	for _, e := range ranked[:netlinkmptcp.MaxEndpoints] {
+		want = append(want, byAddr[e.Addr])
+	}
 	var wantAddrs []netip.Addr
 	for _, w := range want {
 		wantAddrs = append(wantAddrs, w.prefix.Addr())
@@ -229,16 +236,6 @@ func scaleRun(c *lab.Scope, e *env, name string) *scaleResult {
 		}
 	}
 	return r
-}
-
-func cmpBool(a, b bool) int {
-	switch {
-	case a == b:
-		return 0
-	case !a:
-		return -1
-	}
-	return 1
 }
 
 func candidateOf(cs []candidate, p netip.Prefix) candidate {
@@ -347,7 +344,7 @@ func scaleTable(res map[string]*scaleResult) *table {
 			"`ip -batch` in the client sets them up and gives each two IPv4 and two IPv6 addresses and a default route per "+
 			"family, interface after interface in a fixed shuffled order (as DHCP clients finishing in any order would). "+
 			"%d candidate addresses for the kernel's 8 endpoints. Converged: 8 endpoints (mptcpgd and the floor: the 8 "+
-			"design.md chooses, lowest ifindex first, IPv4 before IPv6, and their 8 rules), unchanged for %v after. Times "+
+			"mptcpgd chooses, every interface's best address before any second one, lowest ifindex first, IPv4 before IPv6, and their 8 rules), unchanged for %v after. Times "+
 			"from the start of the batch; the floor writes the 8 chosen endpoints and their rules and routes after the "+
 			"batch returned.", scaleLinks, scaleLinks-1, scaleLinks*4, scaleStable),
 		header: []string{"", "mptcpgd", "mptcpd", "mptcpgd/mptcpd", "floor"},
@@ -361,7 +358,7 @@ func scaleTable(res map[string]*scaleResult) *table {
 	t.row("batch (ip -batch) took", ms(g.batch), ms(d.batch), "", ms(f.batch))
 	t.row("converged after", conv(g), conv(d), dratio(g.converged, d.converged), conv(f))
 	t.row("stayed so", yesNo(g.stable), yesNo(d.stable), "", yesNo(f.stable))
-	t.row("endpoints are design.md's choice", yesNo(g.matches), yesNo(d.matches), "", yesNo(f.matches))
+	t.row("endpoints are mptcpgd's choice", yesNo(g.matches), yesNo(d.matches), "", yesNo(f.matches))
 	t.row("rules", fmt.Sprint(g.rules), "–", "", fmt.Sprint(f.rules))
 	t.row("daemon CPU time, batch to converged + "+scaleStable.String(), ms(g.cpu), ms(d.cpu), dratio(g.cpu, d.cpu), "")
 	t.note("In the kernel afterwards: mptcpgd %s; mptcpd %s.", endpointsText(g), endpointsText(d))
@@ -383,7 +380,7 @@ func scaleTable(res map[string]*scaleResult) *table {
 			"queued removals).", g.refused)
 	}
 	if g.overCap > 0 {
-		t.note("mptcpgd logged its over-the-limit warning %d times (design.md: once per change of the left-out set); "+
+		t.note("mptcpgd logged its over-the-limit warning %d times (once per change of the left-out set); "+
 			"each line lists every address left out.", g.overCap)
 	}
 	t.note("mptcpgd logged: %s.", orNothing(g.logSummary))

@@ -114,11 +114,11 @@ func seedSection(s *lab.Scope, e *env) {
 			"2b on how these stalls come in steps of the retransmission timeout.", ms(stall(gdFail, 50)), ms(stall(stFail, 50)))
 	}
 	t.note("mptcpd adds the endpoints but no source routing: in this lab a subflow from eth2's address has no route out " +
-		"of eth2 (the only default route is eth1's), so the connection never gets its second path. The static column is " +
-		"design.md's page of manual steps: endpoints, limits, and a rule and table for eth2, typed once.")
+		"of eth2 (the only default route is eth1's), so the connection never gets its second path. The static column is the " +
+		"page of manual steps mptcpgd replaces: endpoints, limits, and a rule and table for eth2, typed once.")
 	for _, r := range append(gdFail, stFail...) {
 		if r.misdelivered {
-			e.observe("a seed failover transfer hit the kernel's known misdelivery (design.md); every byte arrived")
+			e.observe("a seed failover transfer hit the kernel's known misdelivery (docs/architecture.md); every byte arrived")
 		}
 	}
 	e.report.add(t)

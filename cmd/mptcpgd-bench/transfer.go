@@ -25,9 +25,7 @@ func startTransfer(s *lab.Scope, top *lab.Topology, size int64) *transfer {
 // from local address a right now, as socket diagnostics report it (a
 // subflow on a dead link lingers until TCP gives up, so its state counts).
 func (t *transfer) subflowFrom(a netip.Addr) bool {
-	conns, err := withNS(t.top.Client, func(fd int) ([]sockdiag.Connection, error) {
-		return sockdiag.ListMPTCP(&sockdiag.Config{NetNS: fd})
-	})
+	conns, err := sockdiag.ListMPTCP(&sockdiag.Config{NetNS: t.top.Client.FD()})
 	if err != nil {
 		return false
 	}
@@ -102,7 +100,7 @@ func (t *transfer) wait(s *lab.Scope) lab.TransferResult {
 		s.Fatalf("stream integrity: %v", res.Report)
 	}
 	if res.Report.Class == lab.StreamKernelMisdelivery {
-		s.Logf("KNOWN KERNEL DEFECT (design.md): %v", res.Report)
+		s.Logf("KNOWN KERNEL DEFECT (docs/architecture.md): %v", res.Report)
 	}
 	return res
 }

@@ -130,7 +130,7 @@ func demo(r *lab.Scope, configs string) {
 		fmt.Printf("  - The stream arrived damaged: %v\n", res.Report)
 		r.Fatal("stream integrity")
 	case res.Report.Class == lab.StreamKernelMisdelivery:
-		fmt.Printf("  - Every byte arrived, but a short run was misdelivered by the kernel's known defect (see design.md): %v\n", res.Report)
+		fmt.Printf("  - Every byte arrived, but a short run was misdelivered by the kernel's known defect (see docs/architecture.md): %v\n", res.Report)
 	default:
 		fmt.Printf("  - Every byte arrived, in order (%d MiB verified at the receiver).\n", size>>20)
 	}

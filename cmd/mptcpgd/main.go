@@ -31,7 +31,12 @@ const usage = `Usage:
                              connections and subflows when the daemon answers
   mptcpgd cleanup [flags]    remove every endpoint, rule and route that is ours and restore
                              the limits found at first start (stop the daemon first)
-  mptcpgd version            print the version
+  mptcpgd reload [flags]     ask the running daemon to reload its configuration; exit 1 with
+                             its reason when it refuses the new one (systemctl reload runs it)
+  mptcpgd rejoin [flags]     retry every failed join now (after fixing a firewall, say)
+  mptcpgd adopt [flags]      take over endpoints someone else made on addresses mptcpgd
+                             manages (after a lost state file); --dry-run only lists them
+  mptcpgd version            print the version (also --version)
 
 Flags:
 `
@@ -42,6 +47,8 @@ type options struct {
 	state    string
 	logLevel string
 	json     bool
+	version  bool
+	dryRun   bool
 }
 
 func main() {
@@ -61,6 +68,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 	fs.StringVar(&o.state, "state", defaultStatePath(), "ownership record `file` (endpoints we own, limits found at first start)")
 	fs.StringVar(&o.logLevel, "log-level", "", "log `level` (debug, info, warn, error), overriding [log] level")
 	fs.BoolVar(&o.json, "json", false, "show: print the report as JSON")
+	fs.BoolVar(&o.version, "version", false, "print the version and exit")
+	fs.BoolVar(&o.dryRun, "dry-run", false, "adopt: only list what it would take over")
 	fs.Usage = func() {
 		fmt.Fprint(stderr, usage)
 		fs.PrintDefaults()
@@ -76,6 +85,15 @@ func run(args []string, stdout, stderr io.Writer) int {
 		fs.Usage()
 		return 2
 	}
+	if o.logLevel != "" {
+		if err := config.CheckLevel(o.logLevel); err != nil {
+			fmt.Fprintf(stderr, "mptcpgd: --log-level: %v\n", err)
+			return 2
+		}
+	}
+	if o.version {
+		cmd = "version"
+	}
 	explicit := false
 	fs.Visit(func(f *flag.Flag) { explicit = explicit || f.Name == "config" })
 
@@ -84,11 +102,17 @@ func run(args []string, stdout, stderr io.Writer) int {
 	case "":
 		err = runDaemon(o, explicit, stderr)
 	case "check":
-		err = check(o, explicit, stdout)
+		err = check(o, explicit, stdout, stderr)
 	case "show":
 		err = showCmd(o, explicit, stdout)
 	case "cleanup":
 		err = cleanup(o, explicit, stdout)
+	case "reload":
+		err = reload(o)
+	case "adopt":
+		err = adopt(o, explicit, stdout)
+	case "rejoin":
+		err = rejoinNow(o)
 	case "version":
 		fmt.Fprintln(stdout, "mptcpgd", version)
 	case "help":

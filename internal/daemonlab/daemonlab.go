@@ -15,6 +15,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -50,6 +51,11 @@ func Binary(tb lab.TB) string {
 			buildErr = err
 			return
 		}
+		// Daemons run AsService execute it as another user.
+		if err := os.Chmod(dir, 0o755); err != nil {
+			buildErr = err
+			return
+		}
 		binPath = filepath.Join(dir, "mptcpgd")
 		cmd := exec.Command("go", "build", "-o", binPath, "./cmd/mptcpgd")
 		cmd.Dir = root
@@ -74,6 +80,24 @@ type Options struct {
 	Env []string
 	// NoWait returns at once instead of waiting for READY=1.
 	NoWait bool
+	// AsService runs the daemon as the unit does: as an unprivileged user
+	// (ServiceUID, standing in for DynamicUser) with CAP_NET_ADMIN and no
+	// other capability, its directory (state, socket, RUNTIME_DIRECTORY)
+	// owned by that user.
+	AsService bool
+	// State is the state file; empty: one in the daemon's directory.
+	State string
+}
+
+// ServiceUID is the user AsService daemons run as.
+const ServiceUID = 65534
+
+// ServiceCommand is the setpriv command line that runs args as the unit
+// runs the daemon.
+func ServiceCommand(args ...string) []string {
+	return append([]string{"setpriv", fmt.Sprintf("--reuid=%d", ServiceUID), fmt.Sprintf("--regid=%d", ServiceUID),
+		"--clear-groups", "--no-new-privs", "--inh-caps=-all,+net_admin", "--ambient-caps=-all,+net_admin",
+		"--bounding-set=-all,+net_admin"}, args...)
 }
 
 // Daemon is a running mptcpgd.
@@ -99,6 +123,9 @@ func Start(tb lab.TB, ns *lab.NS, opt Options) *Daemon {
 	tb.Helper()
 	bin := Binary(tb)
 	dir := tb.TempDir()
+	if opt.AsService {
+		dir = serviceDir(tb)
+	}
 	d := &Daemon{
 		NS: ns, Dir: dir, tb: tb,
 		Socket: filepath.Join(dir, "control.sock"),
@@ -113,14 +140,27 @@ func Start(tb lab.TB, ns *lab.NS, opt Options) *Daemon {
 	}
 	d.notify = conn
 	go d.readNotify()
+	if opt.State != "" {
+		d.State = opt.State
+	}
 
-	args := []string{"--socket", d.Socket, "--state", d.State}
+	args := []string{bin, "--socket", d.Socket, "--state", d.State}
 	if opt.Config != "" {
 		args = append(args, "--config", opt.Config)
 	}
 	args = append(args, opt.Args...)
-	d.Cmd = ns.Command(context.Background(), bin, args...)
-	d.Cmd.Env = append(os.Environ(), "NOTIFY_SOCKET="+notifyPath)
+	env := append(os.Environ(), "NOTIFY_SOCKET="+notifyPath)
+	if opt.AsService {
+		if err := os.Chmod(notifyPath, 0o666); err != nil {
+			tb.Fatal(err)
+		}
+		args = ServiceCommand(args...)
+		env = append(env, "RUNTIME_DIRECTORY="+dir)
+	} else {
+		env = append(env, "RUNTIME_DIRECTORY="+lockDir(tb))
+	}
+	d.Cmd = ns.Command(context.Background(), args[0], args[1:]...)
+	d.Cmd.Env = env
 	d.Cmd.Env = append(d.Cmd.Env, opt.Env...)
 	d.Cmd.Stderr = writerFunc(func(b []byte) (int, error) {
 		d.mu.Lock()
@@ -145,6 +185,21 @@ func Start(tb lab.TB, ns *lab.NS, opt Options) *Daemon {
 		d.WaitNotify("READY=1", 30*time.Second)
 	}
 	return d
+}
+
+// serviceDir is a directory of the service user's that the test removes,
+// outside the test's own temporary directories, which only root may enter.
+func serviceDir(tb lab.TB) string {
+	tb.Helper()
+	dir, err := os.MkdirTemp("", "mptcpgd-service-")
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() { os.RemoveAll(dir) })
+	if err := os.Chown(dir, ServiceUID, ServiceUID); err != nil {
+		tb.Fatal(err)
+	}
+	return dir
 }
 
 type writerFunc func([]byte) (int, error)
@@ -201,14 +256,20 @@ func (d *Daemon) Stop() error {
 		return d.err
 	default:
 	}
-	_ = d.Cmd.Process.Signal(syscall.SIGTERM)
-	select {
-	case <-d.exited:
-	case <-time.After(20 * time.Second):
-		_ = d.Cmd.Process.Kill()
-		<-d.exited
-	}
+	Terminate(d.Cmd.Process, d.exited, 20*time.Second)
 	return d.err
+}
+
+// Terminate sends p SIGTERM and waits until exited is closed, killing p if
+// it is still there after grace.
+func Terminate(p *os.Process, exited <-chan struct{}, grace time.Duration) {
+	_ = p.Signal(syscall.SIGTERM)
+	select {
+	case <-exited:
+	case <-time.After(grace):
+		_ = p.Kill()
+		<-exited
+	}
 }
 
 // Exited is closed when the daemon process has exited.
@@ -249,6 +310,7 @@ func (d *Daemon) Run(args ...string) (stdout, stderr string, err error) {
 func RunIn(tb lab.TB, ns *lab.NS, args ...string) (stdout, stderr string, err error) {
 	tb.Helper()
 	cmd := ns.Command(context.Background(), Binary(tb), args...)
+	cmd.Env = append(os.Environ(), "RUNTIME_DIRECTORY="+lockDir(tb))
 	var o, e bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &o, &e
 	err = cmd.Run()
@@ -278,4 +340,36 @@ func WriteConfig(tb lab.TB, text string) string {
 		tb.Fatal(err)
 	}
 	return p
+}
+
+var (
+	lockDirOnce sync.Once
+	lockDirPath string
+	lockDirErr  error
+)
+
+// lockDir is where the daemons this process starts as root keep their
+// one-per-namespace lock: one directory for all of them, so two daemons in
+// one namespace still meet, and not the host's /run/mptcpgd. Directories of
+// earlier runs whose process is gone are removed first.
+func lockDir(tb lab.TB) string {
+	lockDirOnce.Do(func() {
+		base := filepath.Join(os.TempDir(), "mptcpgd-lab-locks")
+		if err := os.MkdirAll(base, 0o755); err != nil {
+			lockDirErr = err
+			return
+		}
+		entries, _ := os.ReadDir(base)
+		for _, e := range entries {
+			if pid, err := strconv.Atoi(e.Name()); err == nil && pid != os.Getpid() && syscall.Kill(pid, 0) != nil {
+				_ = os.RemoveAll(filepath.Join(base, e.Name()))
+			}
+		}
+		lockDirPath = filepath.Join(base, strconv.Itoa(os.Getpid()))
+		lockDirErr = os.MkdirAll(lockDirPath, 0o755)
+	})
+	if lockDirErr != nil {
+		tb.Fatalf("lock directory for the lab's daemons: %v", lockDirErr)
+	}
+	return lockDirPath
 }

@@ -12,6 +12,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"flag"
 	"fmt"
 	"os"
 	"os/exec"
@@ -59,6 +60,9 @@ type NS struct {
 	// machine: the machine's own namespace (Machine), which outlives the
 	// test and holds processes that are not the test's.
 	machine bool
+
+	fdOnce sync.Once
+	fd     *os.File
 }
 
 // GuestMarker is the file that marks a throwaway test guest (the systemd
@@ -88,10 +92,13 @@ func Machine(tb TB) *NS {
 }
 
 // Require skips the test when it cannot create namespaces (not root, no ip
-// command). Under CI=true such a skip is a failure: CI runs as root and must
-// run every kernel test.
+// command), or under -short. Under CI=true a skip for want of root or ip is
+// a failure: CI runs as root and must run every kernel test.
 func Require(tb TB) {
 	tb.Helper()
+	if shortTests() {
+		tb.Skip("kernel test: not run with -short")
+	}
 	reason := ""
 	switch {
 	case os.Geteuid() != 0:
@@ -108,6 +115,14 @@ func Require(tb TB) {
 		tb.Fatalf("kernel test cannot run under CI=true: %s", reason)
 	}
 	tb.Skip(reason)
+}
+
+// shortTests tells whether `go test -short` runs us: the quick loop that
+// leaves the kernel out. Programs that use the lab (the demo, the bench)
+// have no such flag.
+func shortTests() bool {
+	f := flag.Lookup("test.short")
+	return f != nil && f.Value.String() == "true"
 }
 
 // New creates an empty namespace with loopback up and registers its
@@ -205,6 +220,22 @@ func (n *NS) Path() string { return filepath.Join(netnsDir, n.Name) }
 // Open returns a file descriptor of the namespace, for example for
 // netlink.Config.NetNS. The caller closes it.
 func (n *NS) Open() (*os.File, error) { return os.Open(n.Path()) }
+
+// FD returns a descriptor of the namespace for the NetNS field of a
+// netlink socket's configuration. It stays open until the test that created
+// the namespace ends; every call returns the same one.
+func (n *NS) FD() int {
+	n.tb.Helper()
+	n.fdOnce.Do(func() {
+		f, err := n.Open()
+		if err != nil {
+			n.tb.Fatalf("open namespace %s: %v", n.Name, err)
+		}
+		n.fd = f
+		n.tb.Cleanup(func() { f.Close() })
+	})
+	return int(n.fd.Fd())
+}
 
 // Command prepares name args... to run inside the namespace.
 func (n *NS) Command(ctx context.Context, name string, args ...string) *exec.Cmd {

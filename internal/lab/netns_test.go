@@ -7,6 +7,7 @@ import (
 )
 
 func TestNamespaceLifecycle(t *testing.T) {
+	Require(t)
 	var name string
 	t.Run("inner", func(t *testing.T) {
 		a := New(t, "a")

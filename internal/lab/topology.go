@@ -87,7 +87,7 @@ type TopologyOptions struct {
 	// address can be announced and joined.
 	ServerSecondUplink bool
 	// Checksums sets net.mptcp.checksum_enabled=1 on client and server,
-	// which makes the kernel's known misdelivery rarer (design.md).
+	// which makes the kernel's known misdelivery rarer (docs/architecture.md).
 	Checksums bool
 	// Client, if set, is the client instead of a new namespace: Machine,
 	// in a test guest, where the daemon under test runs as a service.

@@ -2,6 +2,7 @@ package lab
 
 import (
 	"context"
+	"fmt"
 	"net"
 	"net/netip"
 	"time"
@@ -46,13 +47,20 @@ type TransferResult struct {
 // bytes. The connection must be MPTCP.
 func StartTransfer(tb TB, top *Topology, dst netip.Addr, size int64) *Transfer {
 	tb.Helper()
+	return StartTransferTo(tb, top, dst, 0, size)
+}
+
+// StartTransferTo is StartTransfer to a given server port (0: any free
+// one), for tests whose middleboxes match it.
+func StartTransferTo(tb TB, top *Topology, dst netip.Addr, port uint16, size int64) *Transfer {
+	tb.Helper()
 	fam := V4
 	if dst.Is6() {
 		fam = V6
 	}
 	t := &Transfer{top: top, size: size, done: make(chan TransferResult, 1), wrote: make(chan error, 1), received: make(chan struct{})}
 	t.before = t.uplinkTx(tb)
-	ln, err := top.Server.ListenMPTCP(fam.Network(), ":0")
+	ln, err := top.Server.ListenMPTCP(fam.Network(), fmt.Sprintf(":%d", port))
 	if err != nil {
 		tb.Fatal(err)
 	}
@@ -72,7 +80,7 @@ func StartTransfer(tb TB, top *Topology, dst netip.Addr, size int64) *Transfer {
 	}()
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	tb.Cleanup(cancel)
-	port := ln.Addr().(*net.TCPAddr).AddrPort().Port()
+	port = ln.Addr().(*net.TCPAddr).AddrPort().Port()
 	t.Start = time.Now()
 	conn, err := top.Client.DialMPTCP(ctx, fam.Network(), netip.AddrPortFrom(dst, port).String(), top.Uplinks[0].Addr(fam))
 	if err != nil {

@@ -11,6 +11,7 @@ package config
 import (
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"net/netip"
 	"os"
@@ -40,6 +41,19 @@ const (
 	FormatConsole = "console"
 )
 
+// MinResyncInterval is the shortest safety-net resync period: a full
+// resync dumps every link, address, route, rule and endpoint.
+const MinResyncInterval = time.Second
+
+// CheckLevel says whether level is a log level this configuration knows.
+func CheckLevel(level string) error {
+	switch level {
+	case LevelDebug, LevelInfo, LevelWarn, LevelError:
+		return nil
+	}
+	return fmt.Errorf("unknown level %s (want debug, info, warn or error)", quote(level))
+}
+
 // Config is a validated configuration.
 type Config struct {
 	// Source is the file the configuration came from, or BuiltinSource.
@@ -50,12 +64,15 @@ type Config struct {
 	Endpoints  Endpoints
 	Interfaces []Interface
 	Routing    Routing
+	Rejoin     Rejoin
+	// lines are the keys' lines in Source, for Validate's errors.
+	lines map[string]int
 }
 
 // Daemon is the [daemon] table.
 type Daemon struct {
-	// ResyncInterval is the period of the safety-net full resync; 0
-	// disables it.
+	// ResyncInterval is the period of the safety-net full resync, at
+	// least MinResyncInterval; 0 disables it.
 	ResyncInterval time.Duration
 	// CleanupOnExit removes our endpoints, rules and routes on stop.
 	CleanupOnExit bool
@@ -128,6 +145,23 @@ type Interface struct {
 	Priority int
 	// Manage false leaves matching interfaces alone.
 	Manage bool
+	// OnLink installs the configured gateways on-link (RTNH_F_ONLINK)
+	// although they lie outside the interface's prefixes, as some
+	// providers route them.
+	OnLink bool
+}
+
+// Rejoin is the [rejoin] table: how a path that comes back is joined again
+// (docs/architecture.md, "Rejoin").
+type Rejoin struct {
+	// GatewayTimeout bounds the wait for a gateway to answer before an
+	// endpoint is (re-)added anyway; 0 does not wait.
+	GatewayTimeout time.Duration
+	// JoinTimeout is how long a connection may go without a subflow from
+	// an endpoint after it was added before the join counts as failed.
+	JoinTimeout time.Duration
+	// RetryMax caps the doubling wait between retries of a failed join.
+	RetryMax time.Duration
 }
 
 // Routing is the [routing] table: per-interface source routing.
@@ -173,20 +207,51 @@ func Default() *Config {
 			RulePriority: 10000,
 			Protocol:     177,
 		},
+		Rejoin: Rejoin{
+			GatewayTimeout: 30 * time.Second,
+			JoinTimeout:    5 * time.Second,
+			RetryMax:       time.Minute,
+		},
 	}
 }
 
 // Load reads and parses the configuration file at path. When explicit is
 // false (the path was not named by the user) and the file does not exist,
 // it returns the built-in defaults; a missing explicitly named file is an
-// error.
+// error. A file larger than MaxSize is refused unread.
 func Load(path string, explicit bool) (*Config, error) {
-	data, err := os.ReadFile(path)
+	f, err := os.Open(path)
 	if errors.Is(err, fs.ErrNotExist) && !explicit {
 		return Default(), nil
+	}
+	if errors.Is(err, fs.ErrPermission) {
+		return nil, fmt.Errorf("read configuration: %w: %s", err, chmodHint(path))
 	}
 	if err != nil {
 		return nil, fmt.Errorf("read configuration: %w", err)
 	}
+	defer f.Close()
+	data, err := io.ReadAll(io.LimitReader(f, MaxSize+1))
+	if err != nil {
+		return nil, fmt.Errorf("read configuration: %w", err)
+	}
+	if len(data) > MaxSize {
+		return nil, tooLarge(path)
+	}
 	return Parse(path, data)
+}
+
+// ServiceCanRead says, as an error, when the file at path is not readable
+// by others, which the unit's dynamic user is: the service would not start.
+// It returns nil for a readable or a missing file.
+func ServiceCanRead(path string) error {
+	fi, err := os.Stat(path)
+	if err != nil || fi.Mode().Perm()&0o004 != 0 {
+		return nil
+	}
+	return fmt.Errorf("%s has mode %04o: %s", path, fi.Mode().Perm(), chmodHint(path))
+}
+
+func chmodHint(path string) string {
+	return "the systemd unit runs mptcpgd as an unprivileged dynamic user, which reads the configuration as \"others\": chmod 0644 " + path
 }

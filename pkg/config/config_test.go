@@ -5,6 +5,7 @@ import (
 	"net/netip"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -18,6 +19,8 @@ import (
 var cmpConfig = []cmp.Option{
 	cmp.Comparer(func(a, b netip.Addr) bool { return a == b }),
 	cmpopts.EquateEmpty(),
+	// Where each key stood is no part of what it says.
+	cmpopts.IgnoreUnexported(Config{}),
 }
 
 func flagsPtr(f netlinkmptcp.Flags) *netlinkmptcp.Flags { return &f }
@@ -184,6 +187,31 @@ manage = false
 			}),
 		},
 		{
+			name: "resync at its minimum",
+			doc:  "[daemon]\nresync_interval = \"1s\"\n",
+			want: withDefaults(func(c *Config) { c.Daemon.ResyncInterval = time.Second }),
+		},
+		{
+			name: "UTF-8 byte order mark",
+			doc:  "\xef\xbb\xbf[limits]\nsubflows = 2\n",
+			want: withDefaults(func(c *Config) { c.Limits.Subflows = 2 }),
+		},
+		{
+			name: "integers in TOML's other notations",
+			doc:  "[routing]\ntable_base = 0x1_000\nrule_priority = +1_000\nprotocol = 0o301\n",
+			want: withDefaults(func(c *Config) {
+				c.Routing.TableBase, c.Routing.RulePriority, c.Routing.Protocol = 4096, 1000, 193
+			}),
+		},
+		{
+			name: "a table after [[interface]] entries",
+			doc:  "[[interface]]\nmatch = \"eth0\"\n[limits]\nsubflows = 1\n",
+			want: withDefaults(func(c *Config) {
+				c.Limits.Subflows = 1
+				c.Interfaces = []Interface{{Match: "eth0", Manage: true}}
+			}),
+		},
+		{
 			name: "CRLF line endings",
 			doc:  "[limits]\r\nsubflows = 2\r\n",
 			want: withDefaults(func(c *Config) { c.Limits.Subflows = 2 }),
@@ -227,12 +255,37 @@ func TestParseErrors(t *testing.T) {
 		{
 			name: "key defined twice",
 			doc:  "[daemon]\ncleanup_on_exit = true\ncleanup_on_exit = false\n",
-			want: `test.toml:3: daemon.cleanup_on_exit: key cleanup_on_exit is already defined`,
+			want: `test.toml:3: daemon.cleanup_on_exit: already given on line 2`,
 		},
 		{
 			name: "integer too large",
 			doc:  "[routing]\ntable_base = 99999999999999999999\n",
-			want: `test.toml:2: routing.table_base: decimal number is too large to fit in a 64-bit signed integer`,
+			want: `test.toml:2: routing.table_base: 99999999999999999999 does not fit in a 64-bit integer`,
+		},
+		{
+			name: "table defined twice",
+			doc:  "[daemon]\ncleanup_on_exit = true\n[limits]\n[daemon]\n",
+			want: `test.toml:4: daemon: table already defined on line 1`,
+		},
+		{
+			name: "header after an inline table",
+			doc:  "daemon = { cleanup_on_exit = true }\n[daemon]\n",
+			want: `test.toml:2: daemon: table already defined on line 1`,
+		},
+		{
+			name: "header after dotted keys",
+			doc:  "daemon.cleanup_on_exit = true\n[daemon]\n",
+			want: `test.toml:2: daemon: table already defined on line 1`,
+		},
+		{
+			name: "value given by a dotted key, then directly",
+			doc:  "[log]\nlevel.x = 1\nlevel = \"debug\"\n",
+			want: `test.toml:3: log.level: already given on line 2`,
+		},
+		{
+			name: "[[interface]] after an inline array",
+			doc:  "interface = [{ match = \"eth0\" }]\n[[interface]]\nmatch = \"eth1\"\n",
+			want: `test.toml:2: interface: already given as an array on line 1`,
 		},
 
 		// Unknown keys.
@@ -265,6 +318,31 @@ func TestParseErrors(t *testing.T) {
 			name: "unknown key in an inline interface",
 			doc:  "interface = [{ match = \"eth0\" }, { match = \"eth1\", gw = \"192.0.2.1\" }]\n",
 			want: `test.toml:1: interface[2].gw: unknown key`,
+		},
+		{
+			name: "unknown key in a dotted key",
+			doc:  "[daemon]\nresync.interval = \"1s\"\n",
+			want: `test.toml:2: daemon.resync: unknown key`,
+		},
+		{
+			name: "unknown table in a dotted header",
+			doc:  "[a.b.c]\nx = 1\n",
+			want: `test.toml:1: a: unknown table`,
+		},
+		{
+			name: "unknown sub-table",
+			doc:  "[daemon.x.y]\nz = 1\n",
+			want: `test.toml:1: daemon.x: unknown table`,
+		},
+		{
+			name: "unknown sub-table of an interface",
+			doc:  "[[interface]]\nmatch = \"eth0\"\n[interface.gw]\nv4 = \"192.0.2.1\"\n",
+			want: `test.toml:3: interface[1].gw: unknown table`,
+		},
+		{
+			name: "long unknown key shortened",
+			doc:  "[daemon]\n" + strings.Repeat("k", 70) + " = 1\n",
+			want: `test.toml:2: daemon.` + strings.Repeat("k", 64) + `… (70 bytes): unknown key`,
 		},
 		{
 			name: "every unknown key is reported",
@@ -319,6 +397,46 @@ func TestParseErrors(t *testing.T) {
 			want: `test.toml:1: routing: want a [routing] table, got an array of tables`,
 		},
 		{
+			name: "deep table for a value",
+			doc:  "[log.level.a.b.c]\nname = \"debug\"\n",
+			want: `test.toml:1: log.level: want a level, got a table`,
+		},
+		{
+			name: "dotted key for a value",
+			doc:  "log.level.a.b = 1\n",
+			want: `test.toml:1: log.level: want a level, got a table`,
+		},
+		{
+			name: "inline table for a value",
+			doc:  "[daemon]\nresync_interval = { a = 1, a = 2 }\n",
+			want: `test.toml:2: daemon.resync_interval: want a duration such as "30s", got a table`,
+		},
+		{
+			name: "date for a duration",
+			doc:  "[daemon]\nresync_interval = 1979-05-27\n",
+			want: `test.toml:2: daemon.resync_interval: want a duration such as "30s", got 1979-05-27`,
+		},
+		{
+			name: "array of tables for an array",
+			doc:  "[[endpoints.flags]]\nname = \"subflow\"\n",
+			want: `test.toml:1: endpoints.flags: want an array of strings, got a table in it`,
+		},
+		{
+			name: "nested array for an array",
+			doc:  "[endpoints]\nflags = [[\"subflow\"]]\n",
+			want: `test.toml:2: endpoints.flags: want an array of strings, got an array in it`,
+		},
+		{
+			name: "table for an interface key",
+			doc:  "[[interface]]\nmatch = \"eth0\"\n[interface.flags]\nx = 1\n",
+			want: `test.toml:3: interface[1].flags: want an array of strings, got a table`,
+		},
+		{
+			name: "table after [[interface]]",
+			doc:  "[[interface]]\nmatch = \"eth0\"\n[interface]\nmatch = \"eth1\"\n",
+			want: `test.toml:3: interface: want [[interface]] tables, got a table`,
+		},
+		{
 			name: "table for [[interface]]",
 			doc:  "[interface]\nmatch = \"eth0\"\n",
 			want: `test.toml:1: interface: want [[interface]] tables, got a table`,
@@ -337,6 +455,12 @@ func TestParseErrors(t *testing.T) {
 			name: "string for port",
 			doc:  "[[interface]]\nmatch = \"eth0\"\nport = \"443\"\n",
 			want: `test.toml:3: interface[1].port: want an integer, got "443"`,
+		},
+
+		{
+			name: "same match twice",
+			doc:  "[[interface]]\nmatch = \"eth1\"\n\n[[interface]]\nmatch = \"eth2\"\n\n[[interface]]\nmatch = \"eth1\"\nflags = [\"backup\"]\n",
+			want: `test.toml:8: interface[3].match: "eth1" is also the match of interface[1] on line 2; the first entry that matches decides, so this one would never apply: merge the two`,
 		},
 
 		// Limits.
@@ -474,6 +598,16 @@ func TestParseErrors(t *testing.T) {
 			name: "bad duration",
 			doc:  "[daemon]\nresync_interval = \"30\"\n",
 			want: `test.toml:2: daemon.resync_interval: "30" is not a duration (want e.g. "30s" or "5m", or "0s" to disable)`,
+		},
+		{
+			name: "duration below the minimum",
+			doc:  "[daemon]\nresync_interval = \"1ns\"\n",
+			want: `test.toml:2: daemon.resync_interval: "1ns" is below the minimum of 1s (or "0s" to disable)`,
+		},
+		{
+			name: "long value shortened",
+			doc:  "[log]\nlevel = \"" + strings.Repeat("v", 100) + "\"\n",
+			want: `test.toml:2: log.level: unknown level "` + strings.Repeat("v", 64) + `"… (100 bytes) (want debug, info, warn or error)`,
 		},
 		{
 			name: "negative duration",
@@ -645,7 +779,7 @@ func TestLoad(t *testing.T) {
 		}
 	}
 	_, err := Load(invalid, false)
-	if want := invalid + ":3: limits.subflows: key subflows is already defined"; err == nil || err.Error() != want {
+	if want := invalid + ":3: limits.subflows: already given on line 2"; err == nil || err.Error() != want {
 		t.Errorf("Load error = %v, want %q", err, want)
 	}
 }
@@ -671,6 +805,26 @@ func TestSubflowsFor(t *testing.T) {
 	for _, tt := range tests {
 		if got := tt.limits.SubflowsFor(tt.managed); got != tt.want {
 			t.Errorf("%+v.SubflowsFor(%d) = %d, want %d", tt.limits, tt.managed, got, tt.want)
+		}
+	}
+}
+
+func TestServiceCanRead(t *testing.T) {
+	dir := t.TempDir()
+	private := filepath.Join(dir, "private.toml")
+	public := filepath.Join(dir, "public.toml")
+	if err := os.WriteFile(private, nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(public, nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := ServiceCanRead(private); err == nil || !strings.Contains(err.Error(), "mode 0600") || !strings.Contains(err.Error(), "chmod 0644 "+private) {
+		t.Errorf("ServiceCanRead(mode 0600) = %v, want the mode and chmod 0644 named", err)
+	}
+	for _, p := range []string{public, filepath.Join(dir, "missing.toml")} {
+		if err := ServiceCanRead(p); err != nil {
+			t.Errorf("ServiceCanRead(%s) = %v, want nil", p, err)
 		}
 	}
 }

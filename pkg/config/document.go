@@ -3,199 +3,467 @@ package config
 import (
 	"errors"
 	"fmt"
+	"reflect"
 	"regexp"
 	"sort"
+	"strconv"
 	"strings"
 
 	"github.com/pelletier/go-toml/v2/unstable"
 )
 
-// document records where each key of a TOML document is, so that problems
-// found after decoding can name a line, and the decoder's positions a key.
-// Keys are written as in error messages: "limits.subflows",
-// "interface[2].gateway4".
+// document is a configuration file read into the shape of file, with the
+// line of every key, so that problems found later can name it. Keys are
+// written as in error messages: "limits.subflows", "interface[2].gateway4".
+//
+// It is read from the parser's syntax tree in one pass, in time and memory
+// linear in the file's size: only the schema's keys (at most two levels
+// deep) are ever named, and what lies below a value is never walked, since
+// a table or a nested array is never a valid value. (go-toml's decoder
+// checks duplicate keys with a linear search per key, and its strict mode
+// locates each unknown key from the start of the file: both quadratic.)
 type document struct {
-	lineStarts []int                    // offset of the first byte of each line
-	lines      map[string]int           // key -> line of its first appearance
-	kinds      map[string]unstable.Kind // key -> kind of its first appearance
-	elemLines  map[string][]int         // array key -> line of each element
-	at         map[position]located
-	onLine     map[int]located // the first key or value on each line
-	table      string          // the table of the last header parsed
+	lineStarts []int            // offset of the first byte of each line
+	lines      map[string]int   // key -> line of its first appearance
+	elemLines  map[string][]int // array key -> line of each element
+	table      string           // the table of the last header read
+	file       file
+
+	tables  map[string]definition // schema table -> how it was defined
+	entries int                   // [[interface]] entries so far
+	inline  bool                  // interface = [...] was given
+	errs    []*Error
 }
 
-type position struct{ line, col int }
-
-// located is what sits at a position: a key part or a value, the key it
-// belongs to, and the kind of its value.
-type located struct {
-	key  string
-	kind unstable.Kind
+// definition says how and where a table was defined, which decides
+// whether it may be defined again.
+type definition struct {
+	how  int
+	line int
 }
 
-// index walks the document's syntax tree. On a syntax error it returns the
-// document as far as it was read, and the error.
-func index(data []byte) (*document, error) {
+const (
+	byHeader   = iota + 1 // [daemon]
+	byInline              // daemon = { ... }
+	byDotted              // daemon.cleanup_on_exit = true
+	byImplicit            // [daemon.x]: daemon exists, undefined
+)
+
+// scope is where key-values land: a table of the schema, or nowhere (below
+// an unknown table, or below a value that a header made a table).
+type scope struct {
+	name string         // "daemon", "interface[2]"; "" at the root
+	keys map[string]int // key -> field of fields; nil at the root
+	into reflect.Value  // the table's struct
+	skip bool
+}
+
+// tableSchema is one table of file: its field, and its keys' fields.
+type tableSchema struct {
+	field int
+	keys  map[string]int
+}
+
+// schema maps file's tables and keys, from their toml tags.
+var schema = func() map[string]tableSchema {
+	tags := func(t reflect.Type) map[string]int {
+		m := map[string]int{}
+		for i := range t.NumField() {
+			name, _, _ := strings.Cut(t.Field(i).Tag.Get("toml"), ",")
+			m[name] = i
+		}
+		return m
+	}
+	ft := reflect.TypeFor[file]()
+	s := map[string]tableSchema{}
+	for name, i := range tags(ft) {
+		t := ft.Field(i).Type
+		if t.Kind() == reflect.Slice {
+			t = t.Elem()
+		}
+		s[name] = tableSchema{field: i, keys: tags(t)}
+	}
+	return s
+}()
+
+// arrayTable is the one table given as [[interface]] entries.
+const arrayTable = "interface"
+
+// read reads a document. A syntax error is returned alone, with the
+// document as far as it was read; problems of structure (unknown keys,
+// keys given twice, a table where a value belongs) are collected in errs.
+func read(data []byte) (*document, error) {
 	d := &document{
 		lineStarts: []int{0},
 		lines:      map[string]int{},
-		kinds:      map[string]unstable.Kind{},
 		elemLines:  map[string][]int{},
-		at:         map[position]located{},
-		onLine:     map[int]located{},
+		tables:     map[string]definition{},
 	}
 	for i, b := range data {
 		if b == '\n' {
 			d.lineStarts = append(d.lineStarts, i+1)
 		}
 	}
-
+	var cur scope // the root
 	var p unstable.Parser
 	p.Reset(data)
-	arrayTables := map[string]int{} // dotted name -> entries so far
 	for p.NextExpression() {
 		e := p.Expression()
 		switch e.Kind {
 		case unstable.Table, unstable.ArrayTable:
-			parts, nodes := keyParts(e)
-			if e.Kind == unstable.ArrayTable {
-				arrayTables[strings.Join(parts, ".")]++
-			}
-			d.table = tableName(parts, arrayTables)
-			for i := 1; i < len(parts); i++ {
-				d.implicitTable(tableName(parts[:i], arrayTables), nodes[0].Raw)
-			}
-			for _, n := range nodes {
-				d.mark(n.Raw, d.table, e.Kind)
-			}
+			cur = d.header(e)
 		case unstable.KeyValue:
-			d.keyValue(d.table, e)
+			d.keyValue(cur, e)
 		}
 	}
 	return d, p.Error()
 }
 
-// keyParts returns the parts of a header's or key-value's (dotted) key, and
-// their nodes.
-func keyParts(n *unstable.Node) ([]string, []*unstable.Node) {
-	var parts []string
-	var nodes []*unstable.Node
-	keys := n.Key()
-	for keys.Next() {
-		parts = append(parts, string(keys.Node().Data))
-		nodes = append(nodes, keys.Node())
-	}
-	return parts, nodes
+// fail records a problem of the document's structure.
+func (d *document) fail(line int, key, format string, args ...any) {
+	d.errs = append(d.errs, &Error{Line: line, Key: key, Message: fmt.Sprintf(format, args...)})
 }
 
-// tableName names a table header's key, numbering the entries of arrays of
-// tables from 1: [[interface]] is interface[N] for its Nth appearance.
-func tableName(parts []string, arrayTables map[string]int) string {
-	names := make([]string, len(parts))
-	for i, part := range parts {
-		names[i] = part
-		if n := arrayTables[strings.Join(parts[:i+1], ".")]; n > 0 {
-			names[i] = fmt.Sprintf("%s[%d]", part, n)
+// header reads a [table] or [[table]] header and returns the scope of the
+// key-values that follow it.
+func (d *document) header(e *unstable.Node) scope {
+	it := e.Key()
+	it.Next()
+	first := it.Node()
+	line := d.line(first.Raw)
+	name := string(first.Data)
+	d.table = shorten(name)
+	ts, known := schema[name]
+	if !known {
+		d.fail(line, shorten(name), "unknown table")
+		return scope{skip: true}
+	}
+	last := !it.Next()
+	array := e.Kind == unstable.ArrayTable
+	var s scope
+	switch {
+	case name == arrayTable && array && last:
+		if d.inline {
+			d.fail(line, name, "already given as an array on line %d", d.lines[name])
+			return scope{skip: true}
 		}
-	}
-	return strings.Join(names, ".")
-}
-
-func joinKey(prefix, key string) string {
-	if prefix == "" {
-		return key
-	}
-	return prefix + "." + key
-}
-
-// keyValue records a key = value expression under the table prefix, and
-// what inline tables and arrays in its value hold.
-func (d *document) keyValue(prefix string, kv *unstable.Node) {
-	value := kv.Value()
-	parts, nodes := keyParts(kv)
-	key := joinKey(prefix, strings.Join(parts, "."))
-	for i := 1; i < len(parts); i++ {
-		d.implicitTable(joinKey(prefix, strings.Join(parts[:i], ".")), nodes[0].Raw)
-	}
-	for _, n := range nodes {
-		d.mark(n.Raw, key, value.Kind)
-	}
-	d.mark(value.Raw, key, value.Kind)
-
-	switch value.Kind {
-	case unstable.InlineTable:
-		d.inlineTable(key, value)
-	case unstable.Array:
-		keyLine := d.lines[key]
-		elems := value.Children()
-		for i := 1; elems.Next(); i++ {
-			elem := elems.Node()
-			line := keyLine
-			if elem.Raw.Length > 0 {
-				line, _ = d.position(int(elem.Raw.Offset))
-			}
-			d.elemLines[key] = append(d.elemLines[key], line)
-			if elem.Kind == unstable.InlineTable {
-				name := fmt.Sprintf("%s[%d]", key, i)
-				d.mark(elem.Raw, name, elem.Kind)
-				d.inlineTable(name, elem)
-				continue
-			}
-			d.mark(elem.Raw, key, elem.Kind)
+		d.note(name, line)
+		d.entries++
+		s = d.entry(d.entries, line)
+	case name == arrayTable && (last || d.entries == 0):
+		// [interface], or [interface.x] before any [[interface]].
+		d.note(name, line)
+		d.fail(line, name, "want [[interface]] tables, got a table")
+		return scope{skip: true}
+	case name == arrayTable:
+		// [interface.x] belongs to the last entry.
+		s = d.entry(d.entries, line)
+	case array && last:
+		d.note(name, line)
+		d.fail(line, name, "want %s, got an array of tables", tableWants[name])
+		return scope{skip: true}
+	default:
+		how := byImplicit
+		if last {
+			how = byHeader
 		}
+		if !d.define(name, how, line) {
+			return scope{skip: true}
+		}
+		s = d.tableScope(name, ts)
 	}
+	d.table = s.name
+	if last {
+		return s
+	}
+	part := it.Node()
+	deeper := it.Next()
+	return d.subTable(s, part, array && !deeper)
 }
 
-func (d *document) inlineTable(key string, table *unstable.Node) {
-	kvs := table.Children()
-	for kvs.Next() {
-		d.keyValue(key, kvs.Node())
+// subTable handles a header that names a key of a table: [log.level],
+// [[endpoints.flags]], [interface.match.x]. The key's value becomes a
+// table (or an array of them), which the checks refuse with the key's
+// own message; what follows the header is not read.
+func (d *document) subTable(s scope, part *unstable.Node, array bool) scope {
+	key := string(part.Data)
+	line := d.line(part.Raw)
+	field, ok := s.keys[key]
+	if !ok {
+		d.fail(line, s.name+"."+shorten(key), "unknown table")
+		return scope{skip: true}
 	}
+	full := s.name + "." + key
+	d.table = full
+	v := s.into.Field(field)
+	switch v.Interface().(type) {
+	case nil:
+		d.note(full, line)
+		if array {
+			v.Set(reflect.ValueOf([]any{map[string]any{}}))
+		} else {
+			v.Set(reflect.ValueOf(map[string]any{}))
+		}
+	case map[string]any, []any:
+		// More of a table, or of an array of tables, already begun.
+	default:
+		d.fail(line, full, "already given on line %d", d.lines[full])
+	}
+	return scope{name: full, skip: true}
 }
 
-// mark records that the bytes r of the document belong to key.
-func (d *document) mark(r unstable.Range, key string, kind unstable.Kind) {
-	if r.Length == 0 {
+// entry starts or continues the n-th [[interface]] entry.
+func (d *document) entry(n, line int) scope {
+	entries := reflect.ValueOf(&d.file).Elem().Field(schema[arrayTable].field)
+	for entries.Len() < n {
+		entries.Set(reflect.Append(entries, reflect.Zero(entries.Type().Elem())))
+	}
+	name := fmt.Sprintf("%s[%d]", arrayTable, n)
+	d.note(name, line)
+	return scope{name: name, keys: schema[arrayTable].keys, into: entries.Index(n - 1)}
+}
+
+func (d *document) tableScope(name string, ts tableSchema) scope {
+	return scope{name: name, keys: ts.keys, into: reflect.ValueOf(&d.file).Elem().Field(ts.field)}
+}
+
+// define records a definition of a schema table and reports whether TOML
+// allows it: a table is defined once, by a header, an inline table or
+// dotted keys (any number of them); headers of its sub-tables may come
+// before or after, except with an inline table, which is complete.
+func (d *document) define(name string, how, line int) bool {
+	prev, seen := d.tables[name]
+	ok := !seen ||
+		how == byImplicit && prev.how != byInline ||
+		prev.how == byImplicit && how != byInline ||
+		how == byDotted && prev.how == byDotted
+	if !ok {
+		d.fail(line, name, "table already defined on line %d", prev.line)
+		return false
+	}
+	d.note(name, line)
+	if !seen || prev.how == byImplicit {
+		d.tables[name] = definition{how: how, line: line}
+	}
+	return true
+}
+
+// keyValue reads key = value in scope s.
+func (d *document) keyValue(s scope, kv *unstable.Node) {
+	if s.skip {
 		return
 	}
-	line, col := d.position(int(r.Offset))
-	loc := located{key: key, kind: kind}
-	d.at[position{line, col}] = loc
-	if _, ok := d.onLine[line]; !ok {
-		d.onLine[line] = loc
+	// Only the first two parts of a dotted key can name something of
+	// the schema; whatever follows makes the value a table.
+	parts := kv.Key()
+	parts.Next()
+	first := parts.Node()
+	var second *unstable.Node
+	more := false
+	if parts.Next() {
+		second = parts.Node()
+		more = parts.Next()
 	}
-	if _, ok := d.lines[key]; !ok {
-		d.lines[key] = line
-		d.kinds[key] = kind
+	value := kv.Value()
+	if s.keys != nil {
+		if second != nil {
+			value = nil
+		}
+		d.keyValueIn(s, first, value)
+		return
+	}
+
+	// The root holds tables only.
+	name := string(first.Data)
+	line := d.line(first.Raw)
+	ts, known := schema[name]
+	switch {
+	case !known && second != nil:
+		d.fail(line, shorten(name), "unknown table")
+	case !known:
+		d.fail(line, shorten(name), "unknown key")
+	case name == arrayTable && second == nil:
+		d.inlineEntries(value, line)
+	case name == arrayTable:
+		d.note(name, line)
+		d.fail(line, name, "want [[interface]] tables, got a table")
+	case second != nil:
+		if d.define(name, byDotted, line) {
+			if more {
+				value = nil
+			}
+			d.keyValueIn(d.tableScope(name, ts), second, value)
+		}
+	case value.Kind != unstable.InlineTable:
+		d.note(name, line)
+		d.fail(line, name, "want %s, got %s", tableWants[name], kindName(value.Kind))
+	default:
+		if d.define(name, byInline, line) {
+			d.inlineTable(d.tableScope(name, ts), value)
+		}
 	}
 }
 
-// implicitTable records the table that a dotted key such as a.b = 1 or
-// [a.b] makes, where it first appears.
-func (d *document) implicitTable(key string, r unstable.Range) {
-	if _, ok := d.lines[key]; !ok {
-		d.lines[key], _ = d.position(int(r.Offset))
-		d.kinds[key] = unstable.Table
+// keyValueIn stores value at the key part names in table s; a nil value
+// means the key is dotted (log.level.x = 1), which makes it a table.
+func (d *document) keyValueIn(s scope, part *unstable.Node, value *unstable.Node) {
+	key := string(part.Data)
+	line := d.line(part.Raw)
+	field, ok := s.keys[key]
+	if !ok {
+		d.fail(line, s.name+"."+shorten(key), "unknown key")
+		return
 	}
+	full := s.name + "." + key
+	v := s.into.Field(field)
+	if value == nil {
+		d.note(full, line)
+		switch v.Interface().(type) {
+		case nil:
+			v.Set(reflect.ValueOf(map[string]any{}))
+		case map[string]any:
+		default:
+			d.fail(line, full, "already given on line %d", d.lines[full])
+		}
+		return
+	}
+	if !v.IsNil() {
+		d.fail(line, full, "already given on line %d", d.lines[full])
+		return
+	}
+	d.note(full, line)
+	if x := d.value(full, line, value); x != nil {
+		v.Set(reflect.ValueOf(x))
+	}
+}
+
+// inlineTable reads the key-values of an inline table into s.
+func (d *document) inlineTable(s scope, t *unstable.Node) {
+	kvs := t.Children()
+	for kvs.Next() {
+		d.keyValue(s, kvs.Node())
+	}
+}
+
+// inlineEntries reads interface = [{...}, ...].
+func (d *document) inlineEntries(value *unstable.Node, line int) {
+	const name = arrayTable
+	if d.entries > 0 {
+		d.fail(line, name, "already given as [[interface]] tables on line %d", d.lines[name])
+		return
+	}
+	d.note(name, line)
+	if value.Kind != unstable.Array {
+		d.fail(line, name, "want [[interface]] tables, got %s", kindName(value.Kind))
+		return
+	}
+	d.inline = true
+	elems := value.Children()
+	for n := 1; elems.Next(); n++ {
+		elem := elems.Node()
+		if elem.Kind != unstable.InlineTable {
+			d.fail(line, name, "want [[interface]] tables, got %s", kindName(elem.Kind))
+			return
+		}
+		d.inlineTable(d.entry(n, d.lineOr(elem.Raw, line)), elem)
+	}
+}
+
+// value converts a value node into what the checks read: string, int64,
+// float64, bool, dateTime, []any of the elements, or an empty
+// map[string]any for a table. Nothing below an element is read: no valid
+// value has it. It returns nil after a problem.
+func (d *document) value(key string, line int, n *unstable.Node) any {
+	switch n.Kind {
+	case unstable.Array:
+		elems := []any{}
+		it := n.Children()
+		for it.Next() {
+			elem := it.Node()
+			d.elemLines[key] = append(d.elemLines[key], d.lineOr(elem.Raw, line))
+			switch elem.Kind {
+			case unstable.Array:
+				elems = append(elems, []any{})
+			case unstable.InlineTable:
+				elems = append(elems, map[string]any{})
+			default:
+				x, ok := d.scalar(key, line, elem)
+				if !ok {
+					return nil
+				}
+				elems = append(elems, x)
+			}
+		}
+		return elems
+	case unstable.InlineTable:
+		return map[string]any{}
+	}
+	x, ok := d.scalar(key, line, n)
+	if !ok {
+		return nil
+	}
+	return x
+}
+
+// dateTime is a TOML date or time, kept as written: no key takes one.
+type dateTime string
+
+// scalar converts a string, integer, float, boolean, date or time node.
+// The parser has checked its syntax.
+func (d *document) scalar(key string, line int, n *unstable.Node) (any, bool) {
+	text := string(n.Data)
+	switch n.Kind {
+	case unstable.String:
+		return text, true
+	case unstable.Bool:
+		return text == "true", true
+	case unstable.Integer:
+		i, err := strconv.ParseInt(strings.ReplaceAll(text, "_", ""), 0, 64)
+		if err != nil {
+			d.fail(line, key, "%s does not fit in a 64-bit integer", shorten(text))
+			return nil, false
+		}
+		return i, true
+	case unstable.Float:
+		f, err := strconv.ParseFloat(strings.ReplaceAll(text, "_", ""), 64)
+		if err != nil {
+			// Large exponents are the only floats Go refuses; inf and nan
+			// (with signs) it reads.
+			d.fail(line, key, "%s does not fit in a 64-bit float", shorten(text))
+			return nil, false
+		}
+		return f, true
+	default:
+		return dateTime(text), true
+	}
+}
+
+// note records where key first appears.
+func (d *document) note(key string, line int) {
+	if _, ok := d.lines[key]; !ok {
+		d.lines[key] = line
+	}
+}
+
+// line is the line of a node's text.
+func (d *document) line(r unstable.Range) int {
+	line, _ := d.position(int(r.Offset))
+	return line
+}
+
+// lineOr is the line of a node's text, or def for nodes without text
+// (arrays).
+func (d *document) lineOr(r unstable.Range, def int) int {
+	if r.Length == 0 {
+		return def
+	}
+	return d.line(r)
 }
 
 // position converts a byte offset into a 1-based line and column.
 func (d *document) position(offset int) (line, col int) {
 	i := sort.SearchInts(d.lineStarts, offset+1) - 1
 	return i + 1, offset - d.lineStarts[i] + 1
-}
-
-// locate names what is at line:col, for the decoder's errors: the key part
-// or value starting there, else the first on that line, else the decoder's
-// own key.
-func (d *document) locate(line, col int, key []string) located {
-	if loc, ok := d.at[position{line, col}]; ok {
-		return loc
-	}
-	if loc, ok := d.onLine[line]; ok {
-		return loc
-	}
-	return located{key: strings.Join(key, ".")}
 }
 
 // bareKeyAssignment matches a line that starts as `key =` or `a.b =`.
@@ -223,9 +491,16 @@ func syntaxError(name string, data []byte, doc *document, err error) error {
 	}
 	if m := bareKeyAssignment.FindSubmatch(data[doc.lineStarts[line-1]:end]); m != nil {
 		key := strings.Join(strings.Fields(strings.ReplaceAll(string(m[1]), ".", " ")), ".")
-		e.Key = joinKey(doc.table, key)
+		e.Key = shorten(joinKey(doc.table, key))
 	}
 	return e
+}
+
+func joinKey(prefix, key string) string {
+	if prefix == "" {
+		return key
+	}
+	return prefix + "." + key
 }
 
 // kindName describes a kind of TOML value, for type errors.

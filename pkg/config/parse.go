@@ -2,13 +2,13 @@ package config
 
 import (
 	"bytes"
+	"cmp"
 	"errors"
 	"fmt"
 	"slices"
+	"strconv"
 	"strings"
-
-	toml "github.com/pelletier/go-toml/v2"
-	"github.com/pelletier/go-toml/v2/unstable"
+	"unicode/utf8"
 )
 
 // Error is one problem in a configuration file.
@@ -40,16 +40,16 @@ func (e *Error) Error() string {
 	return b.String()
 }
 
-// file is the document as decoded. Tables are structs, so that the decoder
-// rejects unknown keys; values stay as decoded (any), so that this package,
-// not the decoder, says what each key wants. TOML uses the same structure
-// to print a Config.
+// file is the document as read. Values stay as TOML gave them (any), so
+// that this package says what each key wants; each table's keys are its
+// fields' toml tags, which are also what TOML prints.
 type file struct {
 	Daemon    fileDaemon      `toml:"daemon"`
 	Log       fileLog         `toml:"log"`
 	Limits    fileLimits      `toml:"limits"`
 	Endpoints fileEndpoints   `toml:"endpoints"`
 	Routing   fileRouting     `toml:"routing"`
+	Rejoin    fileRejoin      `toml:"rejoin"`
 	Interface []fileInterface `toml:"interface,omitempty"`
 }
 
@@ -87,6 +87,13 @@ type fileInterface struct {
 	Port     any `toml:"port,omitempty"`
 	Priority any `toml:"priority,omitempty"`
 	Manage   any `toml:"manage,omitempty"`
+	OnLink   any `toml:"onlink,omitempty"`
+}
+
+type fileRejoin struct {
+	GatewayTimeout any `toml:"gateway_timeout,omitempty"`
+	JoinTimeout    any `toml:"join_timeout,omitempty"`
+	RetryMax       any `toml:"retry_max,omitempty"`
 }
 
 type fileRouting struct {
@@ -96,50 +103,73 @@ type fileRouting struct {
 	Protocol     any `toml:"protocol,omitempty"`
 }
 
+// MaxSize bounds a configuration file: the reference file, every key
+// commented, is under 8 KiB.
+const MaxSize = 256 << 10
+
+// utf8BOM starts files that some editors save.
+const utf8BOM = "\xef\xbb\xbf"
+
 // Parse parses and validates a configuration document; name is used in
 // Config.Source and in error messages. Keys that are absent keep their
-// defaults.
+// defaults. Time and memory are linear in the document's size, which is at
+// most MaxSize.
 //
-// On failure the error lists every problem found, one *Error per line in
-// file order (errors.Join). A syntax error, or a value the TOML decoder
-// cannot store, stops parsing and is reported alone; unknown keys are all
-// reported; the checks of the values themselves run once the document has
-// been decoded, and all of their problems are reported.
+// On failure the error lists the problems found, one *Error per line in
+// file order (errors.Join), the first 20 of them and a count of the rest. A
+// syntax error stops parsing and is reported alone; problems of structure
+// (unknown keys, keys given twice, values that must be tables) come next;
+// the checks of the values themselves run once the structure is sound.
 func Parse(name string, data []byte) (*Config, error) {
-	doc, err := index(data)
+	if len(data) > MaxSize {
+		return nil, tooLarge(name)
+	}
+	// A byte order mark is not TOML, but harmless: its length does not
+	// move any line.
+	data = bytes.TrimPrefix(data, []byte(utf8BOM))
+	doc, err := read(data)
 	if err != nil {
 		return nil, syntaxError(name, data, doc, err)
 	}
-
-	// The decoder would take a single [interface] table for a list of one.
-	if kind, ok := doc.kinds["interface"]; ok && kind != unstable.ArrayTable && kind != unstable.Array {
-		return nil, &Error{File: name, Line: doc.lines["interface"], Key: "interface",
-			Message: "want " + tableWants["interface"] + ", got " + kindName(kind)}
-	}
-
-	var f file
-	dec := toml.NewDecoder(bytes.NewReader(data))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(&f); err != nil {
-		return nil, decodeErrors(name, doc, err)
+	if len(doc.errs) > 0 {
+		for _, e := range doc.errs {
+			e.File = name
+		}
+		return nil, joinErrors(name, doc.errs)
 	}
 
 	c := checker{file: name, doc: doc}
-	cfg := c.config(&f)
+	cfg := c.config(&doc.file)
 	if len(c.errs) > 0 {
-		slices.SortStableFunc(c.errs, func(a, b *Error) int { return a.Line - b.Line })
-		errs := make([]error, len(c.errs))
-		for i, e := range c.errs {
-			errs[i] = e
-		}
-		return nil, errors.Join(errs...)
+		return nil, joinErrors(name, c.errs)
 	}
 	cfg.Source = name
+	cfg.lines = doc.lines
 	return cfg, nil
 }
 
-// tableWants says what each table key must hold, for the decoder's type
-// errors, which only tables can cause (every value is decoded as any).
+// maxListed bounds how many problems an error lists.
+const maxListed = 20
+
+// joinErrors joins the first maxListed of errs in file order, and counts
+// the rest.
+func joinErrors(name string, errs []*Error) error {
+	slices.SortStableFunc(errs, func(a, b *Error) int { return cmp.Compare(a.Line, b.Line) })
+	out := make([]error, 0, maxListed+1)
+	for _, e := range errs[:min(len(errs), maxListed)] {
+		out = append(out, e)
+	}
+	if rest := len(errs) - maxListed; rest > 0 {
+		out = append(out, &Error{File: name, Message: fmt.Sprintf("%d more problems not listed", rest)})
+	}
+	return errors.Join(out...)
+}
+
+func tooLarge(name string) error {
+	return &Error{File: name, Message: fmt.Sprintf("larger than %d KiB, the most a configuration file may be", MaxSize>>10)}
+}
+
+// tableWants says what each table key must hold.
 var tableWants = map[string]string{
 	"daemon":    "a [daemon] table",
 	"log":       "a [log] table",
@@ -149,34 +179,29 @@ var tableWants = map[string]string{
 	"interface": "[[interface]] tables",
 }
 
-// decodeErrors turns the decoder's errors into located Errors.
-func decodeErrors(name string, doc *document, err error) error {
-	var missing *toml.StrictMissingError
-	if errors.As(err, &missing) {
-		errs := make([]error, 0, len(missing.Errors))
-		for _, de := range missing.Errors {
-			line, col := de.Position()
-			loc := doc.locate(line, col, de.Key())
-			msg := "unknown key"
-			if de.Error() == "toml: missing table" {
-				msg = "unknown table"
-			}
-			errs = append(errs, &Error{File: name, Line: line, Key: loc.key, Message: msg})
-		}
-		return errors.Join(errs...)
+// maxShown bounds how much of a value or key an error message repeats.
+const maxShown = 64
+
+// shorten cuts s to maxShown bytes (on a character boundary), marking the
+// cut with an ellipsis and the length, so that an error never echoes a
+// megabyte.
+func shorten(s string) string {
+	if len(s) <= maxShown {
+		return s
 	}
-	var de *toml.DecodeError
-	if errors.As(err, &de) {
-		line, col := de.Position()
-		loc := doc.locate(line, col, de.Key())
-		msg := strings.TrimPrefix(de.Error(), "toml: ")
-		// [[daemon]] is located as daemon[1].
-		table, _, _ := strings.Cut(loc.key, "[")
-		if want, ok := tableWants[table]; ok && !strings.Contains(loc.key, ".") && strings.HasPrefix(msg, "cannot ") {
-			loc.key = table
-			msg = fmt.Sprintf("want %s, got %s", want, kindName(loc.kind))
-		}
-		return &Error{File: name, Line: line, Key: loc.key, Message: msg}
+	cut := maxShown
+	for cut > 0 && !utf8.RuneStart(s[cut]) {
+		cut--
 	}
-	return fmt.Errorf("%s: %w", name, err)
+	return fmt.Sprintf("%s… (%d bytes)", s[:cut], len(s))
+}
+
+// quote quotes s for an error message, shortened like shorten.
+func quote(s string) string {
+	if len(s) <= maxShown {
+		return strconv.Quote(s)
+	}
+	short := shorten(s)
+	head, tail, _ := strings.Cut(short, "…")
+	return strconv.Quote(head) + "…" + tail
 }

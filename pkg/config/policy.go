@@ -27,6 +27,8 @@ type InterfacePolicy struct {
 	Port uint16
 	// Priority ranks the interface's addresses: higher wins.
 	Priority int
+	// OnLink installs the configured gateways on-link.
+	OnLink bool
 }
 
 // Interface says whether the interface with the given name is managed, why,
@@ -45,7 +47,7 @@ func (c *Config) Interface(name string) InterfacePolicy {
 			p.Flags = *in.Flags
 		}
 		p.Gateway4, p.Gateway6 = in.Gateway4, in.Gateway6
-		p.Port, p.Priority = in.Port, in.Priority
+		p.Port, p.Priority, p.OnLink = in.Port, in.Priority, in.OnLink
 		p.Managed = in.Manage
 		if in.Manage {
 			p.Reason = fmt.Sprintf("matched by interface[%d] (match = %q)", p.Entry, in.Match)

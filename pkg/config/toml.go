@@ -44,6 +44,11 @@ func (c *Config) TOML() string {
 			RulePriority: int64(c.Routing.RulePriority),
 			Protocol:     int64(c.Routing.Protocol),
 		},
+		Rejoin: fileRejoin{
+			GatewayTimeout: c.Rejoin.GatewayTimeout.String(),
+			JoinTimeout:    c.Rejoin.JoinTimeout.String(),
+			RetryMax:       c.Rejoin.RetryMax.String(),
+		},
 	}
 	if c.Limits.SubflowsAuto {
 		f.Limits.Subflows = "auto"
@@ -56,6 +61,7 @@ func (c *Config) TOML() string {
 			Port:     int64(in.Port),
 			Priority: int64(in.Priority),
 			Manage:   in.Manage,
+			OnLink:   in.OnLink,
 		}
 		if in.Flags != nil {
 			fi.Flags = flagNames(*in.Flags)

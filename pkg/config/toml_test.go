@@ -39,14 +39,16 @@ func TestTOMLRoundTrip(t *testing.T) {
 				{Match: "eth1", Flags: flagsPtr(netlinkmptcp.FlagSignal), Gateway4: netip.MustParseAddr("203.0.113.1"),
 					Gateway6: netip.MustParseAddr("2001:db8::1"), Port: 65535, Priority: -2147483648, Manage: true},
 				{Match: "wwan*", Flags: flagsPtr(0), Priority: 2147483647},
-				{Match: "eth2", Manage: true},
+				{Match: "eth2", Manage: true, Gateway6: netip.MustParseAddr("2001:db8::9"), OnLink: true},
 			},
 			Routing: Routing{TableBase: 1 << 31, RulePriority: 32765, Protocol: 255},
+			Rejoin:  Rejoin{GatewayTimeout: 0, JoinTimeout: 2 * time.Minute, RetryMax: time.Hour},
 		}},
 		{"nil lists", &Config{
 			Log:       Log{Level: LevelError, Format: FormatConsole},
 			Endpoints: Endpoints{IPv4: true},
 			Routing:   Routing{TableBase: 256, RulePriority: 1, Protocol: 5},
+			Rejoin:    Rejoin{GatewayTimeout: time.Second, JoinTimeout: time.Second, RetryMax: time.Second},
 		}},
 	}
 	for _, tt := range tests {
@@ -96,6 +98,11 @@ enabled = true
 table_base = 10000
 rule_priority = 10000
 protocol = 177
+
+[rejoin]
+gateway_timeout = '30s'
+join_timeout = '5s'
+retry_max = '1m0s'
 `
 	_, got, _ := strings.Cut(Default().TOML(), "\n\n")
 	if got != want {

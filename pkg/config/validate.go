@@ -37,7 +37,7 @@ func (c *checker) elemLine(key string, i int) int {
 func describe(v any) string {
 	switch v := v.(type) {
 	case string:
-		return fmt.Sprintf("%q", v)
+		return quote(v)
 	case []any:
 		return "an array"
 	case map[string]any:
@@ -53,20 +53,49 @@ func (c *checker) config(f *file) *Config {
 	c.log(f.Log, &cfg.Log)
 	c.limits(f.Limits, &cfg.Limits)
 	flagsOK := c.endpoints(f.Endpoints, &cfg.Endpoints)
+	matched := map[string]int{} // match -> first entry with it
 	for i, fi := range f.Interface {
-		cfg.Interfaces = append(cfg.Interfaces, c.iface(i+1, fi, cfg.Endpoints.Flags, flagsOK))
+		in := c.iface(i+1, fi, cfg.Endpoints.Flags, flagsOK)
+		c.repeatedMatch(i+1, in.Match, matched)
+		cfg.Interfaces = append(cfg.Interfaces, in)
 	}
 	c.routing(f.Routing, &cfg.Routing)
+	c.rejoin(f.Rejoin, &cfg.Rejoin)
 	return cfg
+}
+
+func (c *checker) rejoin(f fileRejoin, r *Rejoin) {
+	c.duration("rejoin.gateway_timeout", f.GatewayTimeout, 0, 10*time.Minute, &r.GatewayTimeout)
+	c.duration("rejoin.join_timeout", f.JoinTimeout, time.Second, 2*time.Minute, &r.JoinTimeout)
+	c.duration("rejoin.retry_max", f.RetryMax, time.Second, time.Hour, &r.RetryMax)
+}
+
+// duration sets *dst from v when v is present and a duration within
+// lo..hi.
+func (c *checker) duration(key string, v any, lo, hi time.Duration, dst *time.Duration) {
+	s, ok := c.str(key, v, `a duration such as "30s"`)
+	if !ok {
+		return
+	}
+	switch d, err := time.ParseDuration(s); {
+	case err != nil:
+		c.fail(key, `%s is not a duration (want e.g. "5s" or "1m")`, quote(s))
+	case d < lo || d > hi:
+		c.fail(key, "%s is out of range (%v..%v)", quote(s), lo, hi)
+	default:
+		*dst = d
+	}
 }
 
 func (c *checker) daemon(f fileDaemon, d *Daemon) {
 	if s, ok := c.str("daemon.resync_interval", f.ResyncInterval, `a duration such as "30s"`); ok {
 		switch dur, err := time.ParseDuration(s); {
 		case err != nil:
-			c.fail("daemon.resync_interval", `%q is not a duration (want e.g. "30s" or "5m", or "0s" to disable)`, s)
+			c.fail("daemon.resync_interval", `%s is not a duration (want e.g. "30s" or "5m", or "0s" to disable)`, quote(s))
 		case dur < 0:
-			c.fail("daemon.resync_interval", `%q is negative (want e.g. "30s" or "5m", or "0s" to disable)`, s)
+			c.fail("daemon.resync_interval", `%s is negative (want e.g. "30s" or "5m", or "0s" to disable)`, quote(s))
+		case dur > 0 && dur < MinResyncInterval:
+			c.fail("daemon.resync_interval", `%s is below the minimum of %v (or "0s" to disable)`, quote(s), MinResyncInterval)
 		default:
 			d.ResyncInterval = dur
 		}
@@ -76,11 +105,10 @@ func (c *checker) daemon(f fileDaemon, d *Daemon) {
 
 func (c *checker) log(f fileLog, l *Log) {
 	if s, ok := c.str("log.level", f.Level, "a level"); ok {
-		switch s {
-		case LevelDebug, LevelInfo, LevelWarn, LevelError:
+		if err := CheckLevel(s); err != nil {
+			c.fail("log.level", "%v", err)
+		} else {
 			l.Level = s
-		default:
-			c.fail("log.level", "unknown level %q (want debug, info, warn or error)", s)
 		}
 	}
 	if s, ok := c.str("log.format", f.Format, "a format"); ok {
@@ -88,7 +116,7 @@ func (c *checker) log(f fileLog, l *Log) {
 		case FormatAuto, FormatJournal, FormatJSON, FormatConsole:
 			l.Format = s
 		default:
-			c.fail("log.format", "unknown format %q (want auto, journal, json or console)", s)
+			c.fail("log.format", "unknown format %s (want auto, journal, json or console)", quote(s))
 		}
 	}
 }
@@ -99,7 +127,7 @@ func (c *checker) limits(f fileLimits, l *Limits) {
 	case nil:
 	case string:
 		if v != "auto" {
-			c.fail(key, `want 0..8 or "auto", got %q`, v)
+			c.fail(key, `want 0..8 or "auto", got %s`, quote(v))
 			break
 		}
 		l.Subflows, l.SubflowsAuto = 0, true
@@ -153,7 +181,7 @@ func (c *checker) families(names []string, e *Endpoints) {
 		case "ipv6":
 			v6 = true
 		default:
-			c.failAt(key, c.elemLine(key, i), `unknown family %q (want "ipv4", "ipv6" or both)`, name)
+			c.failAt(key, c.elemLine(key, i), `unknown family %s (want "ipv4", "ipv6" or both)`, quote(name))
 			return
 		}
 	}
@@ -174,7 +202,7 @@ func (c *checker) flags(key string, v any) (netlinkmptcp.Flags, bool) {
 		}
 		flag, err := netlinkmptcp.ParseFlag(name)
 		if err != nil {
-			c.failAt(key, c.elemLine(key, i), "unknown flag %q (want signal, subflow, backup, fullmesh or laminar)", name)
+			c.failAt(key, c.elemLine(key, i), "unknown flag %s (want signal, subflow, backup, fullmesh or laminar)", quote(name))
 			return 0, false
 		}
 		flags |= flag
@@ -202,7 +230,7 @@ func (c *checker) glob(key string, line int, g string) bool {
 		return false
 	}
 	if _, err := path.Match(g, ""); err != nil {
-		c.failAt(key, line, "bad pattern %q: %v", g, err)
+		c.failAt(key, line, "bad pattern %s: %v", quote(g), err)
 		return false
 	}
 	return true
@@ -240,7 +268,28 @@ func (c *checker) iface(n int, f fileInterface, defaultFlags netlinkmptcp.Flags,
 		in.Priority = int(prio)
 	}
 	c.boolean(key("manage"), f.Manage, &in.Manage)
+	c.boolean(key("onlink"), f.OnLink, &in.OnLink)
+	if in.OnLink && f.Gateway4 == nil && f.Gateway6 == nil {
+		c.fail(key("onlink"), "applies to configured gateways, but the entry has neither gateway4 nor gateway6")
+	}
 	return in
+}
+
+// repeatedMatch refuses an entry whose match an earlier entry has: the
+// first entry that matches an interface decides, so the later one would
+// silently never apply.
+func (c *checker) repeatedMatch(n int, match string, first map[string]int) {
+	if match == "" {
+		return
+	}
+	prev, ok := first[match]
+	if !ok {
+		first[match] = n
+		return
+	}
+	key := fmt.Sprintf("interface[%d].match", n)
+	c.fail(key, "%s is also the match of interface[%d] on line %d; the first entry that matches decides, so this one would never apply: merge the two",
+		quote(match), prev, c.doc.lines[fmt.Sprintf("interface[%d].match", prev)])
 }
 
 // gateway parses a gateway address of the family is tests. An absent
@@ -253,13 +302,13 @@ func (c *checker) gateway(key string, v any, is func(netip.Addr) bool, family st
 	addr, err := netip.ParseAddr(s)
 	switch {
 	case err != nil:
-		c.fail(key, "%q is not an IP address", s)
+		c.fail(key, "%s is not an IP address", quote(s))
 	case addr.Zone() != "":
-		c.fail(key, "%q has a zone: leave it out, the interface is implied", s)
+		c.fail(key, "%s has a zone: leave it out, the interface is implied", quote(s))
 	case !is(addr):
-		c.fail(key, "%q is not an %s address", s, family)
+		c.fail(key, "%s is not an %s address", quote(s), family)
 	case addr.IsUnspecified() || addr.IsMulticast():
-		c.fail(key, "%q is not a unicast address", s)
+		c.fail(key, "%s is not a unicast address", quote(s))
 	default:
 		return addr
 	}
@@ -279,7 +328,11 @@ func (c *checker) routing(f fileRouting, r *Routing) {
 		r.RulePriority = uint32(n)
 	}
 	if n, ok := c.integer("routing.protocol", f.Protocol, 5, 255, "5..255; 0-4 are the kernel's own"); ok {
-		r.Protocol = uint8(n)
+		if name, taken := RoutingDaemons[uint8(n)]; taken {
+			c.fail("routing.protocol", "%d is %s's: what carries it is not ours (want a number no program uses, such as the default 177)", n, name)
+		} else {
+			r.Protocol = uint8(n)
+		}
 	}
 }
 

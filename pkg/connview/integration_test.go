@@ -60,16 +60,12 @@ func newTestbed(t *testing.T) (client, server *lab.NS) {
 // function for comparisons.
 func followIn(t *testing.T, ns *lab.NS) (*View, func() ([]sockdiag.Connection, error)) {
 	t.Helper()
-	f, err := ns.Open()
+	fd := ns.FD()
+	events, err := netlinkmptcp.ListenEvents(&netlinkmptcp.Config{NetNS: fd})
 	if err != nil {
 		t.Fatal(err)
 	}
-	events, err := netlinkmptcp.ListenEvents(&netlinkmptcp.Config{NetNS: int(f.Fd())})
-	if err != nil {
-		f.Close()
-		t.Fatal(err)
-	}
-	rebuild := func() ([]sockdiag.Connection, error) { return sockdiag.ListMPTCP(&sockdiag.Config{NetNS: int(f.Fd())}) }
+	rebuild := func() ([]sockdiag.Connection, error) { return sockdiag.ListMPTCP(&sockdiag.Config{NetNS: fd}) }
 	v := New()
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
@@ -81,7 +77,6 @@ func followIn(t *testing.T, ns *lab.NS) (*View, func() ([]sockdiag.Connection, e
 		cancel()
 		<-done
 		events.Close()
-		f.Close()
 	})
 	return v, rebuild
 }

@@ -15,6 +15,8 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"syscall"
+	"time"
 
 	"github.com/mptcpgd/mptcpgd/pkg/netlinkmptcp"
 	"github.com/mptcpgd/mptcpgd/pkg/sockdiag"
@@ -24,70 +26,93 @@ import (
 // write them: IPv4-mapped IPv6 addresses are IPv4.
 type Connection struct {
 	// Token names the connection on this host.
-	Token uint32
+	Token uint32 `json:"token"`
 	// Local and Remote are the addresses and ports of the connection's
 	// initial subflow; invalid if the view learnt of the connection from a
 	// later event.
-	Local, Remote netip.AddrPort
+	Local  netip.AddrPort `json:"local"`
+	Remote netip.AddrPort `json:"remote"`
 	// ServerSide says this host accepted the connection.
-	ServerSide bool
+	ServerSide bool `json:"server_side"`
 	// Established says the connection is fully established: its
 	// ESTABLISHED event was seen, or it was implied by a later event or by
 	// the kernel's socket state when the view was rebuilt.
-	Established bool
+	Established bool `json:"established"`
 	// Partial says the view learnt of the connection from an event other
 	// than CREATED (after lost events, say): what happened before, the
 	// initial subflow included, may be missing.
-	Partial bool
+	Partial bool `json:"partial,omitempty"`
 	// Subflows are the connection's subflows, the initial one first.
-	Subflows []Subflow
+	Subflows []Subflow `json:"subflows"`
 	// PeerAddrs are the addresses the peer announced (ADD_ADDR) and has not
 	// withdrawn, by id. A rebuilt view has none: the kernel's socket
 	// diagnostics do not report them.
-	PeerAddrs []PeerAddr
+	PeerAddrs []PeerAddr `json:"peer_addrs,omitempty"`
+	// DenyJoinID0 says the peer refuses joins to its initial address.
+	DenyJoinID0 bool `json:"deny_join_id0,omitempty"`
+	// Since is when the view saw the connection established (or, after a
+	// rebuild, when it read it).
+	Since time.Time `json:"since,omitzero"`
+	// FailedJoins are the latest failed join (or subflow that closed with
+	// an error) from each local address, until a subflow from that address
+	// is established.
+	FailedJoins []FailedJoin `json:"failed_joins,omitempty"`
+}
+
+// FailedJoin is a subflow from a local address that the kernel closed with
+// an error: a join refused or reset, or a working subflow that broke.
+type FailedJoin struct {
+	Local   netip.Addr    `json:"local"`
+	LocalID uint8         `json:"local_id"`
+	Errno   syscall.Errno `json:"errno"`
+	At      time.Time     `json:"at"`
 }
 
 // Subflow is one subflow of a connection.
 type Subflow struct {
 	// Local and Remote are the subflow's addresses and ports.
-	Local, Remote netip.AddrPort
+	Local  netip.AddrPort `json:"local"`
+	Remote netip.AddrPort `json:"remote"`
 	// LocalID and RemoteID are the address ids at both ends; LocalID is the
 	// id of the local endpoint a joined subflow was opened from.
-	LocalID, RemoteID uint8
+	LocalID  uint8 `json:"local_id"`
+	RemoteID uint8 `json:"remote_id"`
 	// Initial says this is the subflow the connection started with.
-	Initial bool
+	Initial bool `json:"initial"`
 	// Backup says the subflow is a backup. From events it is the kernel's
 	// event flag, which follows the peer's request (MP_PRIO, MP_JOIN);
 	// after a rebuild it is set if either end asked.
-	Backup bool
+	Backup bool `json:"backup"`
 	// IfIndex is the device the subflow is bound to, 0 if none.
-	IfIndex int
+	IfIndex int `json:"ifindex,omitempty"`
 }
 
 // PeerAddr is an address the peer announced.
 type PeerAddr struct {
 	// ID is the peer's id for the address.
-	ID uint8
+	ID uint8 `json:"id"`
 	// Addr is the address, with the announced port or port 0.
-	Addr netip.AddrPort
+	Addr netip.AddrPort `json:"addr"`
 }
 
 // Snapshot is a copy of the view at one moment; changing it does not
 // change the view.
 type Snapshot struct {
 	// Connections are ordered by token.
-	Connections []Connection
+	Connections []Connection `json:"connections"`
 	// Listeners are the MPTCP listening sockets (Linux 6.2+), ordered by
 	// address. A rebuild does not read them: after lost events a listener
 	// may be missing or stale until its next event.
-	Listeners []netip.AddrPort
+	Listeners []netip.AddrPort `json:"listeners"`
 	// Complete says the view has followed every event since it was last
 	// read from the kernel; IncompleteReason says why not.
-	Complete         bool
-	IncompleteReason string
+	Complete         bool   `json:"complete"`
+	IncompleteReason string `json:"incomplete_reason,omitempty"`
 	// Events counts the events applied, Losses the times the view was
 	// marked incomplete, Rebuilds the times it was read from the kernel.
-	Events, Losses, Rebuilds uint64
+	Events   uint64 `json:"events"`
+	Losses   uint64 `json:"losses"`
+	Rebuilds uint64 `json:"rebuilds"`
 }
 
 // View is the live view. It is safe for concurrent use; it expects one
@@ -102,6 +127,10 @@ type View struct {
 	losses    uint64
 	rebuilds  uint64
 	changed   chan struct{}
+	// joins is signalled on changes to client-side connections' subflows:
+	// what join supervision follows.
+	joins chan struct{}
+	now   func() time.Time
 }
 
 // connection is a Connection with its subflows and announced addresses
@@ -110,6 +139,7 @@ type connection struct {
 	Connection
 	subflows  map[subflowKey]Subflow
 	peerAddrs map[uint8]netip.AddrPort
+	failed    map[netip.Addr]FailedJoin
 }
 
 type subflowKey struct{ local, remote netip.AddrPort }
@@ -125,7 +155,37 @@ func New() *View {
 		listeners: map[netip.AddrPort]bool{},
 		reason:    notReadYet,
 		changed:   make(chan struct{}, 1),
+		joins:     make(chan struct{}, 1),
+		now:       time.Now,
 	}
+}
+
+// JoinsChanged receives a value, coalesced, after a change that join
+// supervision follows: a client-side connection established or closed, or
+// one of its subflows established or closed, or a rebuild.
+func (v *View) JoinsChanged() <-chan struct{} { return v.joins }
+
+func (v *View) notifyJoins() {
+	select {
+	case v.joins <- struct{}{}:
+	default:
+	}
+}
+
+// Clients returns a copy of the established client-side connections: the
+// ones whose joins we open. It costs nothing for the server side.
+func (v *View) Clients() []Connection {
+	v.mu.RLock()
+	defer v.mu.RUnlock()
+	var out []Connection
+	for _, c := range v.conns {
+		if c.ServerSide || !c.Established {
+			continue
+		}
+		out = append(out, c.snapshot())
+	}
+	slices.SortFunc(out, func(a, b Connection) int { return cmp.Compare(a.Token, b.Token) })
+	return out
 }
 
 // Changed receives a value after the view changed (events applied, a
@@ -165,6 +225,13 @@ func (v *View) apply(ev netlinkmptcp.Event, describe bool) (change string, ok bo
 			c.Established = true
 		}
 		c.Local, c.Remote, c.ServerSide = local, remote, ev.ServerSide
+		c.DenyJoinID0 = ev.Flags&netlinkmptcp.EventFlagDenyJoinID0 != 0
+		if ev.Type == netlinkmptcp.EventEstablished {
+			c.Since = v.now()
+			if !c.ServerSide {
+				v.notifyJoins()
+			}
+		}
 		initial := Subflow{Local: local, Remote: remote, LocalID: ev.LocalID, RemoteID: ev.RemoteID, Initial: true}
 		if old, ok := c.subflows[initial.key()]; ok {
 			initial.Backup, initial.IfIndex = old.Backup, old.IfIndex
@@ -184,6 +251,9 @@ func (v *View) apply(ev netlinkmptcp.Event, describe bool) (change string, ok bo
 			return say(describe, func() string { return fmt.Sprintf("connection %08x closed; it was not in the view", ev.Token) }), false
 		}
 		delete(v.conns, ev.Token)
+		if !c.ServerSide {
+			v.notifyJoins()
+		}
 		return say(describe, func() string {
 			return fmt.Sprintf("connection %08x closed (%s -> %s, %d subflows)", ev.Token, c.Local, c.Remote, len(c.subflows))
 		}), true
@@ -219,6 +289,12 @@ func (v *View) apply(ev netlinkmptcp.Event, describe bool) (change string, ok bo
 		old, known := c.subflows[sf.key()]
 		sf.Initial = old.Initial
 		c.subflows[sf.key()] = sf
+		if ev.Type == netlinkmptcp.EventSubEstablished {
+			delete(c.failed, local.Addr())
+			if !c.ServerSide {
+				v.notifyJoins()
+			}
+		}
 		if ev.Type == netlinkmptcp.EventSubPriority && known {
 			return say(describe, func() string {
 				return fmt.Sprintf("subflow %s of connection %08x is %s%s", describeSubflow(sf), ev.Token, priority(sf.Backup), lazily)
@@ -236,6 +312,12 @@ func (v *View) apply(ev netlinkmptcp.Event, describe bool) (change string, ok bo
 			sf = Subflow{Local: local, Remote: remote, LocalID: ev.LocalID, RemoteID: ev.RemoteID, IfIndex: int(ev.IfIndex)}
 		}
 		delete(c.subflows, key)
+		if ev.Error != 0 {
+			c.failed[local.Addr()] = FailedJoin{Local: local.Addr(), LocalID: ev.LocalID, Errno: ev.Error, At: v.now()}
+		}
+		if !c.ServerSide {
+			v.notifyJoins()
+		}
 		text := say(describe, func() string {
 			return fmt.Sprintf("subflow %s of connection %08x closed%s%s", describeSubflow(sf), ev.Token, closeCause(ev), lazily)
 		})
@@ -281,7 +363,30 @@ func (v *View) lookup(token uint32, partial, describe bool) (c *connection, lazi
 }
 
 func newConnection(c Connection) *connection {
-	return &connection{Connection: c, subflows: map[subflowKey]Subflow{}, peerAddrs: map[uint8]netip.AddrPort{}}
+	return &connection{Connection: c, subflows: map[subflowKey]Subflow{}, peerAddrs: map[uint8]netip.AddrPort{},
+		failed: map[netip.Addr]FailedJoin{}}
+}
+
+// snapshot copies the connection with its subflows, announced addresses and
+// failed joins in order.
+func (c *connection) snapshot() Connection {
+	out := c.Connection
+	out.Subflows = make([]Subflow, 0, len(c.subflows))
+	for _, sf := range c.subflows {
+		out.Subflows = append(out.Subflows, sf)
+	}
+	slices.SortFunc(out.Subflows, compareSubflows)
+	out.PeerAddrs = make([]PeerAddr, 0, len(c.peerAddrs))
+	for id, addr := range c.peerAddrs {
+		out.PeerAddrs = append(out.PeerAddrs, PeerAddr{ID: id, Addr: addr})
+	}
+	slices.SortFunc(out.PeerAddrs, func(a, b PeerAddr) int { return cmp.Compare(a.ID, b.ID) })
+	out.FailedJoins = nil
+	for _, f := range c.failed {
+		out.FailedJoins = append(out.FailedJoins, f)
+	}
+	slices.SortFunc(out.FailedJoins, func(a, b FailedJoin) int { return a.Local.Compare(b.Local) })
+	return out
 }
 
 // MarkIncomplete records that the view missed events, and why.
@@ -299,6 +404,7 @@ func (v *View) MarkIncomplete(reason string) {
 // them, so a view fed by events never has them either. Listeners are kept.
 func (v *View) Rebuild(conns []sockdiag.Connection) {
 	fresh := make(map[uint32]*connection, len(conns))
+	now := v.now()
 	for _, sc := range conns {
 		if sc.Fallback {
 			continue
@@ -309,6 +415,7 @@ func (v *View) Rebuild(conns []sockdiag.Connection) {
 			Remote:      unmap(sc.Remote),
 			ServerSide:  sc.ServerSide,
 			Established: slices.Contains(pastHandshake, sc.State),
+			Since:       now,
 		})
 		for _, s := range sc.Subflows {
 			sf := Subflow{Local: unmap(s.Local), Remote: unmap(s.Remote), LocalID: s.LocalID, RemoteID: s.RemoteID,
@@ -324,6 +431,7 @@ func (v *View) Rebuild(conns []sockdiag.Connection) {
 	v.complete = true
 	v.reason = ""
 	v.rebuilds++
+	v.notifyJoins()
 }
 
 // pastHandshake are the states of an MPTCP socket that has been
@@ -358,18 +466,7 @@ func (v *View) Snapshot() Snapshot {
 		Rebuilds:         v.rebuilds,
 	}
 	for _, c := range v.conns {
-		out := c.Connection
-		out.Subflows = make([]Subflow, 0, len(c.subflows))
-		for _, sf := range c.subflows {
-			out.Subflows = append(out.Subflows, sf)
-		}
-		slices.SortFunc(out.Subflows, compareSubflows)
-		out.PeerAddrs = make([]PeerAddr, 0, len(c.peerAddrs))
-		for id, addr := range c.peerAddrs {
-			out.PeerAddrs = append(out.PeerAddrs, PeerAddr{ID: id, Addr: addr})
-		}
-		slices.SortFunc(out.PeerAddrs, func(a, b PeerAddr) int { return cmp.Compare(a.ID, b.ID) })
-		s.Connections = append(s.Connections, out)
+		s.Connections = append(s.Connections, c.snapshot())
 	}
 	slices.SortFunc(s.Connections, func(a, b Connection) int { return cmp.Compare(a.Token, b.Token) })
 	for l := range v.listeners {
@@ -381,21 +478,13 @@ func (v *View) Snapshot() Snapshot {
 
 func (s Subflow) key() subflowKey { return subflowKey{s.Local, s.Remote} }
 
-// compareSubflows puts the initial subflow first, then joined ones by ids
-// and addresses.
-func compareSubflows(a, b Subflow) int {
-	if a.Initial != b.Initial {
-		if a.Initial {
-			return -1
-		}
-		return 1
-	}
-	return cmp.Or(
-		cmp.Compare(a.LocalID, b.LocalID),
-		cmp.Compare(a.RemoteID, b.RemoteID),
-		a.Local.Compare(b.Local),
-		a.Remote.Compare(b.Remote),
-	)
+// compareSubflows orders subflows as sockdiag does.
+func compareSubflows(a, b Subflow) int { return sockdiag.CompareSubflows(a.diag(), b.diag()) }
+
+// diag is the subflow in sockdiag's terms.
+func (s Subflow) diag() sockdiag.Subflow {
+	return sockdiag.Subflow{Local: s.Local, Remote: s.Remote, LocalID: s.LocalID, RemoteID: s.RemoteID,
+		Initial: s.Initial, Backup: s.Backup, IfIndex: s.IfIndex}
 }
 
 // unmap turns an IPv4-mapped address into the IPv4 one; IPv6 sockets report

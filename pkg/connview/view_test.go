@@ -2,10 +2,12 @@ package connview
 
 import (
 	"net/netip"
+	"slices"
 	"strings"
 	"sync"
 	"syscall"
 	"testing"
+	"time"
 
 	"github.com/google/go-cmp/cmp"
 	"github.com/google/go-cmp/cmp/cmpopts"
@@ -15,7 +17,9 @@ import (
 )
 
 // equateAddrs lets cmp compare netip values, which have unexported fields.
-var equateAddrs = cmpopts.EquateComparable(netip.AddrPort{}, netip.Addr{})
+// equateAddrs compares addresses by value and leaves out when the view saw a
+// connection established, which tests check on their own.
+var equateAddrs = cmp.Options{cmpopts.EquateComparable(netip.AddrPort{}, netip.Addr{}), cmpopts.IgnoreFields(Connection{}, "Since")}
 
 const token = 0x0a0b0c0d
 
@@ -68,6 +72,9 @@ var (
 	joinedSubflow  = Subflow{Local: joinAddr, Remote: serverAddr, LocalID: 2, IfIndex: 42}
 	createdConn    = Connection{Token: token, Local: clientAddr, Remote: serverAddr, Subflows: []Subflow{initialSubflow}}
 )
+
+// testTime is the view's clock in tests.
+var testTime = time.Date(2026, 1, 1, 12, 0, 0, 0, time.UTC)
 
 func conn(f func(c *Connection)) Connection {
 	c := createdConn
@@ -204,7 +211,10 @@ func TestApply(t *testing.T) {
 			name:   "sub_closed with a reset",
 			before: []netlinkmptcp.Event{created, joined},
 			event:  joinClosed,
-			want:   []Connection{createdConn},
+			// The failure is kept for join supervision.
+			want: []Connection{conn(func(c *Connection) {
+				c.FailedJoins = []FailedJoin{{Local: joinAddr.Addr(), LocalID: 2, Errno: syscall.ECONNRESET, At: testTime}}
+			})},
 			change: "subflow 198.51.100.2:45001 -> 192.0.2.1:8080 (ids 2/0, ifindex 42) of connection 0a0b0c0d closed: " +
 				`reset, reason 1 (MPTCP-specific error), transient, socket error "connection reset by peer"`,
 		},
@@ -298,6 +308,7 @@ func TestApply(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			v := New()
+			v.now = func() time.Time { return testTime }
 			for _, e := range tt.before {
 				if change, ok := v.Apply(e); !ok {
 					t.Fatalf("setup: Apply(%v) changed nothing: %s", e, change)
@@ -480,5 +491,36 @@ func TestApplyWithoutDescriptionUpdatesTheSame(t *testing.T) {
 	}
 	if diff := cmp.Diff(described.Snapshot(), quiet.Snapshot(), equateAddrs); diff != "" {
 		t.Errorf("the view differs when changes are not described (-described +quiet):\n%s", diff)
+	}
+}
+
+// Join supervision reads the established client-side connections with
+// what their joins did: a failed join is kept until a subflow from that
+// address is established, and each such change is signalled.
+func TestClientsAndFailedJoins(t *testing.T) {
+	v := New()
+	v.now = func() time.Time { return testTime }
+	server := created
+	server.Token, server.ServerSide = 99, true
+	for _, e := range []netlinkmptcp.Event{created, established, server, withType(server, netlinkmptcp.EventEstablished)} {
+		v.Apply(e)
+	}
+	select {
+	case <-v.JoinsChanged():
+	default:
+		t.Fatal("an established client connection was not signalled")
+	}
+	v.Apply(joinClosed)
+	<-v.JoinsChanged()
+	cs := v.Clients()
+	if len(cs) != 1 || cs[0].Token != token || !cs[0].Since.Equal(testTime) {
+		t.Fatalf("clients = %+v, want the one client-side connection, established at the test time", cs)
+	}
+	if want := []FailedJoin{{Local: joinAddr.Addr(), LocalID: 2, Errno: syscall.ECONNRESET, At: testTime}}; !slices.Equal(cs[0].FailedJoins, want) {
+		t.Errorf("failed joins = %v, want %v", cs[0].FailedJoins, want)
+	}
+	v.Apply(joined)
+	if cs := v.Clients(); len(cs[0].FailedJoins) != 0 || len(cs[0].Subflows) != 2 {
+		t.Errorf("after the join succeeded: %+v", cs[0])
 	}
 }

@@ -10,8 +10,6 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"sync/atomic"
-	"time"
 
 	"go.uber.org/zap"
 
@@ -20,6 +18,7 @@ import (
 	"github.com/mptcpgd/mptcpgd/pkg/control"
 	"github.com/mptcpgd/mptcpgd/pkg/logging"
 	"github.com/mptcpgd/mptcpgd/pkg/netlinkmptcp"
+	"github.com/mptcpgd/mptcpgd/pkg/netnslock"
 	"github.com/mptcpgd/mptcpgd/pkg/pm"
 	"github.com/mptcpgd/mptcpgd/pkg/rtnl"
 	"github.com/mptcpgd/mptcpgd/pkg/sdnotify"
@@ -49,7 +48,8 @@ func LoadConfig(o Options) (*config.Config, error) {
 }
 
 // Run runs the daemon until ctx is done. It returns an error, one sentence
-// naming the cause and the fix, when it cannot start.
+// naming the cause and the fix, when it cannot start, and the failed part's
+// error when one stops.
 func Run(ctx context.Context, o Options) error {
 	cfg, err := LoadConfig(o)
 	if err != nil {
@@ -65,172 +65,115 @@ func Run(ctx context.Context, o Options) error {
 	}
 	defer func() { _ = log.Sync() }()
 
-	k, err := openKernel(cfg)
+	k, err := openKernel(cfg, routingFilter(cfg, o.StatePath))
 	if err != nil {
 		return err
 	}
 	defer k.close()
+	warnings, err := Validate(cfg)
+	if err != nil {
+		return err
+	}
+	for _, w := range warnings {
+		log.Warn(w)
+	}
+	lock, err := netnslock.Acquire(netnslock.Dir())
+	if err != nil {
+		return err
+	}
+	defer lock.Release()
+	if err := config.ServiceCanRead(cfg.Source); err != nil {
+		log.Warn("the service's own user may not read the configuration file", zap.Error(err))
+	}
 	if networkManagerRunning() {
 		log.Warn("NetworkManager is running; from version 1.40 it also manages MPTCP endpoints (connection.mptcp-flags) and the two will undo each other's work: " +
 			"disable it there with `nmcli connection modify ID connection.mptcp-flags disabled` for each connection, or stop mptcpgd")
 	}
 
-	var summary atomic.Value
-	summary.Store("starting")
-	summaryChanged := make(chan struct{}, 1)
+	view := connview.New()
+	status := newStatusLine(view)
 	engine, err := pm.New(pm.Options{
-		Config:  cfg,
-		Log:     log,
-		MPTCP:   k.mptcp,
-		Routing: k.rt,
-		Network: k.rt,
-		Watcher: k.watch,
-		Store:   statefile.File{Path: o.StatePath},
-		ARP:     readARP,
-		OnSummary: func(s string) {
-			summary.Store(s)
-			select {
-			case summaryChanged <- struct{}{}:
-			default:
+		Config:      cfg,
+		Log:         log,
+		MPTCP:       k.mptcp,
+		Routing:     k.rt,
+		Network:     k.rt,
+		Watcher:     k.watch,
+		Store:       statefile.File{Path: o.StatePath},
+		ARP:         readARP,
+		Enabled:     netlinkmptcp.CheckEnabled,
+		Neighbours:  k.rt,
+		Connections: view,
+		OnSummary:   status.setSummary,
+		Competitor: func() string {
+			if networkManagerRunning() {
+				return "NetworkManager is running (it removes endpoints it does not want on reapply: connection.mptcp-flags)"
 			}
+			return ""
 		},
 	})
 	if err != nil {
 		return err
 	}
-	view := connview.New()
-
 	ln, err := control.Listen(o.SocketPath)
 	if err != nil {
 		return err
 	}
-
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	engineDone := make(chan error, 1)
-	go func() { engineDone <- engine.Run(ctx) }()
-	go connview.Follow(ctx, resyncOnLoss{k.events, engine}, func() ([]sockdiag.Connection, error) {
-		return sockdiag.ListMPTCP(nil)
-	}, view, log)
-	go control.Serve(ctx, ln, func(ctx context.Context, cmd string) (any, error) {
-		if cmd != "status" {
-			return nil, fmt.Errorf("unknown command %q", cmd)
-		}
-		st, err := engine.Status(ctx)
-		if err != nil {
-			return nil, err
-		}
-		snap := view.Snapshot()
-		return show.Report{Version: o.Version, Live: true, Status: st, Connections: &snap}, nil
-	})
-
 	notify := sdnotify.Notifier{}
-	select {
-	case <-engine.Ready():
-	case err := <-engineDone:
-		return err
-	case <-ctx.Done():
-		return nil
-	}
-	status := func() string {
-		conns, subflows := view.Counts()
-		return fmt.Sprintf("%s; %d connections, %d subflows", summary.Load(), conns, subflows)
-	}
-	last := status()
-	if err := notify.Ready(last); err != nil {
-		log.Warn("telling systemd we are ready failed", zap.Error(err))
-	}
-	log.Info("mptcpgd running", zap.String(logging.FieldConfig, cfg.Source), zap.String("version", o.Version))
+	rl := &reloader{opts: o, engine: engine, level: atomicLevel, log: log, notify: notify, status: status}
+	rl.current.Store(cfg)
+	n := &notifier{notify: notify, log: log, engine: engine, status: status, onReady: func() {
+		log.Info("mptcpgd running", zap.String(logging.FieldConfig, cfg.Source), zap.String("version", o.Version))
+	}}
 
-	// STATUS= follows changes, at most one update per statusEvery, and
-	// nothing wakes the daemon while nothing changes.
-	const statusEvery = 2 * time.Second
-	lastSent := time.Now()
-	statusTimer := time.NewTimer(time.Hour)
-	statusTimer.Stop()
-	statusPending := false
-	statusDue := func() {
-		if statusPending {
-			return
-		}
-		statusPending = true
-		statusTimer.Reset(max(0, statusEvery-time.Since(lastSent)))
+	err = runTasks(ctx, log,
+		task{"path manager", engine.Run},
+		task{"connection view", followConnections(k, engine, view, log)},
+		task{"control socket", func(ctx context.Context) error {
+			return control.Serve(ctx, ln, controlHandler(o.Version, engine, view, rl))
+		}},
+		task{"systemd notifier", n.run},
+		task{"reloader", rl.run},
+	)
+	if cur := rl.current.Load(); cur.Daemon.CleanupOnExit {
+		cleanupOnExit(cur, k, o.StatePath, log)
 	}
-	var watchdog <-chan time.Time
-	if every, ok := notify.WatchdogInterval(); ok {
-		t := time.NewTicker(every)
-		defer t.Stop()
-		watchdog = t.C
-	}
-	for {
-		// While an update is due anyway, changes need not wake us: on a
-		// busy server that is every event.
-		var viewChanged <-chan struct{}
-		if !statusPending {
-			viewChanged = view.Changed()
-		}
-		select {
-		case <-summaryChanged:
-			statusDue()
-		case <-viewChanged:
-			statusDue()
-		case <-statusTimer.C:
-			statusPending = false
-			lastSent = time.Now()
-			if s := status(); s != last {
-				last = s
-				_ = notify.Status(s)
-			}
-		case <-watchdog:
-			// Only an engine that still answers is alive.
-			wctx, wcancel := context.WithTimeout(ctx, 5*time.Second)
-			if _, err := engine.Status(wctx); err == nil {
-				_ = notify.Watchdog()
-			} else {
-				log.Warn("path manager did not answer the watchdog check", zap.Error(err))
-			}
-			wcancel()
-		case <-o.Reload:
-			cfg = reload(ctx, o, cfg, engine, atomicLevel, log, notify, status)
-		case err := <-engineDone:
-			if err != nil {
-				return err
-			}
-			return errors.New("path manager stopped unexpectedly")
-		case <-ctx.Done():
-			_ = notify.Stopping()
-			log.Info("stopping")
-			if err := <-engineDone; err != nil {
-				log.Error("saving state on stop failed", zap.Error(err))
-			}
-			if cfg.Daemon.CleanupOnExit {
-				cleanupOnExit(cfg, k, o.StatePath, log)
-			}
-			return nil
-		}
+	return err
+}
+
+// followConnections keeps the live connection view in line with the MPTCP
+// events, rebuilt from sock_diag after a loss.
+func followConnections(k *kernel, engine *pm.Engine, view *connview.View, log *zap.Logger) func(context.Context) error {
+	return func(ctx context.Context) error {
+		connview.Follow(ctx, resyncOnLoss{k.events, engine}, func() ([]sockdiag.Connection, error) {
+			return sockdiag.ListMPTCP(nil)
+		}, view, log)
+		return nil
 	}
 }
 
-func reload(ctx context.Context, o Options, cur *config.Config, engine *pm.Engine, level zap.AtomicLevel, log *zap.Logger, notify sdnotify.Notifier, status func() string) *config.Config {
-	_ = notify.Reloading()
-	defer func() { _ = notify.Ready(status()) }()
-	cfg, err := LoadConfig(o)
-	if err == nil {
-		err = checkFeatures(cfg)
-	}
-	if err == nil {
-		err = engine.Reload(ctx, cfg)
-	}
-	if err != nil {
-		log.Error("reload refused, keeping the running configuration", zap.Error(err))
-		return cur
-	}
-	if o.LogLevel == "" {
-		if err := level.UnmarshalText([]byte(cfg.Log.Level)); err != nil {
-			log.Warn("log level not changed", zap.Error(err))
+// controlHandler answers the control socket's commands.
+func controlHandler(version string, engine *pm.Engine, view *connview.View, rl *reloader) control.Handler {
+	return func(ctx context.Context, cmd string) (any, error) {
+		switch cmd {
+		case control.Status:
+			st, err := engine.Status(ctx)
+			if err != nil {
+				return nil, err
+			}
+			snap := view.Snapshot()
+			return show.Report{Version: version, Live: true, Status: st, Connections: &snap}, nil
+		case control.Reload:
+			// Same path as SIGHUP; the verdict goes back to `mptcpgd
+			// reload`, so systemctl reload fails when it is refused.
+			return nil, rl.reload(ctx)
+		case control.Adopt:
+			return engine.Adopt(ctx)
+		case control.Rejoin:
+			return nil, engine.RetryJoins(ctx)
 		}
+		return nil, fmt.Errorf("unknown command %q", cmd)
 	}
-	return cfg
 }
 
 func cleanupOnExit(cfg *config.Config, k *kernel, statePath string, log *zap.Logger) {
@@ -268,7 +211,7 @@ type kernel struct {
 
 // openKernel checks that this kernel and this process can do the job, and
 // opens the sockets. Each refusal is one sentence with its fix.
-func openKernel(cfg *config.Config) (*kernel, error) {
+func openKernel(cfg *config.Config, keep rtnl.Filter) (*kernel, error) {
 	k := &kernel{}
 	var err error
 	if k.mptcp, err = netlinkmptcp.Dial(nil); err != nil {
@@ -278,15 +221,11 @@ func openKernel(cfg *config.Config) (*kernel, error) {
 		k.close()
 		return nil, err
 	}
-	if err := checkFeatures(cfg); err != nil {
-		k.close()
-		return nil, err
-	}
 	if k.events, err = netlinkmptcp.ListenEvents(nil); err != nil {
 		k.close()
 		return nil, err
 	}
-	filter := rtnl.Config{Filter: rtnl.Filter{Protocol: cfg.Routing.Protocol}}
+	filter := rtnl.Config{Filter: keep}
 	if k.rt, err = rtnl.Dial(filter); err != nil {
 		k.close()
 		return nil, err
@@ -313,28 +252,6 @@ func (k *kernel) close() {
 	if k.mptcp != nil {
 		_ = k.mptcp.Close()
 	}
-}
-
-// checkFeatures refuses endpoint flags the running kernel does not know:
-// newer kernels drop unknown bits silently, so the endpoint would not be
-// what the configuration says.
-func checkFeatures(cfg *config.Config) error {
-	f, err := netlinkmptcp.KernelFeatures()
-	if err != nil {
-		return err
-	}
-	if err := f.CheckFlags(cfg.Endpoints.Flags); err != nil {
-		return fmt.Errorf("%s: endpoints.flags: %w", cfg.Source, err)
-	}
-	for i, in := range cfg.Interfaces {
-		if in.Flags == nil {
-			continue
-		}
-		if err := f.CheckFlags(*in.Flags); err != nil {
-			return fmt.Errorf("%s: interface[%d].flags: %w", cfg.Source, i+1, err)
-		}
-	}
-	return nil
 }
 
 // networkManagerRunning tells whether NetworkManager runs, from its pid

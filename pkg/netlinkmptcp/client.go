@@ -154,7 +154,7 @@ func (c *Client) Endpoint(id uint8) (Endpoint, error) {
 // in use; a full table (MaxEndpoints) is ErrTableFull. Where the kernel
 // answers all three alike (Linux 6.1), the table is read to tell which.
 func (c *Client) AddEndpoint(e Endpoint) (Endpoint, error) {
-	op := "add endpoint " + endpointText(e)
+	op := "add endpoint " + e.String()
 	if !e.Addr.IsValid() {
 		return Endpoint{}, &Error{Op: op, Err: errors.New("no address")}
 	}
@@ -187,52 +187,46 @@ func (c *Client) AddEndpoint(e Endpoint) (Endpoint, error) {
 // (6.1 says just this; some later kernels append the errno).
 const ambiguousAddText = "too many addresses or duplicate one"
 
-// explainAddRefusal sets Found on an ambiguous ADD_ADDR refusal from a dump
-// of the endpoint table. The table may have changed since the refusal: what
-// is found is what the table showed just after it.
+// explainAddRefusal tells an ambiguous ADD_ADDR refusal apart by reading
+// the endpoint table: the *Error gets the sentinel found as its Kind, and
+// the returned error says why. The table may have changed since the
+// refusal: what is found is what the table showed just after it.
 func (c *Client) explainAddRefusal(err error, e Endpoint) error {
 	var kerr *Error
 	if !errors.As(err, &kerr) || !errors.Is(kerr.Err, unix.EINVAL) || !strings.Contains(kerr.Message, ambiguousAddText) {
 		return err
 	}
-	if eps, derr := c.Endpoints(); derr == nil {
-		kerr.Found = classifyAddRefusal(eps, e)
+	eps, derr := c.Endpoints()
+	if derr != nil {
+		return err
 	}
-	return err
+	kind, why := classifyAddRefusal(eps, e)
+	if kind == nil {
+		return err
+	}
+	kerr.Kind = kind
+	return fmt.Errorf("%w: %s", err, why)
 }
 
 // classifyAddRefusal tells why the kernel refused to add e to the table
 // eps, checking in the kernel's own order: a full table, then a taken id,
-// then a taken address (and port). It returns nil when none applies.
-func classifyAddRefusal(eps []Endpoint, e Endpoint) error {
+// then a taken address (and port). It returns a nil kind when none applies.
+func classifyAddRefusal(eps []Endpoint, e Endpoint) (kind error, why string) {
 	if len(eps) >= MaxEndpoints {
-		return &sentenceError{text: fmt.Sprintf("the table holds %d endpoints, the kernel's maximum", len(eps)), kind: ErrTableFull}
+		return ErrTableFull, fmt.Sprintf("the table holds %d endpoints, the kernel's maximum", len(eps))
 	}
 	addr := e.Addr.WithZone("")
 	for _, x := range eps {
 		if e.ID != 0 && x.ID == e.ID {
-			return &sentenceError{text: fmt.Sprintf("id %d is taken by endpoint %s", x.ID, x.Addr), kind: ErrExists}
+			return ErrExists, fmt.Sprintf("id %d is taken by endpoint %s", x.ID, x.Addr)
 		}
 	}
 	for _, x := range eps {
 		if x.Addr == addr && x.Port == e.Port {
-			return &sentenceError{text: fmt.Sprintf("endpoint id %d has this address", x.ID), kind: ErrExists}
+			return ErrExists, fmt.Sprintf("endpoint id %d has this address", x.ID)
 		}
 	}
-	return nil
-}
-
-// endpointText names an endpoint in error messages: address, port and id.
-func endpointText(e Endpoint) string {
-	var b strings.Builder
-	b.WriteString(e.Addr.String())
-	if e.Port != 0 {
-		fmt.Fprintf(&b, " port %d", e.Port)
-	}
-	if e.ID != 0 {
-		fmt.Fprintf(&b, " id %d", e.ID)
-	}
-	return b.String()
+	return nil, ""
 }
 
 // DeleteEndpoint deletes the endpoint with the given id. The kernel
@@ -342,6 +336,11 @@ type LimitsUpdate struct {
 	AddAddrAccepted *uint32
 }
 
+// Update is the LimitsUpdate that sets both limits to l's values.
+func (l Limits) Update() LimitsUpdate {
+	return LimitsUpdate{Subflows: &l.Subflows, AddAddrAccepted: &l.AddAddrAccepted}
+}
+
 // String lists the limits u sets ("subflows 4 add_addr_accepted 2"), or
 // "nothing".
 func (u LimitsUpdate) String() string {
@@ -381,7 +380,7 @@ func (c *Client) SetLimits(u LimitsUpdate) error {
 // 0, to the peer of the connection token (ADD_ADDR). FlagSignal is added to
 // e.Flags, as the kernel requires it. No listening socket is opened.
 func (c *Client) Announce(token uint32, e Endpoint) error {
-	op := fmt.Sprintf("announce %s on token %08x", endpointText(e), token)
+	op := fmt.Sprintf("announce %s on token %08x", e, token)
 	if !e.Addr.IsValid() {
 		return &Error{Op: op, Err: errors.New("no address")}
 	}
@@ -405,7 +404,7 @@ func (c *Client) Remove(token uint32, localID uint8) error {
 // and optionally ID, Port, Flags, IfIndex) to remote. A local address the
 // connection already knows must be sent with its id.
 func (c *Client) CreateSubflow(token uint32, local Endpoint, remote netip.AddrPort) error {
-	op := fmt.Sprintf("create subflow %s -> %s on token %08x", endpointText(local), remote, token)
+	op := fmt.Sprintf("create subflow %s -> %s on token %08x", local, remote, token)
 	if !local.Addr.IsValid() || !remote.Addr().IsValid() {
 		return &Error{Op: op, Err: errors.New("both addresses are needed")}
 	}
@@ -434,7 +433,7 @@ func (c *Client) DestroySubflow(token uint32, local, remote netip.AddrPort) erro
 // subflow of the connection token from local (address, optionally ID and
 // Port) to remote, and tells the peer (MP_PRIO).
 func (c *Client) SetSubflowFlags(token uint32, local Endpoint, remote netip.AddrPort) error {
-	op := fmt.Sprintf("set flags %s on subflow %s -> %s on token %08x", local.Flags, endpointText(local), remote, token)
+	op := fmt.Sprintf("set flags of subflow %s -> %s on token %08x", local, remote, token)
 	if !local.Addr.IsValid() || !remote.Addr().IsValid() {
 		return &Error{Op: op, Err: errors.New("both addresses are needed")}
 	}

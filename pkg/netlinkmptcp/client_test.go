@@ -313,13 +313,13 @@ func TestKernelErrors(t *testing.T) {
 		text     string
 	}{
 		{"address exists", add, kernelError{unix.EEXIST, "too many addresses or duplicate one: -17"}, ErrExists,
-			"add endpoint 192.0.2.2 id 3: file exists (kernel: too many addresses or duplicate one: -17)"},
+			"add endpoint 192.0.2.2 id 3 subflow: file exists (kernel: too many addresses or duplicate one: -17)"},
 		{"id in use", add, kernelError{unix.EBUSY, "too many addresses or duplicate one: -16"}, ErrExists,
-			"add endpoint 192.0.2.2 id 3: device or resource busy (kernel: too many addresses or duplicate one: -16)"},
+			"add endpoint 192.0.2.2 id 3 subflow: device or resource busy (kernel: too many addresses or duplicate one: -16)"},
 		{"table full", add, kernelError{unix.ERANGE, "too many addresses or duplicate one: -34"}, ErrTableFull,
-			"add endpoint 192.0.2.2 id 3: numerical result out of range (kernel: too many addresses or duplicate one: -34)"},
+			"add endpoint 192.0.2.2 id 3 subflow: numerical result out of range (kernel: too many addresses or duplicate one: -34)"},
 		{"no permission", add, kernelError{unix.EPERM, ""}, ErrPermission,
-			"add endpoint 192.0.2.2 id 3: operation not permitted"},
+			"add endpoint 192.0.2.2 id 3 subflow: operation not permitted"},
 		{"unknown id", func(c *Client) error { return c.DeleteEndpoint(9) }, kernelError{unix.EINVAL, "address not found"}, ErrNotFound,
 			"delete endpoint id 9: invalid argument (kernel: address not found)"},
 		{"unknown token", func(c *Client) error { return c.Remove(0x1234, 2) }, kernelError{unix.EINVAL, "invalid token"}, ErrNotFound,

@@ -9,6 +9,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/mdlayher/netlink"
 	"golang.org/x/sys/unix"
 )
 
@@ -54,12 +55,16 @@ func TestErrorIs(t *testing.T) {
 	}
 	sentinels := []error{ErrExists, ErrNotFound, ErrPermission, ErrNotSupported, ErrTableFull, ErrDisabled, ErrEventsLost}
 	for _, tt := range tests {
-		err := error(&Error{Op: "op", Err: tt.errno, Message: tt.message})
+		err := opError("op", &netlink.OpError{Op: "receive", Err: tt.errno, Message: tt.message})
 		for _, s := range sentinels {
 			if got := errors.Is(err, s); got != (s == tt.want) {
 				t.Errorf("errors.Is(%v, %q) = %v", err, s, got)
 			}
 		}
+	}
+	// The kernel's "address not found" is also the os package's.
+	if err := opError("delete endpoint id 9", &netlink.OpError{Err: unix.EINVAL, Message: "address not found"}); !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("%v does not match fs.ErrNotExist", err)
 	}
 	// Not an errno: no sentinel matches.
 	if err := (&Error{Op: "op", Err: errors.New("boom")}); errors.Is(err, ErrExists) || errors.Is(err, ErrNotFound) {

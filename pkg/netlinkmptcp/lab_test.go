@@ -67,12 +67,7 @@ func newTestbed(t *testing.T) *testbed {
 // nsConfig opens ns for netlink, closing the descriptor when the test ends.
 func nsConfig(t *testing.T, ns *lab.NS) *Config {
 	t.Helper()
-	f, err := ns.Open()
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { f.Close() })
-	return &Config{NetNS: int(f.Fd())}
+	return &Config{NetNS: ns.FD()}
 }
 
 // dial opens a Client in cfg's namespace, closed when the test ends.

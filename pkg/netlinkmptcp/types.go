@@ -2,9 +2,10 @@ package netlinkmptcp
 
 import (
 	"fmt"
-	"math/bits"
 	"net/netip"
 	"strings"
+
+	"github.com/mptcpgd/mptcpgd/internal/bitnames"
 )
 
 // Flags are an endpoint's MPTCP_PM_ADDR_FLAG_* bits.
@@ -20,45 +21,35 @@ const (
 	FlagLaminar  Flags = 0x20 // 6.18
 )
 
-var flagNames = []struct {
-	flag Flags
-	name string
-}{
-	{FlagSignal, "signal"},
-	{FlagSubflow, "subflow"},
-	{FlagBackup, "backup"},
-	{FlagFullmesh, "fullmesh"},
-	{FlagImplicit, "implicit"},
-	{FlagLaminar, "laminar"},
+var flagNames = []bitnames.Name{
+	{Bit: uint32(FlagSignal), Word: "signal"},
+	{Bit: uint32(FlagSubflow), Word: "subflow"},
+	{Bit: uint32(FlagBackup), Word: "backup"},
+	{Bit: uint32(FlagFullmesh), Word: "fullmesh"},
+	{Bit: uint32(FlagImplicit), Word: "implicit"},
+	{Bit: uint32(FlagLaminar), Word: "laminar"},
 }
 
-// String lists the flags by name, comma-separated ("subflow,backup"); bits
-// without a name are shown in hex. No flags at all is "none".
-func (f Flags) String() string {
-	if f == 0 {
-		return "none"
-	}
-	var names []string
-	for _, fn := range flagNames {
-		if f&fn.flag != 0 {
-			names = append(names, fn.name)
-			f &^= fn.flag
-		}
-	}
-	if f != 0 {
-		names = append(names, fmt.Sprintf("%#x", uint32(f)))
-	}
-	return strings.Join(names, ",")
-}
+// String lists the flags by name as `ip mptcp` does, comma-separated
+// ("subflow,backup"); bits without a name are shown in hex. No flags at all
+// is "none".
+func (f Flags) String() string { return bitnames.Format(uint32(f), flagNames) }
 
-// Count is the number of bits set.
-func (f Flags) Count() int { return bits.OnesCount32(uint32(f)) }
+// MarshalText is String, so JSON says "subflow,backup".
+func (f Flags) MarshalText() ([]byte, error) { return []byte(f.String()), nil }
+
+// UnmarshalText reads what MarshalText writes.
+func (f *Flags) UnmarshalText(b []byte) error {
+	v, err := ParseFlags(string(b))
+	*f = v
+	return err
+}
 
 // ParseFlag returns the flag with the given name ("signal", "subflow", ...).
 func ParseFlag(name string) (Flags, error) {
-	for _, fn := range flagNames {
-		if fn.name == name {
-			return fn.flag, nil
+	for _, n := range flagNames {
+		if n.Word == name {
+			return Flags(n.Bit), nil
 		}
 	}
 	return 0, fmt.Errorf("unknown endpoint flag %q (want signal, subflow, backup, fullmesh, implicit or laminar)", name)
@@ -67,33 +58,23 @@ func ParseFlag(name string) (Flags, error) {
 // ParseFlags parses the String form: names separated by commas. "none" and
 // "" are no flags.
 func ParseFlags(s string) (Flags, error) {
-	var f Flags
-	if s == "" || s == "none" {
-		return 0, nil
-	}
-	for name := range strings.SplitSeq(s, ",") {
-		flag, err := ParseFlag(strings.TrimSpace(name))
-		if err != nil {
-			return 0, err
-		}
-		f |= flag
-	}
-	return f, nil
+	v, err := bitnames.Parse(s, flagNames)
+	return Flags(v), err
 }
 
 // Endpoint is one entry of the kernel's endpoint table (an "MPTCP address").
 type Endpoint struct {
 	// ID is the kernel's endpoint id, 1..255. Zero in a request lets the
 	// kernel choose.
-	ID uint8
+	ID uint8 `json:"id"`
 	// Addr is the local address, IPv4 or IPv6.
-	Addr netip.Addr
+	Addr netip.Addr `json:"addr"`
 	// Port is announced with signal endpoints; 0 means none.
-	Port uint16
+	Port uint16 `json:"port,omitempty"`
 	// Flags are the endpoint's flags.
-	Flags Flags
+	Flags Flags `json:"flags"`
 	// IfIndex binds subflows from the endpoint to a device; 0 means unbound.
-	IfIndex int32
+	IfIndex int32 `json:"ifindex,omitempty"`
 }
 
 // String formats the endpoint as `ip mptcp endpoint show` would.
@@ -124,10 +105,10 @@ const MaxLimit = 8
 // each connection.
 type Limits struct {
 	// Subflows is the most additional subflows per connection.
-	Subflows uint32
+	Subflows uint32 `json:"subflows"`
 	// AddAddrAccepted is the most ADD_ADDR announcements accepted per
 	// connection.
-	AddAddrAccepted uint32
+	AddAddrAccepted uint32 `json:"add_addr_accepted"`
 }
 
 // String is "subflows N add_addr_accepted M".

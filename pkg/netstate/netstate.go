@@ -10,6 +10,8 @@ import (
 	"maps"
 	"net/netip"
 	"slices"
+
+	"github.com/mptcpgd/mptcpgd/internal/bitnames"
 )
 
 // LinkFlags are the IFF_* bits of a link that matter to us.
@@ -27,9 +29,31 @@ const (
 
 // Link is a network interface.
 type Link struct {
-	Index int
-	Name  string
-	Flags LinkFlags
+	Index int       `json:"index"`
+	Name  string    `json:"name"`
+	Flags LinkFlags `json:"flags"`
+}
+
+var linkFlagNames = []bitnames.Name{
+	{Bit: uint32(LinkUp), Word: "up"},
+	{Bit: uint32(LinkLoopback), Word: "loopback"},
+	{Bit: uint32(LinkPointToPoint), Word: "pointopoint"},
+	{Bit: uint32(LinkRunning), Word: "running"},
+	{Bit: uint32(LinkNoARP), Word: "noarp"},
+	{Bit: uint32(LinkLowerUp), Word: "lower_up"},
+}
+
+// String lists the flags as `ip link` words ("up,running,lower_up").
+func (f LinkFlags) String() string { return bitnames.Format(uint32(f), linkFlagNames) }
+
+// MarshalText is String, for JSON.
+func (f LinkFlags) MarshalText() ([]byte, error) { return []byte(f.String()), nil }
+
+// UnmarshalText reads what MarshalText writes.
+func (f *LinkFlags) UnmarshalText(b []byte) error {
+	v, err := bitnames.Parse(string(b), linkFlagNames)
+	*f = LinkFlags(v)
+	return err
 }
 
 // Carrier tells whether the link can carry traffic: up and running. A
@@ -60,6 +84,31 @@ const (
 	AddrNoPrefixRoute AddrFlags = 0x200
 )
 
+var addrFlagNames = []bitnames.Name{
+	{Bit: uint32(AddrTemporary), Word: "temporary"},
+	{Bit: uint32(AddrNoDAD), Word: "nodad"},
+	{Bit: uint32(AddrOptimistic), Word: "optimistic"},
+	{Bit: uint32(AddrDADFailed), Word: "dadfailed"},
+	{Bit: uint32(AddrDeprecated), Word: "deprecated"},
+	{Bit: uint32(AddrTentative), Word: "tentative"},
+	{Bit: uint32(AddrPermanent), Word: "permanent"},
+	{Bit: uint32(AddrNoPrefixRoute), Word: "noprefixroute"},
+}
+
+// String lists the flags as `ip addr` words ("permanent,noprefixroute");
+// the temporary bit reads "secondary" on IPv4, which `ip` shows instead.
+func (f AddrFlags) String() string { return bitnames.Format(uint32(f), addrFlagNames) }
+
+// MarshalText is String, for JSON.
+func (f AddrFlags) MarshalText() ([]byte, error) { return []byte(f.String()), nil }
+
+// UnmarshalText reads what MarshalText writes.
+func (f *AddrFlags) UnmarshalText(b []byte) error {
+	v, err := bitnames.Parse(string(b), addrFlagNames)
+	*f = AddrFlags(v)
+	return err
+}
+
 // Address scopes (RT_SCOPE_*).
 const (
 	ScopeUniverse uint8 = 0
@@ -69,14 +118,14 @@ const (
 
 // Addr is an address assigned to a link.
 type Addr struct {
-	IfIndex int
+	IfIndex int `json:"ifindex"`
 	// Addr is the local address.
-	Addr netip.Addr
+	Addr netip.Addr `json:"addr"`
 	// Prefix is the connected network: the address's own prefix, or on a
 	// point-to-point link with a peer, the peer's prefix.
-	Prefix netip.Prefix
-	Scope  uint8
-	Flags  AddrFlags
+	Prefix netip.Prefix `json:"prefix"`
+	Scope  uint8        `json:"scope"`
+	Flags  AddrFlags    `json:"flags"`
 }
 
 // Temporary tells whether the address is an IPv6 privacy address.
@@ -93,21 +142,24 @@ func (a Addr) Key() AddrKey { return AddrKey{a.IfIndex, a.Addr} }
 
 // NextHop is one way out of a route.
 type NextHop struct {
-	Gateway netip.Addr // zero: on-link
-	IfIndex int
+	Gateway netip.Addr `json:"gateway,omitzero"`
+	IfIndex int        `json:"ifindex"`
+	// OnLink says the gateway is reached on the link although no prefix of
+	// the link holds it (RTNH_F_ONLINK): cloud hosts with /32 addresses.
+	OnLink bool `json:"onlink,omitempty"`
 }
 
 // Route is a routing-table entry. Only default routes (for gateways and
 // require_default_route) and routes carrying our protocol are kept.
 type Route struct {
-	Table    uint32
-	Protocol uint8
-	Type     uint8 // RTN_*: only unicast routes forward
-	Scope    uint8
-	Dst      netip.Prefix
-	Priority uint32 // metric
+	Table    uint32       `json:"table"`
+	Protocol uint8        `json:"protocol"`
+	Type     uint8        `json:"type"`
+	Scope    uint8        `json:"scope"`
+	Dst      netip.Prefix `json:"dst"`
+	Priority uint32       `json:"priority"`
 	// NextHops has one entry for a plain route, several for multipath.
-	NextHops []NextHop
+	NextHops []NextHop `json:"next_hops"`
 }
 
 // RouteTypeUnicast is RTN_UNICAST.
@@ -143,6 +195,9 @@ func (r Route) String() string {
 			s += " via " + nh.Gateway.String()
 		}
 		s += fmt.Sprintf(" ifindex %d", nh.IfIndex)
+		if nh.OnLink {
+			s += " onlink"
+		}
 	}
 	return fmt.Sprintf("%s table %d proto %d metric %d", s, r.Table, r.Protocol, r.Priority)
 }
@@ -151,10 +206,10 @@ func (r Route) String() string {
 // `from SRC lookup TABLE` at a priority. Rules with other selectors are
 // never ours and are not kept.
 type Rule struct {
-	Priority uint32
-	Src      netip.Prefix
-	Table    uint32
-	Protocol uint8
+	Priority uint32       `json:"priority"`
+	Src      netip.Prefix `json:"src"`
+	Table    uint32       `json:"table"`
+	Protocol uint8        `json:"protocol"`
 }
 
 func (r Rule) String() string {
@@ -226,6 +281,46 @@ func (s State) AddrsByLink() map[int][]Addr {
 	return by
 }
 
+// NeighState is the state of a neighbour entry (NUD_*): whether the link
+// layer address of a next hop is known.
+type NeighState uint16
+
+// Neighbour states, as the kernel numbers them.
+const (
+	NeighIncomplete NeighState = 0x01 // resolution under way
+	NeighReachable  NeighState = 0x02
+	NeighStale      NeighState = 0x04 // known, to be confirmed when used
+	NeighDelay      NeighState = 0x08
+	NeighProbe      NeighState = 0x10
+	NeighFailed     NeighState = 0x20 // resolution failed: sends fail at once
+	NeighNoARP      NeighState = 0x40
+	NeighPermanent  NeighState = 0x80
+)
+
+var neighStateNames = []bitnames.Name{
+	{Bit: uint32(NeighIncomplete), Word: "INCOMPLETE"}, {Bit: uint32(NeighReachable), Word: "REACHABLE"},
+	{Bit: uint32(NeighStale), Word: "STALE"}, {Bit: uint32(NeighDelay), Word: "DELAY"},
+	{Bit: uint32(NeighProbe), Word: "PROBE"}, {Bit: uint32(NeighFailed), Word: "FAILED"},
+	{Bit: uint32(NeighNoARP), Word: "NOARP"}, {Bit: uint32(NeighPermanent), Word: "PERMANENT"},
+}
+
+// String is the state as `ip neigh` prints it.
+func (s NeighState) String() string { return bitnames.Format(uint32(s), neighStateNames) }
+
+// Usable tells whether the kernel can send to the neighbour now: its link
+// layer address is known (perhaps to be confirmed). INCOMPLETE and FAILED
+// are not: a connection attempt then waits or fails.
+func (s NeighState) Usable() bool {
+	return s&(NeighReachable|NeighStale|NeighDelay|NeighProbe|NeighNoARP|NeighPermanent) != 0
+}
+
+// Neigh is a neighbour entry.
+type Neigh struct {
+	IfIndex int
+	Addr    netip.Addr
+	State   NeighState
+}
+
 // Update is one observed change.
 type Update struct {
 	Kind    UpdateKind
@@ -234,6 +329,7 @@ type Update struct {
 	Addr    Addr
 	Route   Route
 	Rule    Rule
+	Neigh   Neigh
 }
 
 // UpdateKind says which field of an Update is set.
@@ -245,6 +341,9 @@ const (
 	AddrUpdate
 	RouteUpdate
 	RuleUpdate
+	// NeighUpdate is a neighbour entry's change; State does not keep
+	// neighbours, their watchers do.
+	NeighUpdate
 )
 
 func (k UpdateKind) String() string {
@@ -257,17 +356,24 @@ func (k UpdateKind) String() string {
 		return "route"
 	case RuleUpdate:
 		return "rule"
+	case NeighUpdate:
+		return "neighbour"
 	}
 	return fmt.Sprintf("update(%d)", uint8(k))
 }
 
 // Apply records one change. A deleted link takes its addresses and routes
-// with it, as the kernel does (it does not always send those deletions).
+// with it, and a link taken down its routes, as the kernel does without
+// sending those deletions.
 func (s State) Apply(u Update) {
 	switch u.Kind {
 	case LinkUpdate:
+		old, known := s.Links[u.Link.Index]
 		if !u.Deleted {
 			s.Links[u.Link.Index] = u.Link
+			if known && old.Flags&LinkUp != 0 && u.Link.Flags&LinkUp == 0 {
+				s.dropRoutesOnlyVia(u.Link.Index)
+			}
 			return
 		}
 		delete(s.Links, u.Link.Index)
@@ -276,11 +382,7 @@ func (s State) Apply(u Update) {
 				delete(s.Addrs, k)
 			}
 		}
-		for k, r := range s.Routes {
-			if r.usesOnly(u.Link.Index) {
-				delete(s.Routes, k)
-			}
-		}
+		s.dropRoutesOnlyVia(u.Link.Index)
 	case AddrUpdate:
 		if u.Deleted {
 			delete(s.Addrs, u.Addr.Key())
@@ -300,6 +402,14 @@ func (s State) Apply(u Update) {
 			delete(s.Rules, u.Rule)
 		} else {
 			s.Rules[u.Rule] = struct{}{}
+		}
+	}
+}
+
+func (s State) dropRoutesOnlyVia(ifindex int) {
+	for k, r := range s.Routes {
+		if r.usesOnly(ifindex) {
+			delete(s.Routes, k)
 		}
 	}
 }

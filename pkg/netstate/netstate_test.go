@@ -42,6 +42,35 @@ func TestApplyLinkDeletionTakesAddressesAndRoutes(t *testing.T) {
 	}
 }
 
+func TestApplyLinkDownFlushesItsRoutes(t *testing.T) {
+	s := New()
+	eth1 := Link{Index: 2, Name: "eth1", Flags: LinkUp | LinkRunning}
+	eth2 := Link{Index: 3, Name: "eth2", Flags: LinkUp | LinkRunning}
+	onlyEth1 := Route{Table: 254, Dst: netip.MustParsePrefix("0.0.0.0/0"), NextHops: []NextHop{{IfIndex: 2}}}
+	viaEth2 := Route{Table: 100, Dst: netip.MustParsePrefix("0.0.0.0/0"), NextHops: []NextHop{{IfIndex: 3}}}
+	for _, u := range []Update{
+		{Kind: LinkUpdate, Link: eth1}, {Kind: LinkUpdate, Link: eth2},
+		{Kind: RouteUpdate, Route: onlyEth1}, {Kind: RouteUpdate, Route: viaEth2},
+	} {
+		s.Apply(u)
+	}
+	noCarrier := eth1
+	noCarrier.Flags = LinkUp
+	s.Apply(Update{Kind: LinkUpdate, Link: noCarrier})
+	if _, ok := s.Routes[onlyEth1.Key()]; !ok {
+		t.Error("a carrier loss dropped the link's routes; only taking it down does")
+	}
+	down := eth1
+	down.Flags = 0
+	s.Apply(Update{Kind: LinkUpdate, Link: down})
+	if _, ok := s.Routes[onlyEth1.Key()]; ok {
+		t.Error("a route through a link taken down is still there")
+	}
+	if _, ok := s.Routes[viaEth2.Key()]; !ok {
+		t.Error("another link's route went with it")
+	}
+}
+
 func TestCarrierAndTemporary(t *testing.T) {
 	for _, tt := range []struct {
 		flags LinkFlags

@@ -68,10 +68,32 @@ func TestInspectExplainsWithoutTheOwnershipRecord(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(st.Endpoints) != 1 || !st.Endpoints[0].Ours {
-		t.Errorf("endpoints = %+v, want the one on a managed NIC counted as ours", st.Endpoints)
+	if len(st.Endpoints) != 1 || st.Endpoints[0].Owner != OwnerAdopt {
+		t.Errorf("endpoints = %+v, want the exact match on a managed NIC shown as adoptable", st.Endpoints)
 	}
-	if len(st.Addresses) == 0 || !slices.ContainsFunc(st.Warnings, func(w string) bool { return strings.Contains(w, "permission denied") }) {
+	if len(st.Addresses) == 0 || !slices.ContainsFunc(st.Warnings, func(w Warning) bool { return strings.Contains(w.Message, "permission denied") }) {
 		t.Errorf("warnings = %q, want the unreadable record named", st.Warnings)
+	}
+}
+
+// With a state file that cannot be read, cleanup still removes our tagged
+// rules and routes, leaves every endpoint and the limits alone, and says
+// why.
+func TestCleanupWithoutTheRecordRemovesOnlyRouting(t *testing.T) {
+	k := newFakeKernel(clientNet())
+	store := &memStore{}
+	startEngine(t, parseConfig(t, ""), k, store, nil).stop()
+	before, lim, _ := k.snapshot()
+
+	rep, err := Cleanup(parseConfig(t, ""), k, k, k, &unreadableStore{})
+	if err == nil || !strings.Contains(err.Error(), "endpoints and limits were left") {
+		t.Errorf("err = %v, want it to say the endpoints and limits were left", err)
+	}
+	if len(rep.Rules) != 2 || len(rep.Routes) != 4 {
+		t.Errorf("removed %d rules and %d routes, want 2 and 4", len(rep.Rules), len(rep.Routes))
+	}
+	after, limAfter, _ := k.snapshot()
+	if !slices.Equal(before, after) || lim != limAfter {
+		t.Errorf("endpoints %v -> %v, limits %v -> %v: want both untouched", before, after, lim, limAfter)
 	}
 }

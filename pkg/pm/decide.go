@@ -8,6 +8,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/mptcpgd/mptcpgd/internal/order"
 	"github.com/mptcpgd/mptcpgd/pkg/config"
 	"github.com/mptcpgd/mptcpgd/pkg/netlinkmptcp"
 	"github.com/mptcpgd/mptcpgd/pkg/netstate"
@@ -63,24 +64,24 @@ func (e Endpoint) Kernel() netlinkmptcp.Endpoint {
 
 // InterfaceStatus explains what is done with one link.
 type InterfaceStatus struct {
-	Link    netstate.Link
-	Managed bool
+	Link    netstate.Link `json:"link"`
+	Managed bool          `json:"managed"`
 	// Policy says why the configuration manages the link or not.
-	Policy string
+	Policy string `json:"policy"`
 	// Withdrawn says why a managed link's endpoints are withdrawn (no
 	// carrier, held down after flapping); empty while in use.
-	Withdrawn string
-	Carrier   bool
-	Gateways  []srcroute.Gateway
+	Withdrawn string             `json:"withdrawn,omitempty"`
+	Carrier   bool               `json:"carrier"`
+	Gateways  []srcroute.Gateway `json:"gateways,omitempty"`
 }
 
 // AddressStatus explains what is done with one address.
 type AddressStatus struct {
-	Addr    netstate.Addr
-	IfName  string
-	Managed bool
+	Addr    netstate.Addr `json:"addr"`
+	IfName  string        `json:"ifname"`
+	Managed bool          `json:"managed"`
 	// Reason says why the address is not an endpoint.
-	Reason string
+	Reason string `json:"reason,omitempty"`
 }
 
 // Decision is what the kernel should hold, and why.
@@ -93,13 +94,20 @@ type Decision struct {
 	OverCap []Endpoint
 	// Foreign are kernel endpoints that are not ours; they use slots.
 	Foreign []netlinkmptcp.Endpoint
-	// Owned are the ids of the kernel endpoints that are ours.
-	Owned   map[uint8]bool
-	Limits  netlinkmptcp.Limits
-	Routing srcroute.Plan
+	// Owned are the ids of the kernel endpoints that are ours: recorded,
+	// or Adopted.
+	Owned map[uint8]bool
+	// Adopted are the ids of unrecorded endpoints that are exactly what we
+	// would create for a managed address: they become ours as they are.
+	Adopted map[uint8]bool
+	// Takeable are foreign endpoints that hold an address we would manage:
+	// left alone, unless an administrator takes them over (Adopt).
+	Takeable []netlinkmptcp.Endpoint
+	Limits   netlinkmptcp.Limits
+	Routing  srcroute.Plan
 	// Warnings are conditions an administrator should fix; the same
 	// warning is logged once while it lasts.
-	Warnings []string
+	Warnings []Warning
 }
 
 // RoutingSettings returns the [routing] settings in srcroute's terms.
@@ -113,14 +121,11 @@ func Decide(in Input) Decision {
 	var d Decision
 	cfg := in.Config
 	set := RoutingSettings(cfg)
-	owned := ownership(in)
-	d.Owned = owned
+	d.Owned = recordedEndpoints(in)
+	d.Adopted = map[uint8]bool{}
 	byAddr := map[netip.Addr]netlinkmptcp.Endpoint{}
 	for _, ep := range in.Kernel {
 		byAddr[ep.Addr] = ep
-		if !owned[ep.ID] && !implicitWanted(ep, in) {
-			d.Foreign = append(d.Foreign, ep)
-		}
 	}
 
 	var candidates []Endpoint
@@ -150,25 +155,37 @@ func Decide(in Input) Decision {
 			if as.Reason == "" {
 				if other, dup := seen[a.Addr]; dup {
 					as.Reason = "address already managed on " + other
-				} else if ep, ok := byAddr[a.Addr]; ok && !owned[ep.ID] && ep.Flags&netlinkmptcp.FlagImplicit == 0 {
-					as.Reason = fmt.Sprintf("held by endpoint id %d, which is not ours", ep.ID)
+				}
+			}
+			c := Endpoint{
+				Addr: a.Addr, Port: pol.Port, Flags: pol.Flags,
+				IfIndex: link.Index, IfName: link.Name, Priority: pol.Priority,
+			}
+			if as.Reason == "" {
+				if ep, ok := byAddr[a.Addr]; ok && !d.Owned[ep.ID] && ep.Flags&netlinkmptcp.FlagImplicit == 0 {
+					// Not ours: adopted only if it is exactly what we
+					// would create, else left to whoever made it.
+					if exactEndpoint(ep, c) {
+						d.Owned[ep.ID], d.Adopted[ep.ID] = true, true
+					} else {
+						as.Reason = foreignHolder(ep)
+						d.Takeable = append(d.Takeable, ep)
+					}
 				}
 			}
 			if as.Reason == "" {
 				seen[a.Addr] = link.Name
-				candidates = append(candidates, Endpoint{
-					Addr: a.Addr, Port: pol.Port, Flags: pol.Flags,
-					IfIndex: link.Index, IfName: link.Name, Priority: pol.Priority,
-				})
+				candidates = append(candidates, c)
 			}
 			d.Addresses = append(d.Addresses, as)
 		}
 	}
 
+	d.Foreign = foreignEndpoints(in.Kernel, d.Owned, seen)
 	if cfg.Routing.Enabled {
 		candidates = waitForGateways(in, set, candidates, d.Addresses)
 	}
-	slices.SortStableFunc(candidates, betterCandidate)
+	SortCandidates(candidates)
 	budget := max(netlinkmptcp.MaxEndpoints-len(d.Foreign), 0)
 	if len(candidates) > budget {
 		d.OverCap = candidates[budget:]
@@ -206,7 +223,7 @@ func Decide(in Input) Decision {
 				}
 			}
 			if gw.Origin == srcroute.GatewayNone {
-				d.Warnings = append(d.Warnings, gw.Detail)
+				d.Warnings = append(d.Warnings, Warning{Kind: WarnNoGateway, Iface: gw.IfName, Message: gw.Detail})
 			}
 		}
 	}
@@ -229,7 +246,7 @@ func waitForGateways(in Input, set srcroute.Settings, candidates []Endpoint, add
 		until := seen.Add(in.GatewayWait)
 		if isNew && in.Now.Before(until) {
 			pol := in.Config.Interface(c.IfName)
-			src := srcroute.Source{Addr: in.Net.Addrs[key], Link: in.Net.Links[c.IfIndex], Gateway4: pol.Gateway4, Gateway6: pol.Gateway6}
+			src := srcroute.Source{Addr: in.Net.Addrs[key], Link: in.Net.Links[c.IfIndex], Gateway4: pol.Gateway4, Gateway6: pol.Gateway6, OnLink: pol.OnLink}
 			if srcroute.GatewayFor(set, src, in.Net).Origin == srcroute.GatewayNone {
 				for i := range addrs {
 					if addrs[i].Addr.Key() == key {
@@ -256,26 +273,37 @@ func WaitingUntil(in Input) time.Time {
 	return next
 }
 
-// betterCandidate orders candidates for the endpoint slots: configured
-// priority (higher first), then ifindex, then IPv4 before IPv6, then
-// address, so the choice is the same on every run.
-func betterCandidate(a, b Endpoint) int {
-	return cmp.Or(
-		cmp.Compare(b.Priority, a.Priority),
-		cmp.Compare(a.IfIndex, b.IfIndex),
-		compareBool(a.Addr.Is6(), b.Addr.Is6()),
-		a.Addr.Compare(b.Addr),
-	)
-}
-
-func compareBool(a, b bool) int {
-	switch {
-	case a == b:
-		return 0
-	case !a:
-		return -1
+// SortCandidates orders candidates for the endpoint slots, best first:
+// configured priority (higher first); then spread across interfaces, every
+// interface's best address before any interface's second (path diversity
+// is the point of MPTCP); then ifindex, IPv4 before IPv6, and address, so
+// the choice is the same on every run.
+func SortCandidates(cs []Endpoint) {
+	within := func(a, b Endpoint) int {
+		return cmp.Or(order.FalseFirst(a.Addr.Is6(), b.Addr.Is6()), a.Addr.Compare(b.Addr))
 	}
-	return 1
+	slices.SortFunc(cs, func(a, b Endpoint) int { return cmp.Or(cmp.Compare(a.IfIndex, b.IfIndex), within(a, b)) })
+	rank := make([]int, len(cs))
+	for i := range cs {
+		if i > 0 && cs[i].IfIndex == cs[i-1].IfIndex {
+			rank[i] = rank[i-1] + 1
+		}
+	}
+	type ranked struct {
+		Endpoint
+		rank int
+	}
+	rs := make([]ranked, len(cs))
+	for i, c := range cs {
+		rs[i] = ranked{c, rank[i]}
+	}
+	slices.SortFunc(rs, func(a, b ranked) int {
+		return cmp.Or(cmp.Compare(b.Priority, a.Priority), cmp.Compare(a.rank, b.rank),
+			cmp.Compare(a.IfIndex, b.IfIndex), within(a.Endpoint, b.Endpoint))
+	})
+	for i := range rs {
+		cs[i] = rs[i].Endpoint
+	}
 }
 
 // skipReason says why an address on a managed, usable link is not a
@@ -318,41 +346,6 @@ func familyName(ip netip.Addr) string {
 	return "IPv6"
 }
 
-// ownership returns the ids of the kernel endpoints that are ours: recorded
-// in the state file (same id and address), or not IMPLICIT and on a managed
-// interface (adopted, then converged to the configuration).
-func ownership(in Input) map[uint8]bool {
-	recorded := map[uint8]netip.Addr{}
-	for _, r := range in.Records {
-		recorded[r.ID] = r.Addr
-	}
-	owned := map[uint8]bool{}
-	for _, ep := range in.Kernel {
-		if a, ok := recorded[ep.ID]; ok && a == ep.Addr {
-			owned[ep.ID] = true
-			continue
-		}
-		if ep.Flags&netlinkmptcp.FlagImplicit != 0 {
-			continue
-		}
-		if link, ok := endpointLink(in.Net, ep); ok && in.Config.Interface(link.Name).Managed {
-			owned[ep.ID] = true
-		}
-	}
-	return owned
-}
-
-// implicitWanted tells whether an IMPLICIT endpoint sits on an address the
-// configuration wants: adding that address replaces it in place with the
-// same id (the kernel's documented upgrade), so it uses no extra slot.
-func implicitWanted(ep netlinkmptcp.Endpoint, in Input) bool {
-	if ep.Flags&netlinkmptcp.FlagImplicit == 0 {
-		return false
-	}
-	link, ok := endpointLink(in.Net, ep)
-	return ok && in.Config.Interface(link.Name).Managed
-}
-
 // endpointLink finds the link an endpoint belongs to: its bound device, or
 // else the link holding its address.
 func endpointLink(net netstate.State, ep netlinkmptcp.Endpoint) (netstate.Link, bool) {
@@ -376,13 +369,13 @@ func routingSources(cfg *config.Config, net netstate.State, eps []Endpoint) []sr
 		pol := cfg.Interface(e.IfName)
 		out = append(out, srcroute.Source{
 			Addr: a, Link: net.Links[e.IfIndex],
-			Gateway4: pol.Gateway4, Gateway6: pol.Gateway6,
+			Gateway4: pol.Gateway4, Gateway6: pol.Gateway6, OnLink: pol.OnLink,
 		})
 	}
 	return out
 }
 
-func arpWarnings(in Input, eps []Endpoint) []string {
+func arpWarnings(in Input, eps []Endpoint) []Warning {
 	if in.ARP == nil {
 		return nil
 	}
@@ -390,7 +383,7 @@ func arpWarnings(in Input, eps []Endpoint) []string {
 	for _, e := range eps {
 		sources = append(sources, srcroute.Source{Addr: in.Net.Addrs[netstate.AddrKey{IfIndex: e.IfIndex, Addr: e.Addr}], Link: in.Net.Links[e.IfIndex]})
 	}
-	var out []string
+	var out []Warning
 	for _, sh := range srcroute.SharedSubnets(sources) {
 		var unsafe []string
 		for _, name := range sh.Links {
@@ -399,8 +392,9 @@ func arpWarnings(in Input, eps []Endpoint) []string {
 			}
 		}
 		if len(unsafe) > 0 {
-			out = append(out, fmt.Sprintf("%s share %s but %s lack arp_ignore=1 and arp_announce=2 (or arp_filter=1): the LAN may deliver one NIC's traffic to the other; set them with sysctl",
-				strings.Join(sh.Links, " and "), sh.Prefix, strings.Join(unsafe, ", ")))
+			out = append(out, Warning{Kind: WarnARPSettings, Iface: strings.Join(unsafe, ","),
+				Message: fmt.Sprintf("%s share %s but %s lack arp_ignore=1 and arp_announce=2 (or arp_filter=1): the LAN may deliver one NIC's traffic to the other; set them with sysctl",
+					strings.Join(sh.Links, " and "), sh.Prefix, strings.Join(unsafe, ", "))})
 		}
 	}
 	return out

@@ -62,6 +62,15 @@ func (b *netBuilder) defaultRoute(index int, gw string, proto uint8) *netBuilder
 	return b
 }
 
+// ourDefaultRoute adds a default route as mptcpgd writes it: protocol 177,
+// in the interface's table.
+func (b *netBuilder) ourDefaultRoute(index int, gw string) *netBuilder {
+	r := netstate.Route{Table: 10000 + uint32(index), Protocol: 177, Type: netstate.RouteTypeUnicast, Dst: netip.MustParsePrefix("0.0.0.0/0"),
+		Priority: 1024, NextHops: []netstate.NextHop{{Gateway: netip.MustParseAddr(gw), IfIndex: index}}}
+	b.s.Routes[r.Key()] = r
+	return b
+}
+
 // twoUplinks is a client with loopback, two uplinks, a docker bridge and a
 // veth, each with an address.
 func twoUplinks() *netBuilder {
@@ -178,7 +187,7 @@ func TestDecideAddressKinds(t *testing.T) {
 			config: "[endpoints]\nrequire_default_route = true\n",
 			net: newNet().link(2, "eth1", up).addr(2, "192.0.2.2/24", 0).addr(2, "2001:db8:1::2/64", 0).
 				link(3, "eth2", up).addr(3, "198.51.100.2/24", 0).
-				defaultRoute(2, "192.0.2.1", 16).defaultRoute(3, "198.51.100.1", 177),
+				defaultRoute(2, "192.0.2.1", 16).ourDefaultRoute(3, "198.51.100.1"),
 			want: map[string]string{
 				"192.0.2.2": "managed", "2001:db8:1::2": "no IPv6 default route on eth1",
 				"198.51.100.2": "no IPv4 default route on eth2",
@@ -202,7 +211,7 @@ func TestDecideAddressKinds(t *testing.T) {
 			name:   "an address held by a foreign endpoint bound elsewhere is left alone",
 			net:    twoUplinks(),
 			kernel: []mp.Endpoint{{ID: 9, Addr: netip.MustParseAddr("198.51.100.2"), Flags: mp.FlagSignal, IfIndex: 5}},
-			want:   map[string]string{"198.51.100.2": "held by endpoint id 9", "192.0.2.2": "managed"},
+			want:   map[string]string{"198.51.100.2": "a foreign endpoint id 9 (signal) holds this address", "192.0.2.2": "managed"},
 		},
 		{
 			name: "the same address on two links is managed once",
@@ -260,23 +269,40 @@ func TestDecideCap(t *testing.T) {
 
 	d := Decide(Input{Config: cfg, Net: b.s, Kernel: []mp.Endpoint{foreign}})
 	// 11 candidates, 7 slots (one foreign endpoint): eth9 first (priority),
-	// then by ifindex with IPv4 before IPv6.
-	want := []string{"2001:db8:9::2", "198.51.100.2", "2001:db8:2::2", "198.51.100.3", "2001:db8:3::2", "198.51.100.4", "2001:db8:4::2"}
+	// then every interface's best address (IPv4 first) by ifindex, then
+	// their second ones.
+	want := []string{"2001:db8:9::2", "198.51.100.2", "198.51.100.3", "198.51.100.4", "198.51.100.5", "198.51.100.6", "2001:db8:2::2"}
 	if got := endpointAddrs(d.Endpoints); !slices.Equal(got, want) {
 		t.Errorf("chosen = %v, want %v", got, want)
 	}
-	if got := endpointAddrs(d.OverCap); !slices.Equal(got, []string{"198.51.100.5", "2001:db8:5::2", "198.51.100.6", "2001:db8:6::2"}) {
+	if got := endpointAddrs(d.OverCap); !slices.Equal(got, []string{"2001:db8:3::2", "2001:db8:4::2", "2001:db8:5::2", "2001:db8:6::2"}) {
 		t.Errorf("over cap = %v", got)
 	}
-	if r := reasons(d)["198.51.100.6"]; !strings.Contains(r, "8-endpoint limit") || !strings.Contains(r, "1 held by others") {
+	if r := reasons(d)["2001:db8:6::2"]; !strings.Contains(r, "8-endpoint limit") || !strings.Contains(r, "1 held by others") {
 		t.Errorf("reason for an address over the cap = %q", r)
 	}
 
 	// A better candidate appearing later takes a slot from the worst.
 	b.link(1, "eth0", up).addr(1, "192.0.2.2/24", 0)
 	d = Decide(Input{Config: cfg, Net: b.s, Kernel: []mp.Endpoint{foreign}})
-	if got := endpointAddrs(d.Endpoints); got[1] != "192.0.2.2" || slices.Contains(got, "2001:db8:4::2") {
+	if got := endpointAddrs(d.Endpoints); got[1] != "192.0.2.2" || slices.Contains(got, "2001:db8:2::2") {
 		t.Errorf("after a better candidate appeared: chosen = %v", got)
+	}
+}
+
+// One interface with many addresses does not starve the others: each
+// interface's best address comes before any interface's second.
+func TestDecideCapSpreadsAcrossInterfaces(t *testing.T) {
+	b := newNet().link(2, "eth1", up).link(3, "eth2", up).addr(3, "198.51.100.2/24", 0)
+	for i := 1; i <= 250; i++ {
+		b.addr(2, fmt.Sprintf("198.18.%d.%d/16", i/200, 1+i%200), 0)
+	}
+	d := Decide(Input{Config: parseConfig(t, ""), Net: b.s})
+	if len(d.Endpoints) != 8 || !slices.Contains(endpointAddrs(d.Endpoints), "198.51.100.2") {
+		t.Errorf("chosen = %v: eth2's only address must get a slot", endpointAddrs(d.Endpoints))
+	}
+	if len(d.OverCap) != 243 {
+		t.Errorf("%d left out, want 243", len(d.OverCap))
 	}
 }
 
@@ -347,7 +373,7 @@ func TestDecideRouting(t *testing.T) {
 	if len(d.Routing.Rules) != 2 {
 		t.Fatalf("rules = %v, want one per endpoint", d.Routing.Rules)
 	}
-	if len(d.Warnings) != 1 || !strings.Contains(d.Warnings[0], "eth2") || !strings.Contains(d.Warnings[0], "gateway4") {
+	if len(d.Warnings) != 1 || d.Warnings[0].Kind != WarnNoGateway || d.Warnings[0].Iface != "eth2" || !strings.Contains(d.Warnings[0].Message, "gateway4") {
 		t.Errorf("warnings = %q, want one naming eth2 and gateway4", d.Warnings)
 	}
 	var gws []string
@@ -373,14 +399,14 @@ func TestDecideARPWarning(t *testing.T) {
 	d := Decide(Input{Config: cfg, Net: net, ARP: unsafe})
 	found := false
 	for _, w := range d.Warnings {
-		found = found || (strings.Contains(w, "eth1 and eth2") && strings.Contains(w, "arp_ignore=1"))
+		found = found || (w.Kind == WarnARPSettings && strings.Contains(w.Message, "eth1 and eth2") && strings.Contains(w.Message, "arp_ignore=1"))
 	}
 	if !found {
 		t.Errorf("warnings = %q, want the ARP settings named", d.Warnings)
 	}
 	safe := func(string) srcroute.ARP { return srcroute.ARP{Ignore: 1, Announce: 2} }
 	for _, w := range Decide(Input{Config: cfg, Net: net, ARP: safe}).Warnings {
-		if strings.Contains(w, "arp_ignore") {
+		if w.Kind == WarnARPSettings {
 			t.Errorf("warned %q although the ARP settings are right", w)
 		}
 	}
@@ -417,5 +443,20 @@ func TestDecideNewAddressWaitsForItsGateway(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+func TestOverCapSummaryIsShort(t *testing.T) {
+	var left []Endpoint
+	for i := range 240 {
+		left = append(left, Endpoint{Addr: netip.AddrFrom4([4]byte{198, 18, byte(i / 200), byte(i % 200)}), IfName: "eth1"})
+	}
+	left = append(left, Endpoint{Addr: netip.MustParseAddr("198.51.100.9"), IfName: "eth9"})
+	for _, n := range []string{"eth3", "eth4", "eth5"} {
+		left = append(left, Endpoint{Addr: netip.MustParseAddr("203.0.113.1"), IfName: n})
+	}
+	got := overCapSummary(left)
+	if want := "eth1 240 addresses, eth9 198.51.100.9, eth3 203.0.113.1, 2 more interfaces"; got != want {
+		t.Errorf("summary = %q, want %q", got, want)
 	}
 }

@@ -2,16 +2,19 @@ package pm
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"maps"
 	"net/netip"
 	"slices"
 	"sync"
+	"time"
 
 	"golang.org/x/sys/unix"
 
 	mp "github.com/mptcpgd/mptcpgd/pkg/netlinkmptcp"
 	"github.com/mptcpgd/mptcpgd/pkg/netstate"
+	"github.com/mptcpgd/mptcpgd/pkg/nlerr"
 	"github.com/mptcpgd/mptcpgd/pkg/statefile"
 )
 
@@ -29,6 +32,8 @@ type fakeKernel struct {
 	changed chan struct{}
 	// addGate, when set, holds every endpoint addition until it receives.
 	addGate chan struct{}
+	// refuseRoute, when set, refuses the routes it returns an error for.
+	refuseRoute func(netstate.Route) error
 }
 
 func newFakeKernel(net netstate.State) *fakeKernel {
@@ -162,7 +167,7 @@ func (k *fakeKernel) AddRule(r netstate.Rule) error {
 	k.mu.Lock()
 	defer k.mu.Unlock()
 	if _, ok := k.net.Rules[r]; ok {
-		return unix.EEXIST
+		return &nlerr.Error{Op: "add rule", Err: unix.EEXIST}
 	}
 	k.net.Rules[r] = struct{}{}
 	k.note("add rule %s", r.Src.Addr())
@@ -173,7 +178,7 @@ func (k *fakeKernel) DeleteRule(r netstate.Rule) error {
 	k.mu.Lock()
 	defer k.mu.Unlock()
 	if _, ok := k.net.Rules[r]; !ok {
-		return unix.ENOENT
+		return &nlerr.Error{Op: "delete rule", Err: unix.ENOENT}
 	}
 	delete(k.net.Rules, r)
 	k.note("delete rule %s", r.Src.Addr())
@@ -183,8 +188,13 @@ func (k *fakeKernel) DeleteRule(r netstate.Rule) error {
 func (k *fakeKernel) AddRoute(r netstate.Route) error {
 	k.mu.Lock()
 	defer k.mu.Unlock()
+	if k.refuseRoute != nil {
+		if err := k.refuseRoute(r); err != nil {
+			return err
+		}
+	}
 	if _, ok := k.net.Routes[r.Key()]; ok {
-		return unix.EEXIST
+		return &nlerr.Error{Op: "add route", Err: unix.EEXIST}
 	}
 	k.net.Routes[r.Key()] = r
 	k.note("add route %s", r)
@@ -204,7 +214,7 @@ func (k *fakeKernel) DeleteRoute(r netstate.Route) error {
 	defer k.mu.Unlock()
 	cur, ok := k.net.Routes[r.Key()]
 	if !ok || cur.Protocol != r.Protocol {
-		return unix.ESRCH
+		return &nlerr.Error{Op: "delete route", Err: unix.ESRCH}
 	}
 	delete(k.net.Routes, r.Key())
 	k.note("delete route %s", r)
@@ -255,6 +265,8 @@ type memStore struct {
 	mu    sync.Mutex
 	state statefile.State
 	saves int
+	// failSaves makes the next saves fail.
+	failSaves int
 }
 
 func (s *memStore) Load() (statefile.State, error) {
@@ -266,6 +278,10 @@ func (s *memStore) Load() (statefile.State, error) {
 func (s *memStore) Save(st statefile.State) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if s.failSaves > 0 {
+		s.failSaves--
+		return errors.New("write state file: no space left on device")
+	}
 	s.state = st
 	s.state.Endpoints = slices.Clone(st.Endpoints)
 	s.saves++
@@ -276,4 +292,94 @@ func (s *memStore) get() statefile.State {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.state
+}
+
+// fakeClock is a clock that moves only when the test advances it, firing
+// the timers that come due.
+type fakeClock struct {
+	mu     sync.Mutex
+	now    time.Time
+	timers []*fakeTimer
+}
+
+func newFakeClock() *fakeClock {
+	return &fakeClock{now: time.Date(2026, 1, 1, 12, 0, 0, 0, time.UTC)}
+}
+
+func (c *fakeClock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.now
+}
+
+func (c *fakeClock) NewTimer(d time.Duration) Timer {
+	t := &fakeTimer{c: c, ch: make(chan time.Time, 1)}
+	c.mu.Lock()
+	c.timers = append(c.timers, t)
+	c.mu.Unlock()
+	t.Reset(d)
+	return t
+}
+
+// Advance moves the clock on by d and waits (a little, in real time) until
+// the timers that came due were received, so that whatever the receiver
+// does next happens before anything the test asks it afterwards.
+func (c *fakeClock) Advance(d time.Duration) {
+	c.mu.Lock()
+	c.now = c.now.Add(d)
+	var fired []*fakeTimer
+	for _, t := range c.timers {
+		if t.fireIfDue() {
+			fired = append(fired, t)
+		}
+	}
+	c.mu.Unlock()
+	deadline := time.Now().Add(time.Second)
+	for _, t := range fired {
+		for len(t.ch) > 0 && time.Now().Before(deadline) {
+			time.Sleep(50 * time.Microsecond)
+		}
+	}
+}
+
+type fakeTimer struct {
+	c     *fakeClock
+	ch    chan time.Time
+	at    time.Time
+	armed bool
+}
+
+func (t *fakeTimer) C() <-chan time.Time { return t.ch }
+
+func (t *fakeTimer) Reset(d time.Duration) {
+	t.c.mu.Lock()
+	defer t.c.mu.Unlock()
+	t.drain()
+	t.at, t.armed = t.c.now.Add(d), true
+	t.fireIfDue()
+}
+
+func (t *fakeTimer) Stop() {
+	t.c.mu.Lock()
+	defer t.c.mu.Unlock()
+	t.drain()
+	t.armed = false
+}
+
+func (t *fakeTimer) drain() {
+	select {
+	case <-t.ch:
+	default:
+	}
+}
+
+// fireIfDue sends on the channel once the timer is due, and reports
+// whether it did; c.mu is held.
+func (t *fakeTimer) fireIfDue() bool {
+	if !t.armed || t.at.After(t.c.now) {
+		return false
+	}
+	t.armed = false
+	t.ch <- t.c.now
+	return true
 }

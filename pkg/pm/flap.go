@@ -17,7 +17,7 @@ type FlapPolicy struct {
 	Quiet time.Duration
 }
 
-// DefaultFlapPolicy is design.md's: 3 flaps in 10 s hold a link down for
+// DefaultFlapPolicy: 3 flaps in 10 s hold a link down for
 // 1 s, doubling to 30 s, reset after a quiet minute.
 var DefaultFlapPolicy = FlapPolicy{Threshold: 3, Window: 10 * time.Second, Initial: time.Second, Max: 30 * time.Second, Quiet: time.Minute}
 
@@ -41,8 +41,9 @@ func newFlapTracker(p FlapPolicy) *flapTracker {
 }
 
 // carrier records the link's carrier state at now; only transitions count.
-// It reports whether a new hold-down started or grew.
-func (f *flapTracker) carrier(ifindex int, up bool, now time.Time) (escalated bool) {
+// It reports whether a hold-down started: one that grows while the link
+// keeps flapping is the same episode.
+func (f *flapTracker) carrier(ifindex int, up bool, now time.Time) (started bool) {
 	h, ok := f.links[ifindex]
 	if !ok {
 		// A link seen for the first time has no history to hold against it.
@@ -71,7 +72,7 @@ func (f *flapTracker) carrier(ifindex int, up bool, now time.Time) (escalated bo
 	switch {
 	case h.holdDown > 0:
 		h.holdDown = min(2*h.holdDown, f.policy.Max)
-		return true
+		return false
 	case len(h.losses) >= f.policy.Threshold:
 		h.holdDown = f.policy.Initial
 		return true

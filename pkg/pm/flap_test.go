@@ -64,6 +64,25 @@ func TestFlapHoldDown(t *testing.T) {
 	}
 }
 
+// A link that keeps flapping starts one hold-down, which grows: one
+// warning, not one per flap.
+func TestFlapHoldDownStartsOnce(t *testing.T) {
+	t0 := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	f := newFlapTracker(DefaultFlapPolicy)
+	f.carrier(7, true, t0)
+	starts := 0
+	for i := range 200 {
+		at := t0.Add(time.Duration(i) * 100 * time.Millisecond)
+		if f.carrier(7, false, at) {
+			starts++
+		}
+		f.carrier(7, true, at.Add(50*time.Millisecond))
+	}
+	if starts != 1 {
+		t.Errorf("200 flaps started %d hold-downs, want 1", starts)
+	}
+}
+
 func TestFlapUsableAt(t *testing.T) {
 	t0 := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
 	f := newFlapTracker(DefaultFlapPolicy)

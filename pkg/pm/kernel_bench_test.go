@@ -32,22 +32,17 @@ func BenchmarkKernelAddressReaction(b *testing.B) {
 	ns.IP("route", "add", "default", "via", "192.0.2.1", "dev", "eth1")
 	startEngineIn(b, ns, parse(b, "[log]\nlevel = \"error\"\n"), filepath.Join(b.TempDir(), "state.json"))
 
-	f, err := ns.Open()
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer f.Close()
-	addrConn, err := rtnetlink.Dial(&netlink.Config{NetNS: int(f.Fd())})
+	addrConn, err := rtnetlink.Dial(&netlink.Config{NetNS: ns.FD()})
 	if err != nil {
 		b.Fatal(err)
 	}
 	defer addrConn.Close()
-	w, err := rtnl.Watch(rtnl.Config{NetNS: int(f.Fd()), Filter: rtnl.Filter{Protocol: 177}}, 0)
+	w, err := rtnl.Watch(rtnl.Config{NetNS: ns.FD(), Filter: rtnl.Filter{Protocols: []uint8{177}}}, 0)
 	if err != nil {
 		b.Fatal(err)
 	}
 	defer w.Close()
-	k, err := netlinkmptcp.Dial(&netlinkmptcp.Config{NetNS: int(f.Fd())})
+	k, err := netlinkmptcp.Dial(&netlinkmptcp.Config{NetNS: ns.FD()})
 	if err != nil {
 		b.Fatal(err)
 	}

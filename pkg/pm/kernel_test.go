@@ -35,17 +35,12 @@ type engineInNS struct {
 
 func startEngineIn(t testing.TB, ns *lab.NS, cfg *config.Config, statePath string) *engineInNS {
 	t.Helper()
-	f, err := ns.Open()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	fd := int(f.Fd())
+	fd := ns.FD()
 	k, err := netlinkmptcp.Dial(&netlinkmptcp.Config{NetNS: fd})
 	if err != nil {
 		t.Fatal(err)
 	}
-	rcfg := rtnl.Config{NetNS: fd, Filter: rtnl.Filter{Protocol: cfg.Routing.Protocol}}
+	rcfg := rtnl.Config{NetNS: fd, Filter: rtnl.Filter{Protocols: []uint8{cfg.Routing.Protocol}}}
 	rt, err := rtnl.Dial(rcfg)
 	if err != nil {
 		t.Fatal(err)

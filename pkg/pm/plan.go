@@ -106,8 +106,8 @@ type RoutingPlan struct {
 }
 
 // PlanRouting diffs wanted rules and routes against the observed ones that
-// carry our protocol. Anything else is never deleted or replaced.
-func PlanRouting(wantRules []netstate.Rule, wantRoutes []netstate.Route, net netstate.State, protocol uint8) RoutingPlan {
+// are ours. Anything else is never deleted or replaced.
+func PlanRouting(wantRules []netstate.Rule, wantRoutes []netstate.Route, net netstate.State, ours RoutingOwner) RoutingPlan {
 	var p RoutingPlan
 	want := map[netstate.Rule]bool{}
 	for _, r := range wantRules {
@@ -117,7 +117,7 @@ func PlanRouting(wantRules []netstate.Rule, wantRoutes []netstate.Route, net net
 		}
 	}
 	for r := range net.Rules {
-		if r.Protocol == protocol && !want[r] {
+		if ours.OwnsRule(r) && !want[r] {
 			p.DeleteRules = append(p.DeleteRules, r)
 		}
 	}
@@ -128,14 +128,14 @@ func PlanRouting(wantRules []netstate.Rule, wantRoutes []netstate.Route, net net
 		switch {
 		case !ok:
 			p.AddRoutes = append(p.AddRoutes, r)
-		case have.Protocol != protocol:
+		case !ours.OwnsRoute(have):
 			p.Conflicts = append(p.Conflicts, r)
 		case !have.Equal(r):
 			p.ReplaceRoutes = append(p.ReplaceRoutes, r)
 		}
 	}
 	for k, r := range net.Routes {
-		if r.Protocol == protocol && !wantKey[k] {
+		if ours.OwnsRoute(r) && !wantKey[k] {
 			p.DeleteRoutes = append(p.DeleteRoutes, r)
 		}
 	}

@@ -7,6 +7,7 @@ import (
 
 	mp "github.com/mptcpgd/mptcpgd/pkg/netlinkmptcp"
 	"github.com/mptcpgd/mptcpgd/pkg/netstate"
+	"github.com/mptcpgd/mptcpgd/pkg/srcroute"
 )
 
 func want(addr string, flags mp.Flags, ifindex int) Endpoint {
@@ -128,7 +129,7 @@ func TestPlanRouting(t *testing.T) {
 	p := PlanRouting(
 		[]netstate.Rule{rule("192.0.2.2", 10002, proto), rule("198.51.100.2", 10003, proto)},
 		[]netstate.Route{route("198.51.100.254", 10003, proto), route("203.0.113.254", 10004, proto), route("198.18.0.1", 10005, proto)},
-		net, proto)
+		net, srcroute.Settings{TableBase: 10000, RulePriority: 10000, Protocol: proto})
 	if !slices.Equal(p.AddRules, []netstate.Rule{rule("198.51.100.2", 10003, proto)}) {
 		t.Errorf("add rules = %v", p.AddRules)
 	}
@@ -147,35 +148,5 @@ func TestPlanRouting(t *testing.T) {
 	}
 	if !eq(p.DeleteRoutes, []netstate.Route{route("192.0.2.1", 10009, proto)}) {
 		t.Errorf("delete routes = %v", p.DeleteRoutes)
-	}
-}
-
-func TestNextOp(t *testing.T) {
-	del := func(seq uint64) *op { return &op{seq: seq, kind: opDelete} }
-	add := func(seq uint64, after bool) *op { return &op{seq: seq, kind: opAdd, afterRemovals: after} }
-	tests := []struct {
-		name  string
-		queue []*op
-		want  uint64
-	}{
-		{"empty", nil, 0},
-		{"oldest removal first when alone", []*op{del(1), del(2)}, 1},
-		{"an independent add overtakes queued removals", []*op{del(1), del(2), add(3, false)}, 3},
-		{"a dependent add waits for the removals before it", []*op{del(1), add(2, true)}, 1},
-		{"a dependent add with no removal before it runs", []*op{add(1, true), del(2)}, 1},
-		{"limits overtake removals", []*op{del(1), {seq: 2, kind: opSetLimits}}, 2},
-		{"the dump waits its turn but does not hold fast ops", []*op{{seq: 1, kind: opDump}, add(2, true)}, 2},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			i := nextOp(tt.queue)
-			var got uint64
-			if i >= 0 {
-				got = tt.queue[i].seq
-			}
-			if got != tt.want {
-				t.Errorf("next op = %d, want %d", got, tt.want)
-			}
-		})
 	}
 }

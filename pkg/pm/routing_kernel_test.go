@@ -219,17 +219,12 @@ func TestKernelRoutingFollowsGatewaysAddressesLinks(t *testing.T) {
 
 	// cleanup removes what is ours and nothing else.
 	eng.stop()
-	f, err := c.Open()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	k, err := netlinkmptcp.Dial(&netlinkmptcp.Config{NetNS: int(f.Fd())})
+	k, err := netlinkmptcp.Dial(&netlinkmptcp.Config{NetNS: c.FD()})
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer k.Close()
-	rt, err := rtnl.Dial(rtnl.Config{NetNS: int(f.Fd()), Filter: rtnl.Filter{Protocol: 177}})
+	rt, err := rtnl.Dial(rtnl.Config{NetNS: c.FD(), Filter: rtnl.Filter{Protocols: []uint8{177}}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -251,4 +246,39 @@ func TestKernelRoutingFollowsGatewaysAddressesLinks(t *testing.T) {
 		!strings.Contains(c.IP("route", "show", "table", fmt.Sprint(10000+ifindex(t, c, "eth1"))), "198.18.9.0/24 via 192.0.2.1") {
 		t.Error("cleanup deleted a rule or route that is not ours")
 	}
+}
+
+// A configured gateway outside the interface's prefixes: the kernel
+// refuses the route, so the address gets no endpoint and says why. With a
+// host address (/32), as on cloud hosts, the same gateway is installed
+// on-link and the endpoint follows.
+func TestKernelConfiguredGatewayOutsideThePrefix(t *testing.T) {
+	c, peer := lab.New(t, "client"), lab.New(t, "peer")
+	lab.Veth(c, "eth1", peer, "p1")
+	lab.Veth(c, "eth2", peer, "p2")
+	c.IP("addr", "add", "192.0.2.2/24", "dev", "eth1")
+	c.IP("route", "add", "default", "via", "192.0.2.1", "dev", "eth1")
+	c.IP("addr", "add", "198.51.100.2/24", "dev", "eth2")
+	cfg := parse(t, "[[interface]]\nmatch = \"eth2\"\ngateway4 = \"203.0.113.1\"\n")
+	eng := startEngineIn(t, c, cfg, filepath.Join(t.TempDir(), "state.json"))
+	var held string
+	eventually(t, "eth2's address held with the kernel's reason", func() (bool, string) {
+		st, err := eng.e.Status(context.Background())
+		if err != nil {
+			return false, err.Error()
+		}
+		for _, a := range st.Addresses {
+			if a.Addr.Addr.String() == "198.51.100.2" {
+				held = a.Reason
+			}
+		}
+		return strings.HasPrefix(held, "held: route default via 203.0.113.1") && strings.Contains(held, "unreachable"), held
+	})
+	wantEndpoints(t, c, "only eth1's endpoint", "192.0.2.2 subflow dev eth1")
+
+	c.IP("addr", "del", "198.51.100.2/24", "dev", "eth2")
+	c.IP("addr", "add", "198.51.100.2/32", "dev", "eth2")
+	t2 := 10000 + ifindex(t, c, "eth2")
+	wantRoutes(t, c, "-4", t2, "an on-link default route for the host address", "default via 203.0.113.1 dev eth2 proto 177 metric 1024 onlink")
+	wantEndpoints(t, c, "the endpoint once its routing is in", "192.0.2.2 subflow dev eth1", "198.51.100.2 subflow dev eth2")
 }

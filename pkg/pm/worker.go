@@ -3,24 +3,16 @@ package pm
 import (
 	"context"
 	"errors"
-	"net/netip"
+	"fmt"
 	"sync"
 	"time"
 
 	"github.com/mptcpgd/mptcpgd/pkg/netlinkmptcp"
 )
 
-// MPTCP is the kernel's endpoint table and limits (netlinkmptcp.Client).
-type MPTCP interface {
-	Endpoints() ([]netlinkmptcp.Endpoint, error)
-	AddEndpoint(netlinkmptcp.Endpoint) (netlinkmptcp.Endpoint, error)
-	DeleteEndpoint(id uint8) error
-	SetEndpointFlags(id uint8, flags netlinkmptcp.Flags) error
-	Limits() (netlinkmptcp.Limits, error)
-	SetLimits(netlinkmptcp.LimitsUpdate) error
-	CloseInitialSubflows(addr netip.Addr) error
-}
-
+// opKind is a kind of kernel operation: the generic-netlink ones the worker
+// runs, and the rtnetlink writes of source routing, which the engine makes
+// itself (they take another lock and are fast).
 type opKind uint8
 
 const (
@@ -30,24 +22,32 @@ const (
 	opSetLimits
 	opDump
 	opCloseInitial
+	opAddRule
+	opDeleteRule
+	opAddRoute
+	opReplaceRoute
+	opDeleteRoute
 )
 
+var opNames = [...]string{
+	opAdd:          "add endpoint",
+	opDelete:       "delete endpoint",
+	opSetFlags:     "set flags of endpoint",
+	opSetLimits:    "set limits",
+	opDump:         "dump endpoints",
+	opCloseInitial: "close initial subflows",
+	opAddRule:      "add rule",
+	opDeleteRule:   "delete rule",
+	opAddRoute:     "add route",
+	opReplaceRoute: "replace route",
+	opDeleteRoute:  "delete route",
+}
+
 func (k opKind) String() string {
-	switch k {
-	case opAdd:
-		return "add endpoint"
-	case opDelete:
-		return "delete endpoint"
-	case opSetFlags:
-		return "set endpoint flags"
-	case opSetLimits:
-		return "set limits"
-	case opDump:
-		return "dump endpoints"
-	case opCloseInitial:
-		return "close initial subflows"
+	if int(k) < len(opNames) && opNames[k] != "" {
+		return opNames[k]
 	}
-	return "op"
+	return fmt.Sprintf("op(%d)", uint8(k))
 }
 
 // op is one generic-netlink write (or the endpoint dump), queued to the
@@ -185,8 +185,7 @@ func (w *worker) do(o *op) {
 	case opSetFlags:
 		o.err = w.kernel.SetEndpointFlags(o.target.ID, o.flags)
 	case opSetLimits:
-		sub, acc := o.limits.Subflows, o.limits.AddAddrAccepted
-		o.err = w.kernel.SetLimits(netlinkmptcp.LimitsUpdate{Subflows: &sub, AddAddrAccepted: &acc})
+		o.err = w.kernel.SetLimits(o.limits.Update())
 	case opCloseInitial:
 		o.err = w.kernel.CloseInitialSubflows(o.target.Addr)
 	case opDump:

@@ -3,6 +3,7 @@ package rtnl
 import (
 	"net"
 	"net/netip"
+	"slices"
 
 	"github.com/jsimonetti/rtnetlink/v2"
 	"github.com/mdlayher/netlink"
@@ -12,11 +13,12 @@ import (
 )
 
 // Filter says which routes and rules are worth keeping: default routes of any
-// table (gateways, require_default_route) and whatever carries Protocol (ours).
-// Everything else is dropped at the socket, so a host with a full BGP table
-// costs us decoding time but no memory.
+// table (gateways, require_default_route) and whatever carries one of
+// Protocols (ours, and the one an earlier run used). Everything else is
+// dropped at the socket, so a host with a full BGP table costs us decoding
+// time but no memory.
 type Filter struct {
-	Protocol uint8
+	Protocols []uint8
 }
 
 // decode turns one rtnetlink message into an update. ok is false for
@@ -48,18 +50,22 @@ func (f Filter) decode(m netlink.Message) (u netstate.Update, ok bool, err error
 			return u, false, err
 		}
 		r, ok := routeFrom(rm)
-		if !ok || !(r.IsDefault() || r.Protocol == f.Protocol) {
+		if !ok || !(r.IsDefault() || slices.Contains(f.Protocols, r.Protocol)) {
 			return u, false, nil
 		}
 		u.Kind, u.Deleted, u.Route = netstate.RouteUpdate, m.Header.Type == unix.RTM_DELROUTE, r
 		return u, true, nil
+	case unix.RTM_NEWNEIGH, unix.RTM_DELNEIGH:
+		n, ok := neighFrom(m)
+		u.Kind, u.Deleted, u.Neigh = netstate.NeighUpdate, m.Header.Type == unix.RTM_DELNEIGH, n
+		return u, ok, nil
 	case unix.RTM_NEWRULE, unix.RTM_DELRULE:
 		var rm rtnetlink.RuleMessage
 		if err := rm.UnmarshalBinary(m.Data); err != nil {
 			return u, false, err
 		}
 		r, ok := ruleFrom(rm)
-		if !ok || r.Protocol != f.Protocol {
+		if !ok || !slices.Contains(f.Protocols, r.Protocol) {
 			return u, false, nil
 		}
 		u.Kind, u.Deleted, u.Rule = netstate.RuleUpdate, m.Header.Type == unix.RTM_DELRULE, r
@@ -139,11 +145,11 @@ func routeFrom(rm rtnetlink.RouteMessage) (netstate.Route, bool) {
 	if len(at.Multipath) > 0 {
 		for _, nh := range at.Multipath {
 			gw, _ := ipFrom(nh.Gateway)
-			r.NextHops = append(r.NextHops, netstate.NextHop{Gateway: gw, IfIndex: int(nh.Hop.IfIndex)})
+			r.NextHops = append(r.NextHops, netstate.NextHop{Gateway: gw, IfIndex: int(nh.Hop.IfIndex), OnLink: nh.Hop.Flags&unix.RTNH_F_ONLINK != 0})
 		}
 	} else if at.OutIface != 0 {
 		gw, _ := ipFrom(at.Gateway)
-		r.NextHops = []netstate.NextHop{{Gateway: gw, IfIndex: int(at.OutIface)}}
+		r.NextHops = []netstate.NextHop{{Gateway: gw, IfIndex: int(at.OutIface), OnLink: rm.Flags&unix.RTNH_F_ONLINK != 0}}
 	}
 	return r, true
 }

@@ -7,7 +7,6 @@
 package rtnl
 
 import (
-	"errors"
 	"fmt"
 	"net"
 
@@ -16,6 +15,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/mptcpgd/mptcpgd/pkg/netstate"
+	"github.com/mptcpgd/mptcpgd/pkg/nlerr"
 )
 
 // Config says where to work and what to keep.
@@ -88,57 +88,40 @@ func (c *Conn) Dump() (s netstate.State, skipped int, err error) {
 	return s, skipped, nil
 }
 
-// Error is a failed rtnetlink write: what was tried, the errno, and the
-// kernel's extended-ack text.
-type Error struct {
-	Op     string
-	Err    error
-	Extack string
-}
-
-func (e *Error) Error() string {
-	if e.Extack != "" {
-		return fmt.Sprintf("%s: %v (kernel: %s)", e.Op, e.Err, e.Extack)
-	}
-	return fmt.Sprintf("%s: %v", e.Op, e.Err)
-}
-
-func (e *Error) Unwrap() error { return e.Err }
-
 func (c *Conn) write(op string, typ netlink.HeaderType, flags netlink.HeaderFlags, m rtnetlink.Message) error {
 	body, err := m.MarshalBinary()
 	if err != nil {
-		return &Error{Op: op, Err: err}
+		return nlerr.New(op, err)
 	}
 	_, err = c.c.Execute(netlink.Message{
 		Header: netlink.Header{Type: typ, Flags: netlink.Request | netlink.Acknowledge | flags},
 		Data:   body,
 	})
-	if err == nil {
-		return nil
+	if err != nil {
+		return nlerr.New(op, err)
 	}
-	e := &Error{Op: op, Err: err}
-	var oe *netlink.OpError
-	if errors.As(err, &oe) {
-		e.Err, e.Extack = oe.Err, oe.Message
-	}
-	return e
+	return nil
 }
 
+// Write errors are *nlerr.Error: errors.Is(err, nlerr.ErrExists) for an add
+// of something that exists, nlerr.ErrNotFound (and os.ErrNotExist) for a
+// delete of something already gone.
+
 // AddRule adds `from SRC lookup TABLE priority P proto PROTO`. An identical
-// rule is an error wrapping EEXIST.
+// rule is an error matching nlerr.ErrExists.
 func (c *Conn) AddRule(r netstate.Rule) error {
 	return c.write("add rule "+r.String(), unix.RTM_NEWRULE, netlink.Create|netlink.Excl, ruleMessage(r))
 }
 
 // DeleteRule deletes the rule; the kernel matches the protocol too, so a
-// rule that is not ours is never hit. A missing rule wraps ENOENT.
+// rule that is not ours is never hit. A missing rule matches
+// nlerr.ErrNotFound.
 func (c *Conn) DeleteRule(r netstate.Rule) error {
 	return c.write("delete rule "+r.String(), unix.RTM_DELRULE, 0, ruleMessage(r))
 }
 
 // AddRoute adds a route; a route with the same table, destination and
-// metric is an error wrapping EEXIST, whoever owns it.
+// metric is an error matching nlerr.ErrExists, whoever owns it.
 func (c *Conn) AddRoute(r netstate.Route) error {
 	return c.write("add route "+r.String(), unix.RTM_NEWROUTE, netlink.Create|netlink.Excl, routeMessage(r))
 }
@@ -150,19 +133,10 @@ func (c *Conn) ReplaceRoute(r netstate.Route) error {
 }
 
 // DeleteRoute deletes the route if it carries r.Protocol. A missing route
-// wraps ESRCH or ENOENT.
+// matches nlerr.ErrNotFound.
 func (c *Conn) DeleteRoute(r netstate.Route) error {
 	return c.write("delete route "+r.String(), unix.RTM_DELROUTE, 0, routeMessage(r))
 }
-
-// IsNotFound tells whether a delete failed only because the object was
-// already gone.
-func IsNotFound(err error) bool {
-	return errors.Is(err, unix.ENOENT) || errors.Is(err, unix.ESRCH)
-}
-
-// IsExists tells whether an add failed because an equal object exists.
-func IsExists(err error) bool { return errors.Is(err, unix.EEXIST) }
 
 func ruleMessage(r netstate.Rule) *rtnetlink.RuleMessage {
 	const actionToTable = 1 // FR_ACT_TO_TBL
@@ -203,6 +177,9 @@ func routeMessage(r netstate.Route) *rtnetlink.RouteMessage {
 		m.Attributes.OutIface = uint32(nh.IfIndex)
 		if nh.Gateway.IsValid() {
 			m.Attributes.Gateway = net.IP(nh.Gateway.AsSlice())
+		}
+		if nh.OnLink {
+			m.Flags |= unix.RTNH_F_ONLINK
 		}
 	}
 	return m

@@ -2,7 +2,10 @@ package rtnl
 
 import (
 	"context"
+	"errors"
 	"net/netip"
+	"os"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -10,18 +13,14 @@ import (
 
 	"github.com/mptcpgd/mptcpgd/internal/lab"
 	"github.com/mptcpgd/mptcpgd/pkg/netstate"
+	"github.com/mptcpgd/mptcpgd/pkg/nlerr"
 )
 
 const testProto = 177
 
 func dialIn(t *testing.T, ns *lab.NS) (*Conn, Config) {
 	t.Helper()
-	f, err := ns.Open()
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { f.Close() })
-	cfg := Config{NetNS: int(f.Fd()), Filter: Filter{Protocol: testProto}}
+	cfg := Config{NetNS: ns.FD(), Filter: Filter{Protocols: []uint8{testProto}}}
 	c, err := Dial(cfg)
 	if err != nil {
 		t.Fatal(err)
@@ -100,7 +99,7 @@ func TestRuleAndRouteWrites(t *testing.T) {
 		if err := c.AddRule(rule); err != nil {
 			t.Fatal(err)
 		}
-		if err := c.AddRule(rule); !IsExists(err) {
+		if err := c.AddRule(rule); !errors.Is(err, nlerr.ErrExists) {
 			t.Errorf("second AddRule(%s) = %v, want EEXIST", rule, err)
 		}
 		for _, r := range []netstate.Route{connected, def} {
@@ -108,7 +107,7 @@ func TestRuleAndRouteWrites(t *testing.T) {
 				t.Fatal(err)
 			}
 		}
-		if err := c.AddRoute(def); !IsExists(err) {
+		if err := c.AddRoute(def); !errors.Is(err, nlerr.ErrExists) {
 			t.Errorf("second AddRoute(%s) = %v, want EEXIST", def, err)
 		}
 		if err := c.ReplaceRoute(def); err != nil {
@@ -136,14 +135,14 @@ func TestRuleAndRouteWrites(t *testing.T) {
 		if err := c.DeleteRule(rule); err != nil {
 			t.Error(err)
 		}
-		if err := c.DeleteRule(rule); !IsNotFound(err) {
+		if err := c.DeleteRule(rule); !errors.Is(err, os.ErrNotExist) {
 			t.Errorf("second DeleteRule = %v, want not found", err)
 		}
 		for _, r := range []netstate.Route{connected, def} {
 			if err := c.DeleteRoute(r); err != nil {
 				t.Error(err)
 			}
-			if err := c.DeleteRoute(r); !IsNotFound(err) {
+			if err := c.DeleteRoute(r); !errors.Is(err, os.ErrNotExist) {
 				t.Errorf("second DeleteRoute(%s) = %v, want not found", r, err)
 			}
 		}
@@ -156,11 +155,11 @@ func TestDeleteLeavesForeignRuleAndRoute(t *testing.T) {
 	h.IP("rule", "add", "from", "192.0.2.2", "lookup", "10005", "priority", "10000")
 	h.IP("route", "add", "default", "via", "192.0.2.1", "dev", "eth1", "table", "10005")
 	rule := netstate.Rule{Priority: 10000, Src: netip.MustParsePrefix("192.0.2.2/32"), Table: 10005, Protocol: testProto}
-	if err := c.DeleteRule(rule); !IsNotFound(err) {
+	if err := c.DeleteRule(rule); !errors.Is(err, os.ErrNotExist) {
 		t.Errorf("DeleteRule of a foreign rule = %v, want not found", err)
 	}
 	def := netstate.Route{Table: 10005, Protocol: testProto, Type: netstate.RouteTypeUnicast, Dst: netip.MustParsePrefix("0.0.0.0/0")}
-	if err := c.DeleteRoute(def); !IsNotFound(err) {
+	if err := c.DeleteRoute(def); !errors.Is(err, os.ErrNotExist) {
 		t.Errorf("DeleteRoute of a foreign route = %v, want not found", err)
 	}
 	if !strings.Contains(h.IP("rule", "show"), "lookup 10005") || !strings.Contains(h.IP("route", "show", "table", "10005"), "default via 192.0.2.1") {
@@ -239,3 +238,63 @@ func TestWatchReceiveStopsOnCancel(t *testing.T) {
 }
 
 func itoa(n uint32) string { return strconv.FormatUint(uint64(n), 10) }
+
+// A FAILED gateway entry, as an outage leaves it, is resolved again by
+// Resolve, and a watcher that listens to neighbours sees it answer.
+func TestNeighbourStateAndResolve(t *testing.T) {
+	for _, tt := range []struct{ fam, gw string }{{"-4", "192.0.2.1"}, {"-6", "2001:db8:1::1"}} {
+		t.Run(tt.gw, func(t *testing.T) {
+			h, _ := twoHosts(t)
+			c, cfg := dialIn(t, h)
+			idx := linkIndex(t, c, "eth1")
+			gw := netip.MustParseAddr(tt.gw)
+			if _, ok, err := c.Neighbour(idx, gw); err != nil || ok {
+				t.Fatalf("Neighbour before any traffic = ok %v, %v; want none", ok, err)
+			}
+			h.IP(tt.fam, "neigh", "replace", tt.gw, "dev", "eth1", "nud", "failed")
+			if st, ok, err := c.Neighbour(idx, gw); err != nil || !ok || st != netstate.NeighFailed || st.Usable() {
+				t.Fatalf("Neighbour = %v, %v, %v; want FAILED", st, ok, err)
+			}
+			w, err := Watch(cfg, 0)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer w.Close()
+			if err := w.WatchNeighbours(true); err != nil {
+				t.Fatal(err)
+			}
+			if err := c.Resolve(idx, gw); err != nil {
+				t.Fatal(err)
+			}
+			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			defer cancel()
+			for {
+				ups, _, err := w.Receive(ctx)
+				if err != nil {
+					t.Fatalf("no usable neighbour seen: %v", err)
+				}
+				if i := slices.IndexFunc(ups, func(u netstate.Update) bool {
+					return u.Kind == netstate.NeighUpdate && u.Neigh.Addr == gw && u.Neigh.State.Usable()
+				}); i >= 0 {
+					break
+				}
+			}
+			if st, _, _ := c.Neighbour(idx, gw); !st.Usable() {
+				t.Errorf("after Resolve the gateway is %v", st)
+			}
+		})
+	}
+}
+
+func linkIndex(t *testing.T, c *Conn, name string) int {
+	t.Helper()
+	s, _, err := c.Dump()
+	if err != nil {
+		t.Fatal(err)
+	}
+	l, ok := s.LinkByName(name)
+	if !ok {
+		t.Fatalf("no link %s", name)
+	}
+	return l.Index
+}

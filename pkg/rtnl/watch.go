@@ -2,7 +2,6 @@ package rtnl
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"time"
 
@@ -10,12 +9,13 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/mptcpgd/mptcpgd/pkg/netstate"
+	"github.com/mptcpgd/mptcpgd/pkg/nlerr"
 )
 
 // ErrOverflow means the kernel dropped notifications because the socket's
 // receive buffer was full: the watcher's view is incomplete and the caller
 // must dump again.
-var ErrOverflow = errors.New("rtnetlink notifications lost (receive buffer overflow)")
+var ErrOverflow = nlerr.ErrLost
 
 // Watcher receives link, address, route and rule notifications.
 type Watcher struct {
@@ -58,6 +58,21 @@ func Watch(cfg Config, ignorePID uint32) (*Watcher, error) {
 // Close closes the socket.
 func (w *Watcher) Close() error { return w.c.Close() }
 
+// WatchNeighbours joins or leaves the neighbour group: every neighbour on
+// the host changes often, so we listen only while we wait for a gateway.
+func (w *Watcher) WatchNeighbours(on bool) error {
+	if on {
+		if err := w.c.JoinGroup(unix.RTNLGRP_NEIGH); err != nil {
+			return fmt.Errorf("join rtnetlink neighbour group: %w", err)
+		}
+		return nil
+	}
+	if err := w.c.LeaveGroup(unix.RTNLGRP_NEIGH); err != nil {
+		return fmt.Errorf("leave rtnetlink neighbour group: %w", err)
+	}
+	return nil
+}
+
 // Receive blocks until notifications arrive or ctx is done, and returns the
 // updates worth keeping. An overflow returns ErrOverflow; the watcher stays
 // usable. Messages that cannot be decoded are counted in skipped.
@@ -72,10 +87,7 @@ func (w *Watcher) Receive(ctx context.Context) (updates []netstate.Update, skipp
 		if ctx.Err() != nil {
 			return nil, 0, ctx.Err()
 		}
-		if errors.Is(err, unix.ENOBUFS) {
-			return nil, 0, ErrOverflow
-		}
-		return nil, 0, fmt.Errorf("receive rtnetlink notifications: %w", err)
+		return nil, 0, nlerr.New("receive rtnetlink notifications", err)
 	}
 	for _, m := range msgs {
 		if w.ignorePID != 0 && m.Header.PID == w.ignorePID && isRouteOrRule(m.Header.Type) {

@@ -7,8 +7,10 @@ package show
 import (
 	"fmt"
 	"io"
+	"net/netip"
 	"strings"
 	"text/tabwriter"
+	"time"
 
 	"github.com/mptcpgd/mptcpgd/pkg/connview"
 	"github.com/mptcpgd/mptcpgd/pkg/netlinkmptcp"
@@ -20,15 +22,24 @@ import (
 // Report is everything show prints; the daemon sends it over the control
 // socket, or show builds it from the kernel when no daemon answers.
 type Report struct {
-	Version string
+	Version string `json:"version"`
 	// Live: the report comes from the running daemon.
-	Live bool
+	Live bool `json:"live"`
 	// Note says why live data is missing.
-	Note        string
-	Status      pm.Status
-	Connections *connview.Snapshot
-	// Kernel is what the running kernel has, when known.
-	Kernel *netlinkmptcp.Features `json:",omitempty"`
+	Note        string             `json:"note,omitempty"`
+	Status      pm.Status          `json:"status"`
+	Connections *connview.Snapshot `json:"connections,omitempty"`
+	// Kernel is what the running kernel lacks, when known.
+	Kernel *Kernel `json:"kernel,omitempty"`
+}
+
+// Kernel is what show says of the running kernel.
+type Kernel struct {
+	// Version is the kernel's, e.g. "6.1".
+	Version string `json:"version"`
+	// Lacks lists what it lacks of what mptcpgd uses or shows, one line
+	// each (netlinkmptcp.Features.Missing).
+	Lacks []string `json:"lacks"`
 }
 
 // Render writes the report as text.
@@ -42,6 +53,9 @@ func Render(w io.Writer, r Report) error {
 	p.f("mptcpgd %s: configuration %s, state %s\n", r.Version, st.Source, src)
 	if r.Note != "" {
 		p.f("note: %s\n", r.Note)
+	}
+	if st.Disabled != "" {
+		p.f("MPTCP IS OFF: %s\n", st.Disabled)
 	}
 
 	names := map[int]string{}
@@ -65,17 +79,33 @@ func Render(w io.Writer, r Report) error {
 		}
 		fmt.Fprintf(tw, "  %s\t%s\t%s\n", i.Link.Name, state, what)
 		for _, g := range i.Gateways {
-			fmt.Fprintf(tw, "  \t\t%s\n", gatewayText(g))
+			line := gatewayText(g)
+			if g.Origin != srcroute.GatewayNone && !hasDefaultVia(st.Routes, g) {
+				line += "; not in effect: our table has no such route (see the addresses below)"
+			}
+			fmt.Fprintf(tw, "  \t\t%s\n", line)
 		}
 	}
 	tw.Flush()
 
 	p.section("Addresses")
 	tw = p.table()
+	inKernel := map[netip.Addr]uint8{}
+	for _, e := range st.Endpoints {
+		inKernel[e.Addr] = e.ID
+	}
 	for _, a := range st.Addresses {
-		what := "endpoint"
-		if !a.Managed {
+		id, has := inKernel[a.Addr.Addr]
+		var what string
+		switch {
+		case !a.Managed:
 			what = "skipped: " + a.Reason
+		case has:
+			what = fmt.Sprintf("endpoint id %d", id)
+		case r.Live:
+			what = "endpoint being added"
+		default:
+			what = "to be an endpoint (not in the kernel: no daemon runs)"
 		}
 		fmt.Fprintf(tw, "  %s/%d\t%s\t%s\n", a.Addr.Addr, a.Addr.Prefix.Bits(), a.IfName, what)
 	}
@@ -87,13 +117,11 @@ func Render(w io.Writer, r Report) error {
 	}
 	tw = p.table()
 	for _, e := range st.Endpoints {
-		dev, owner := "", "not ours"
+		dev := ""
 		if e.IfIndex != 0 {
 			dev = "dev " + e.IfName
 		}
-		if e.Ours {
-			owner = "ours"
-		}
+		owner := ownerText[e.Owner]
 		port := ""
 		if e.Port != 0 {
 			port = fmt.Sprintf("port %d", e.Port)
@@ -106,6 +134,9 @@ func Render(w io.Writer, r Report) error {
 	}
 	for _, r := range st.Retrying {
 		p.f("  retrying after a failure: %s\n", r)
+	}
+	for _, r := range st.HeldOff {
+		p.f("  someone keeps removing it, repair held off: %s\n", r)
 	}
 
 	p.section("Limits")
@@ -139,14 +170,13 @@ func Render(w io.Writer, r Report) error {
 
 	if k := r.Kernel; k != nil {
 		p.section("Kernel")
-		missing := k.Missing()
-		if len(missing) == 0 {
-			p.f("  Linux %d.%d: has everything mptcpgd uses\n", k.Major, k.Minor)
+		if len(k.Lacks) == 0 {
+			p.f("  Linux %s: has everything mptcpgd uses\n", k.Version)
 		} else {
-			p.f("  Linux %d.%d lacks:\n", k.Major, k.Minor)
+			p.f("  Linux %s lacks:\n", k.Version)
 		}
-		for _, m := range missing {
-			p.f("    %s\n", m)
+		for _, l := range k.Lacks {
+			p.f("    %s\n", l)
 		}
 	}
 
@@ -155,9 +185,16 @@ func Render(w io.Writer, r Report) error {
 	case r.Connections == nil:
 		p.f("  unavailable: the daemon did not answer on its control socket\n")
 	default:
-		renderConnections(p, *r.Connections, names)
+		renderConnections(p, *r.Connections, names, lacks(st, *r.Connections))
 	}
 	return p.err
+}
+
+var ownerText = map[pm.Owner]string{
+	pm.OwnerOurs:    "ours",
+	pm.OwnerAdopt:   "not recorded, matches exactly: the daemon adopts it",
+	pm.OwnerKernel:  "implicit (made by the kernel for a join)",
+	pm.OwnerForeign: "not ours: left alone",
 }
 
 func gatewayText(g srcroute.Gateway) string {
@@ -167,11 +204,22 @@ func gatewayText(g srcroute.Gateway) string {
 	}
 	switch g.Origin {
 	case srcroute.GatewayNone:
-		return fam + ": no default route: " + g.Detail
+		return fam + ": " + g.Detail
 	case srcroute.GatewayOnLink:
 		return fam + ": default dev " + g.IfName + " (" + g.Detail + ")"
 	}
 	return fmt.Sprintf("%s: default via %s (%s: %s)", fam, g.Addr, g.Origin, g.Detail)
+}
+
+// hasDefaultVia tells whether our routes hold g's default route.
+func hasDefaultVia(routes []netstate.Route, g srcroute.Gateway) bool {
+	for _, r := range routes {
+		if r.IsDefault() && r.Dst.Addr().Is6() == g.IPv6 && len(r.NextHops) > 0 &&
+			r.NextHops[0].IfIndex == g.IfIndex && r.NextHops[0].Gateway == g.Addr {
+			return true
+		}
+	}
+	return false
 }
 
 func routeText(r netstate.Route, names map[int]string) string {
@@ -218,7 +266,37 @@ type writerFunc func([]byte) (int, error)
 
 func (f writerFunc) Write(b []byte) (int, error) { return f(b) }
 
-func renderConnections(p *printer, s connview.Snapshot, names map[int]string) {
+// lacks are, per connection, the paths it lacks: what join supervision
+// reports for client connections, and for server connections the signal
+// endpoints of ours the client has not joined to (it opens the joins).
+func lacks(st pm.Status, snap connview.Snapshot) map[uint32][]string {
+	out := map[uint32][]string{}
+	for _, c := range snap.Connections {
+		if !c.ServerSide || !c.Established {
+			continue
+		}
+		used := map[netip.Addr]bool{}
+		for _, sf := range c.Subflows {
+			used[sf.Local.Addr()] = true
+		}
+		for _, e := range st.Endpoints {
+			if e.Owner != pm.OwnerOurs || e.Flags&netlinkmptcp.FlagSignal == 0 || used[e.Addr] || e.Addr.Is6() != c.Local.Addr().Is6() {
+				continue
+			}
+			out[c.Token] = append(out[c.Token], fmt.Sprintf("the client has not joined to %s (signal endpoint id %d): on the server side the client opens joins, so nothing is retried here", e.Addr, e.ID))
+		}
+	}
+	for _, m := range st.Missing {
+		line := fmt.Sprintf("lacks %s (%s, endpoint id %d): %s", m.Addr, m.IfName, m.Endpoint, m.Reason)
+		if !m.NextTry.IsZero() {
+			line += "; next try at " + m.NextTry.Format(time.TimeOnly)
+		}
+		out[m.Token] = append(out[m.Token], line)
+	}
+	return out
+}
+
+func renderConnections(p *printer, s connview.Snapshot, names map[int]string, lacking map[uint32][]string) {
 	if !s.Complete {
 		p.f("  (incomplete: %s)\n", s.IncompleteReason)
 	}
@@ -250,6 +328,9 @@ func renderConnections(p *printer, s connview.Snapshot, names map[int]string) {
 		}
 		for _, pa := range c.PeerAddrs {
 			p.f("    peer announced %s (id %d)\n", pa.Addr, pa.ID)
+		}
+		for _, l := range lacking[c.Token] {
+			p.f("    %s\n", l)
 		}
 	}
 	for _, l := range s.Listeners {

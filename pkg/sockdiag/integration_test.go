@@ -177,7 +177,7 @@ func checkConnection(t *testing.T, name string, conns []Connection, sock *net.TC
 		}
 		want = append(want, sf)
 	}
-	slices.SortFunc(want, compareSubflows)
+	slices.SortFunc(want, CompareSubflows)
 	if diff := cmp.Diff(want, c.Subflows, equateAddrs); diff != "" {
 		t.Errorf("%s: subflows (-want, from MPTCP_SUBFLOW_ADDRS and the endpoint, +got):\n%s", name, diff)
 	}

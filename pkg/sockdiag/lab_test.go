@@ -76,12 +76,7 @@ func newTestbed(t *testing.T) *testbed {
 // nsConfig opens ns for netlink, closing the descriptor when the test ends.
 func nsConfig(t *testing.T, ns *lab.NS) *Config {
 	t.Helper()
-	f, err := ns.Open()
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { f.Close() })
-	return &Config{NetNS: int(f.Fd())}
+	return &Config{NetNS: ns.FD()}
 }
 
 // pair is one MPTCP connection of the testbed, seen from both ends.

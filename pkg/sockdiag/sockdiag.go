@@ -179,13 +179,15 @@ func assemble(conns []Connection, subflows []subflowRecord) []Connection {
 		}
 	}
 	for i := range conns {
-		slices.SortFunc(conns[i].Subflows, compareSubflows)
+		slices.SortFunc(conns[i].Subflows, CompareSubflows)
 	}
 	slices.SortFunc(conns, func(a, b Connection) int { return cmp.Compare(a.Token, b.Token) })
 	return conns
 }
 
-func compareSubflows(a, b Subflow) int {
+// CompareSubflows orders a connection's subflows: the initial one first,
+// then joined ones by ids and addresses.
+func CompareSubflows(a, b Subflow) int {
 	if a.Initial != b.Initial {
 		if a.Initial {
 			return -1

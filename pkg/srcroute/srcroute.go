@@ -11,6 +11,7 @@ import (
 	"net/netip"
 	"slices"
 
+	"github.com/mptcpgd/mptcpgd/internal/order"
 	"github.com/mptcpgd/mptcpgd/pkg/netstate"
 )
 
@@ -24,6 +25,27 @@ type Settings struct {
 // Table is the routing table of an interface.
 func (s Settings) Table(ifindex int) uint32 { return s.TableBase + uint32(ifindex) }
 
+// maxIfindex is the largest interface index (a positive int32).
+const maxIfindex = 1<<31 - 1
+
+// ownsTable tells whether a table is one of ours: table_base + an ifindex.
+func (s Settings) ownsTable(t uint32) bool {
+	return t > s.TableBase && uint64(t-s.TableBase) <= maxIfindex
+}
+
+// OwnsRoute tells whether a route is ours: it carries our protocol AND
+// lives in one of our tables. A protocol number alone proves nothing: other
+// programs may tag routes with it.
+func (s Settings) OwnsRoute(r netstate.Route) bool {
+	return r.Protocol == s.Protocol && s.ownsTable(r.Table)
+}
+
+// OwnsRule tells whether a rule is ours: our protocol, at our priority,
+// pointing into one of our tables.
+func (s Settings) OwnsRule(r netstate.Rule) bool {
+	return r.Protocol == s.Protocol && r.Priority == s.RulePriority && s.ownsTable(r.Table)
+}
+
 // RouteMetric is the metric of every route we write. IPv6 stores metric 0
 // as 1024; writing 1024 for both families keeps a route's key equal to what
 // the kernel reports back.
@@ -35,6 +57,9 @@ type Source struct {
 	Link netstate.Link
 	// Gateway4 and Gateway6 are configured gateways; zero means learn.
 	Gateway4, Gateway6 netip.Addr
+	// OnLink says the configured gateways are reached on the link although
+	// outside its prefixes (the [[interface]] entry's onlink).
+	OnLink bool
 }
 
 // GatewayOrigin says where a gateway came from.
@@ -49,30 +74,45 @@ const (
 	GatewayOnLink                          // point-to-point or on-link: default dev IFACE
 )
 
+var originNames = [...]string{
+	GatewayNone: "none", GatewayConfigured: "configured", GatewayLearned: "learned",
+	GatewayShared: "shared", GatewayOnLink: "on-link",
+}
+
 func (o GatewayOrigin) String() string {
-	switch o {
-	case GatewayConfigured:
-		return "configured"
-	case GatewayLearned:
-		return "learned"
-	case GatewayShared:
-		return "shared"
-	case GatewayOnLink:
-		return "on-link"
+	if int(o) < len(originNames) {
+		return originNames[o]
 	}
-	return "none"
+	return fmt.Sprintf("origin(%d)", uint8(o))
+}
+
+// MarshalText is String, for JSON.
+func (o GatewayOrigin) MarshalText() ([]byte, error) { return []byte(o.String()), nil }
+
+// UnmarshalText reads what MarshalText writes.
+func (o *GatewayOrigin) UnmarshalText(b []byte) error {
+	for i, n := range originNames {
+		if n == string(b) {
+			*o = GatewayOrigin(i)
+			return nil
+		}
+	}
+	return fmt.Errorf("unknown gateway origin %q", b)
 }
 
 // Gateway is the default route chosen for an interface and family.
 type Gateway struct {
-	IfIndex int
-	IfName  string
-	IPv6    bool
+	IfIndex int    `json:"ifindex"`
+	IfName  string `json:"ifname"`
+	IPv6    bool   `json:"ipv6"`
 	// Addr is the next hop; zero for on-link and none.
-	Addr   netip.Addr
-	Origin GatewayOrigin
+	Addr netip.Addr `json:"addr,omitzero"`
+	// OnLink: Addr lies outside the link's prefixes and is reached on the
+	// link anyway (RTNH_F_ONLINK).
+	OnLink bool          `json:"onlink,omitempty"`
+	Origin GatewayOrigin `json:"origin"`
 	// Detail explains the choice for `mptcpgd show`.
-	Detail string
+	Detail string `json:"detail"`
 }
 
 // Plan is the source routing the kernel should hold.
@@ -92,19 +132,19 @@ type linkFamily struct {
 func Decide(set Settings, sources []Source, net netstate.State) Plan {
 	var p Plan
 	groups := map[linkFamily][]Source{}
-	var order []linkFamily
+	var keys []linkFamily
 	for _, src := range sources {
 		k := linkFamily{src.Link.Index, src.Addr.Addr.Is6()}
 		if _, ok := groups[k]; !ok {
-			order = append(order, k)
+			keys = append(keys, k)
 		}
 		groups[k] = append(groups[k], src)
 	}
-	slices.SortFunc(order, func(a, b linkFamily) int {
-		return cmp.Or(cmp.Compare(a.ifindex, b.ifindex), compareBool(a.ipv6, b.ipv6))
+	slices.SortFunc(keys, func(a, b linkFamily) int {
+		return cmp.Or(cmp.Compare(a.ifindex, b.ifindex), order.FalseFirst(a.ipv6, b.ipv6))
 	})
 	defaults := [2][]defaultHop{foreignDefaults(set, net, false), foreignDefaults(set, net, true)}
-	for _, k := range order {
+	for _, k := range keys {
 		srcs := groups[k]
 		link := srcs[0].Link
 		table := set.Table(link.Index)
@@ -137,7 +177,7 @@ func Decide(set Settings, sources []Source, net netstate.State) Plan {
 		def := netstate.Route{
 			Table: table, Protocol: set.Protocol, Type: netstate.RouteTypeUnicast,
 			Dst: defaultPrefix(k.ipv6), Priority: RouteMetric,
-			NextHops: []netstate.NextHop{{Gateway: gw.Addr, IfIndex: link.Index}},
+			NextHops: []netstate.NextHop{{Gateway: gw.Addr, IfIndex: link.Index, OnLink: gw.OnLink}},
 		}
 		if !gw.Addr.IsValid() {
 			def.Scope = netstate.ScopeLink
@@ -166,6 +206,19 @@ func chooseGateway(srcs []Source, net netstate.State, defaults []defaultHop) Gat
 	}
 	if configured.IsValid() {
 		gw.Addr, gw.Origin, gw.Detail = configured, GatewayConfigured, key+" in the configuration"
+		if !insideLink(net, link.Index, configured) {
+			// The kernel refuses a gateway it cannot reach through a
+			// prefix of the link, unless the route says it is on-link:
+			// cloud hosts with a /32 (/128) address, or the entry says so.
+			host := srcs[0].Addr.Prefix.Bits() == configured.BitLen()
+			switch {
+			case host || srcs[0].OnLink:
+				gw.OnLink = true
+				gw.Detail += ", on-link"
+			default:
+				gw.Detail += fmt.Sprintf(", outside %s's prefixes: the kernel refuses it unless onlink = true is set for %s", link.Name, link.Name)
+			}
+		}
 		return gw
 	}
 	for _, d := range defaults {
@@ -200,6 +253,16 @@ func chooseGateway(srcs []Source, net netstate.State, defaults []defaultHop) Gat
 	return gw
 }
 
+// insideLink tells whether one of the link's prefixes holds a.
+func insideLink(net netstate.State, ifindex int, a netip.Addr) bool {
+	for k, ad := range net.Addrs {
+		if k.IfIndex == ifindex && ad.Prefix.Masked().Contains(a) {
+			return true
+		}
+	}
+	return false
+}
+
 type defaultHop struct {
 	route netstate.Route
 	hop   netstate.NextHop
@@ -212,7 +275,7 @@ func foreignDefaults(set Settings, net netstate.State, ipv6 bool) []defaultHop {
 	const mainTable = 254
 	var out []defaultHop
 	for _, r := range net.Routes {
-		if !r.IsDefault() || r.Dst.Addr().Is6() != ipv6 || r.Protocol == set.Protocol || r.Type != netstate.RouteTypeUnicast {
+		if !r.IsDefault() || r.Dst.Addr().Is6() != ipv6 || set.OwnsRoute(r) || r.Type != netstate.RouteTypeUnicast {
 			continue
 		}
 		for _, nh := range r.NextHops {
@@ -221,7 +284,7 @@ func foreignDefaults(set Settings, net netstate.State, ipv6 bool) []defaultHop {
 	}
 	slices.SortFunc(out, func(a, b defaultHop) int {
 		return cmp.Or(
-			compareBool(a.route.Table != mainTable, b.route.Table != mainTable),
+			order.FalseFirst(a.route.Table != mainTable, b.route.Table != mainTable),
 			cmp.Compare(a.route.Priority, b.route.Priority),
 			cmp.Compare(a.route.Table, b.route.Table),
 			cmp.Compare(a.hop.IfIndex, b.hop.IfIndex),
@@ -254,14 +317,4 @@ func b2i(b bool) int {
 		return 1
 	}
 	return 0
-}
-
-func compareBool(a, b bool) int {
-	switch {
-	case a == b:
-		return 0
-	case !a:
-		return -1
-	}
-	return 1
 }

@@ -254,3 +254,32 @@ func TestARPSafe(t *testing.T) {
 		}
 	}
 }
+
+func TestOwnership(t *testing.T) {
+	def := netip.MustParsePrefix("0.0.0.0/0")
+	route := func(table uint32, proto uint8) netstate.Route {
+		return netstate.Route{Table: table, Protocol: proto, Dst: def}
+	}
+	rule := func(prio, table uint32, proto uint8) netstate.Rule {
+		return netstate.Rule{Priority: prio, Src: netip.MustParsePrefix("192.0.2.2/32"), Table: table, Protocol: proto}
+	}
+	for _, tt := range []struct {
+		name string
+		got  bool
+		want bool
+	}{
+		{"our protocol in our table", set.OwnsRoute(route(10002, 177)), true},
+		{"our protocol in main", set.OwnsRoute(route(254, 177)), false},
+		{"our protocol below table_base", set.OwnsRoute(route(9999, 177)), false},
+		{"our protocol at table_base itself (no ifindex 0)", set.OwnsRoute(route(10000, 177)), false},
+		{"another protocol in our table", set.OwnsRoute(route(10002, 16)), false},
+		{"our rule", set.OwnsRule(rule(10000, 10002, 177)), true},
+		{"our protocol at another priority", set.OwnsRule(rule(500, 10002, 177)), false},
+		{"our protocol and priority into main", set.OwnsRule(rule(10000, 254, 177)), false},
+		{"another protocol at our priority", set.OwnsRule(rule(10000, 10002, 16)), false},
+	} {
+		if tt.got != tt.want {
+			t.Errorf("%s: owned = %v, want %v", tt.name, tt.got, tt.want)
+		}
+	}
+}

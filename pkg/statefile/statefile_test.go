@@ -1,6 +1,7 @@
 package statefile
 
 import (
+	"errors"
 	"net/netip"
 	"os"
 	"path/filepath"
@@ -47,15 +48,18 @@ func TestSaveLoadRoundTrip(t *testing.T) {
 func TestLoadRejectsGarbageAndOtherVersions(t *testing.T) {
 	dir := t.TempDir()
 	for name, content := range map[string]string{
-		"garbage": "{not json",
-		"future":  `{"version": 99, "endpoints": []}`,
+		"garbage":   "{not json",
+		"truncated": `{"version": 1, "endpoints": [{"id": 1`,
+		"empty":     "",
+		"future":    `{"version": 99, "endpoints": []}`,
 	} {
 		p := filepath.Join(dir, name)
 		if err := os.WriteFile(p, []byte(content), 0o600); err != nil {
 			t.Fatal(err)
 		}
-		if _, err := (File{Path: p}).Load(); err == nil || !strings.Contains(err.Error(), p) {
-			t.Errorf("Load(%s) = %v, want an error naming the file", name, err)
+		_, err := (File{Path: p}).Load()
+		if !errors.Is(err, ErrUnusable) || !strings.Contains(err.Error(), p) || !strings.Contains(err.Error(), "mv "+p+" "+p+".bad") {
+			t.Errorf("Load(%s) = %v, want ErrUnusable naming the file and how to move it aside", name, err)
 		}
 	}
 }
