@@ -369,7 +369,7 @@ func TestAmbiguousAddRefusal(t *testing.T) {
 	for i := range MaxEndpoints {
 		full = append(full, ep(uint8(i+1), fmt.Sprintf("198.51.100.%d", i+1)))
 	}
-	const refusal = "add endpoint 192.0.2.2 id 3: invalid argument (kernel: too many addresses or duplicate one)"
+	const refusal = "add endpoint 192.0.2.2 id 3 subflow: invalid argument (kernel: too many addresses or duplicate one)"
 	tests := []struct {
 		name     string
 		kernel   kernelError
@@ -388,7 +388,7 @@ func TestAmbiguousAddRefusal(t *testing.T) {
 			[]Endpoint{{ID: 1, Addr: netip.MustParseAddr("192.0.2.2"), Port: 8080, Flags: FlagSignal}}, nil, refusal, true},
 		{"nothing in the way", kernelError{unix.EINVAL, ambiguousAddText}, []Endpoint{ep(1, "192.0.2.1")}, nil, refusal, true},
 		{"another EINVAL", kernelError{unix.EINVAL, "missing address"}, []Endpoint{ep(1, "192.0.2.2")}, nil,
-			"add endpoint 192.0.2.2 id 3: invalid argument (kernel: missing address)", false},
+			"add endpoint 192.0.2.2 id 3 subflow: invalid argument (kernel: missing address)", false},
 	}
 	sentinels := []error{ErrExists, ErrNotFound, ErrPermission, ErrNotSupported, ErrTableFull, ErrDisabled, ErrEventsLost}
 	for _, tt := range tests {

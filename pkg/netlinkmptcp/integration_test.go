@@ -144,7 +144,7 @@ func TestIntegrationEndpointErrors(t *testing.T) {
 // the client found the reason in the endpoint table.
 func askedTheTable(err error) bool {
 	var e *Error
-	return errors.As(err, &e) && errors.Is(e.Err, unix.EINVAL) && e.Found != nil
+	return errors.As(err, &e) && errors.Is(e.Err, unix.EINVAL) && e.Kind != nil
 }
 
 func addErr(c *Client, e Endpoint) error {
