@@ -200,7 +200,7 @@ func (c *Client) explainAddRefusal(err error, e Endpoint) error {
 	if derr != nil {
 		return err
 	}
-	kind, why := classifyAddRefusal(eps, e)
+	why, kind := classifyAddRefusal(eps, e)
 	if kind == nil {
 		return err
 	}
@@ -210,23 +210,24 @@ func (c *Client) explainAddRefusal(err error, e Endpoint) error {
 
 // classifyAddRefusal tells why the kernel refused to add e to the table
 // eps, checking in the kernel's own order: a full table, then a taken id,
-// then a taken address (and port). It returns a nil kind when none applies.
-func classifyAddRefusal(eps []Endpoint, e Endpoint) (kind error, why string) {
+// then a taken address (and port): why in words, and the sentinel, nil when
+// none applies.
+func classifyAddRefusal(eps []Endpoint, e Endpoint) (why string, kind error) {
 	if len(eps) >= MaxEndpoints {
-		return ErrTableFull, fmt.Sprintf("the table holds %d endpoints, the kernel's maximum", len(eps))
+		return fmt.Sprintf("the table holds %d endpoints, the kernel's maximum", len(eps)), ErrTableFull
 	}
 	addr := e.Addr.WithZone("")
 	for _, x := range eps {
 		if e.ID != 0 && x.ID == e.ID {
-			return ErrExists, fmt.Sprintf("id %d is taken by endpoint %s", x.ID, x.Addr)
+			return fmt.Sprintf("id %d is taken by endpoint %s", x.ID, x.Addr), ErrExists
 		}
 	}
 	for _, x := range eps {
 		if x.Addr == addr && x.Port == e.Port {
-			return ErrExists, fmt.Sprintf("endpoint id %d has this address", x.ID)
+			return fmt.Sprintf("endpoint id %d has this address", x.ID), ErrExists
 		}
 	}
-	return nil, ""
+	return "", nil
 }
 
 // DeleteEndpoint deletes the endpoint with the given id. The kernel
