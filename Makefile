@@ -7,9 +7,12 @@ BIN     := bin/mptcpgd
 STATICCHECK := $(CURDIR)/bin/staticcheck
 STATICCHECK_VERSION := v0.8.2
 PREFIX  ?= /usr/local
+VMTEST  := bin/mptcpgd-vmtest
+# Debian's kernel series that `make test-kernels` boots (newest package of each).
+KERNELS ?= 6.1 6.12
 export PATH := $(dir $(GO)):$(PATH)
 
-.PHONY: all build deps lint test demo bench install uninstall clean
+.PHONY: all build deps deps-vm lint test test-host test-kernels test-guest vmtest demo bench install uninstall clean
 
 all: build
 
@@ -19,17 +22,45 @@ build:
 deps:
 	@scripts/deps.sh
 
+deps-vm:
+	@scripts/deps.sh --vm
+
 $(STATICCHECK):
 	GOBIN=$(CURDIR)/bin $(GO) install honnef.co/go/tools/cmd/staticcheck@$(STATICCHECK_VERSION)
 
 lint: $(STATICCHECK)
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt would change: $$out"; exit 1; fi
 	$(GO) vet ./...
+	$(GO) vet -tags guest ./...
 	$(STATICCHECK) ./...
+	$(STATICCHECK) -tags guest ./...
 
-# Kernel tests share the host-wide generic-netlink lock: one package at a time.
+# Everything: the host suite, then Debian's kernels and the systemd guest in
+# qemu. All three run even when one fails; the target fails if any did.
 test: deps lint
+	@rc=0; \
+	$(MAKE) --no-print-directory test-host || rc=1; \
+	$(MAKE) --no-print-directory test-kernels || rc=1; \
+	$(MAKE) --no-print-directory test-guest || rc=1; \
+	exit $$rc
+
+# The host suite on this machine's kernel. Kernel tests share the host-wide
+# generic-netlink lock: one package at a time.
+test-host: deps
 	$(GO) test -p 1 -count=1 -timeout 15m ./...
+
+vmtest:
+	$(GO) build -o $(VMTEST) ./cmd/mptcpgd-vmtest
+
+# The kernel test packages on Debian's kernels (KERNELS="6.1 6.12"), each
+# booted under qemu; kernels and initramfs are cached in /var/cache/mptcpgd-test.
+test-kernels: deps deps-vm vmtest
+	$(VMTEST) kernels $(KERNELS)
+
+# The guest tests (//go:build guest) in a Debian 12 guest with systemd as
+# PID 1, the unit installed with make install; the image is cached.
+test-guest: deps deps-vm build vmtest
+	$(VMTEST) systemd
 
 # A client with two uplinks and a server in network namespaces, both running
 # mptcpgd; an MPTCP transfer with a cable pulled and plugged back.
@@ -64,4 +95,4 @@ uninstall:
 	rm -f $(DESTDIR)$(PREFIX)/sbin/mptcpgd $(DESTDIR)/etc/systemd/system/mptcpgd.service $(DESTDIR)/etc/iproute2/rt_protos.d/mptcpgd.conf
 
 clean:
-	rm -rf bin
+	rm -rf bin out/vmtest

@@ -2,8 +2,9 @@
 # Installs what building, testing and the demo need on Debian, if missing:
 # iproute2 (ip, tc, ss, nstat), ping, systemd-analyze (unit checks), Go, and
 # the programs the tests of mptcpgd run wrap (python3, nc.openbsd, curl,
-# iperf3, a C compiler, strace to check its system calls).
-# Runs as root; does nothing when everything is there.
+# iperf3, a C compiler, strace to check its system calls); with --vm also
+# what the qemu guests of `make test-kernels` and `make test-guest` need
+# (scripts/vm). Runs as root; does nothing when everything is there.
 set -eu
 
 missing=""
@@ -23,6 +24,17 @@ need iperf3 iperf3
 need setpriv util-linux
 need strace strace
 need setcap libcap2-bin
+if [ "${1:-}" = --vm ]; then
+	need qemu-system-x86_64 qemu-system-x86
+	need mmdebstrap mmdebstrap
+	need cpio cpio
+	need mkfs.ext4 e2fsprogs
+	need depmod kmod
+	need xz xz-utils
+	need zstd zstd
+	[ -x /bin/busybox ] && /bin/busybox --list 2>/dev/null | grep -qx insmod && ! ldd /bin/busybox >/dev/null 2>&1 ||
+		missing="$missing busybox-static"
+fi
 
 if [ -n "$missing" ]; then
 	if [ "$(id -u)" != 0 ]; then

@@ -61,6 +61,11 @@ func showCmd(o options, explicit bool, stdout io.Writer) error {
 		rep = show.Report{Version: version, Status: st, Note: err.Error()}
 	}
 	rep.Units = wrappedUnits()
+	// The kernel is this host's, the daemon's too: ask it here, so that a
+	// daemon of another version need not say.
+	if f, err := netlinkmptcp.ProbeFeatures(nil); err == nil {
+		rep.Kernel = &show.Kernel{Version: fmt.Sprintf("%d.%d", f.Major, f.Minor), Lacks: f.Missing()}
+	}
 	if o.json {
 		enc := json.NewEncoder(stdout)
 		enc.SetIndent("", "  ")

@@ -13,6 +13,7 @@ import (
 
 	"github.com/mptcpgd/mptcpgd/internal/daemonlab"
 	"github.com/mptcpgd/mptcpgd/internal/lab"
+	"github.com/mptcpgd/mptcpgd/pkg/netlinkmptcp"
 )
 
 // client is a namespace with two uplinks (eth1, eth2) to a peer, each with
@@ -170,6 +171,21 @@ func TestShowAndCleanup(t *testing.T) {
 	} {
 		if !strings.Contains(out, want) {
 			t.Errorf("show output lacks %q:\n%s", want, out)
+		}
+	}
+	// The kernel section says what this kernel lacks: nothing on 6.18,
+	// listener events and laminar endpoints on 6.1.
+	var kernel netlinkmptcp.Features
+	if err := c.Do(func() (err error) { kernel, err = netlinkmptcp.ProbeFeatures(nil); return err }); err != nil {
+		t.Fatal(err)
+	}
+	wantKernel := kernel.Missing()
+	if len(wantKernel) == 0 {
+		wantKernel = []string{"has everything mptcpgd uses"}
+	}
+	for _, want := range wantKernel {
+		if !strings.Contains(out, want) {
+			t.Errorf("show output lacks %q (Linux %d.%d):\n%s", want, kernel.Major, kernel.Minor, out)
 		}
 	}
 	rep := d.Show()

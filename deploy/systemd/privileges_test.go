@@ -118,11 +118,11 @@ func TestUnitPrivilegesSuffice(t *testing.T) {
 			}
 		}()
 		// The monitor says nothing when it has subscribed, so keep making
-		// events (an MPTCP listener and its close) until one arrives.
+		// events (an MPTCP connection and its close) until one arrives.
 		tick := time.NewTicker(50 * time.Millisecond)
 		defer tick.Stop()
 		for {
-			if err := ns.Do(mptcpListener); err != nil {
+			if err := ns.Do(mptcpConnection); err != nil {
 				t.Fatal(err)
 			}
 			select {
@@ -140,12 +140,27 @@ func TestUnitPrivilegesSuffice(t *testing.T) {
 	})
 }
 
-func mptcpListener() error {
+// mptcpConnection opens and closes an MPTCP connection over loopback: it
+// makes connection events (created, established, closed), which every
+// kernel with MPTCP events sends; listener events alone are Linux 6.2+.
+func mptcpConnection() error {
 	var lc net.ListenConfig
 	lc.SetMultipathTCP(true)
 	ln, err := lc.Listen(context.Background(), "tcp", "127.0.0.1:0")
 	if err != nil {
 		return err
 	}
-	return ln.Close()
+	defer ln.Close()
+	var d net.Dialer
+	d.SetMultipathTCP(true)
+	c, err := d.Dial("tcp", ln.Addr().String())
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	s, err := ln.Accept()
+	if err != nil {
+		return err
+	}
+	return s.Close()
 }

@@ -110,6 +110,10 @@ type MPTCPConnInfo struct {
 	// BytesSent, BytesReceived and BytesAcked are connection-level bytes.
 	Retransmits                                        uint32
 	BytesRetrans, BytesSent, BytesReceived, BytesAcked uint64
+	// ByteCounters says the kernel reported Retransmits and the byte
+	// counters (Linux 6.5+), and HasSubflowsTotal SubflowsTotal (6.10+):
+	// older kernels' struct is shorter, and the fields are then unknown.
+	ByteCounters, HasSubflowsTotal bool
 }
 
 // MPTCPInfo reads the connection-level MPTCP state (getsockopt MPTCP_INFO).
@@ -145,6 +149,8 @@ func MPTCPInfo(c *net.TCPConn) (MPTCPConnInfo, error) {
 		BytesReceived:      ne.Uint64(buf[64:]),
 		BytesAcked:         ne.Uint64(buf[72:]),
 		SubflowsTotal:      int(buf[80]),
+		ByteCounters:       n >= 80,
+		HasSubflowsTotal:   n >= 81,
 	}, nil
 }
 

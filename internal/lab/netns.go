@@ -8,6 +8,7 @@
 package lab
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"errors"
@@ -22,6 +23,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"syscall"
+	"time"
 
 	"golang.org/x/sys/unix"
 )
@@ -55,9 +57,38 @@ type NS struct {
 	// Name is the namespace's name under /run/netns.
 	Name string
 	tb   TB
+	// machine: the machine's own namespace (Machine), which outlives the
+	// test and holds processes that are not the test's.
+	machine bool
 
 	fdOnce sync.Once
 	fd     *os.File
+}
+
+// GuestMarker is the file that marks a throwaway test guest (the systemd
+// guest of scripts/vm): Machine works only where it exists.
+const GuestMarker = "/etc/mptcpgd-test-guest"
+
+// Machine returns the machine's own network namespace (PID 1's) as an NS,
+// named with `ip netns attach` so that the lab's helpers reach it: a test
+// that runs the daemon as a service under systemd builds its topology
+// around it. It fails the test anywhere but in a test guest, since the
+// test then changes the machine's own network. Its cleanup removes the
+// name only; the links the test added go with the lab's other namespaces.
+func Machine(tb TB) *NS {
+	tb.Helper()
+	Require(tb)
+	if _, err := os.Stat(GuestMarker); err != nil {
+		tb.Fatalf("lab.Machine changes this machine's own network: it runs only in a test guest (%s, scripts/vm); %v", GuestMarker, err)
+	}
+	sweepOnce.Do(sweepStale)
+	name := fmt.Sprintf("%s%d-%d-machine", Prefix, os.Getpid(), seq.Add(1))
+	if out, err := exec.Command("ip", "netns", "attach", name, "1").CombinedOutput(); err != nil {
+		tb.Fatalf("ip netns attach %s 1: %v: %s", name, err, out)
+	}
+	n := &NS{Name: name, tb: tb, machine: true}
+	tb.Cleanup(func() { n.delete() })
+	return n
 }
 
 // Require skips the test when it cannot create namespaces (not root, no ip
@@ -107,13 +138,48 @@ func New(tb TB, role string) *NS {
 	n := &NS{Name: name, tb: tb}
 	tb.Cleanup(func() { n.delete() })
 	n.IP("link", "set", "lo", "up")
+	if os.Getenv(MonitorEnv) != "" {
+		n.monitor(role)
+	}
 	return n
 }
 
+// MonitorEnv, when set in the environment, makes every namespace log what
+// `ip mptcp monitor` sees there, for a test that fails on a kernel that
+// cannot be debugged interactively (the guests of make test-kernels).
+const MonitorEnv = "MPTCPGD_LAB_MONITOR"
+
+// monitor logs the namespace's MPTCP events until the test ends.
+func (n *NS) monitor(role string) {
+	cmd := exec.Command("ip", "-n", n.Name, "mptcp", "monitor")
+	out, err := cmd.StdoutPipe()
+	if err == nil {
+		err = cmd.Start()
+	}
+	if err != nil {
+		n.tb.Logf("%s: ip mptcp monitor: %v", role, err)
+		return
+	}
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		sc := bufio.NewScanner(out)
+		for sc.Scan() {
+			n.tb.Logf("%s %s mptcp monitor: %s", time.Now().Format("15:04:05.000"), role, sc.Text())
+		}
+	}()
+	n.tb.Cleanup(func() {
+		_ = cmd.Process.Kill()
+		<-done
+		_ = cmd.Wait()
+	})
+}
+
 // delete kills every process still inside the namespace (only processes the
-// test started can be there) and removes it.
+// test started can be there) and removes it; of the machine's namespace it
+// removes the name only.
 func (n *NS) delete() {
-	if out, err := exec.Command("ip", "netns", "pids", n.Name).Output(); err == nil {
+	if out, err := exec.Command("ip", "netns", "pids", n.Name).Output(); err == nil && !n.machine {
 		for _, f := range strings.Fields(string(out)) {
 			// Never the test binary itself, should one of its threads
 			// have been stranded inside.

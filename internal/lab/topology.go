@@ -89,6 +89,9 @@ type TopologyOptions struct {
 	// Checksums sets net.mptcp.checksum_enabled=1 on client and server,
 	// which makes the kernel's known misdelivery rarer (docs/architecture.md).
 	Checksums bool
+	// Client, if set, is the client instead of a new namespace: Machine,
+	// in a test guest, where the daemon under test runs as a service.
+	Client *NS
 }
 
 // Uplink is one link between a host (client or server) and the router.
@@ -228,11 +231,15 @@ const (
 )
 
 // NewTopology builds the lab in three new namespaces (client, router,
-// server), all deleted when tb ends.
+// server; the client may be given), all deleted when tb ends.
 func NewTopology(tb TB, opt TopologyOptions) *Topology {
 	tb.Helper()
+	client := opt.Client
+	if client == nil {
+		client = New(tb, "client")
+	}
 	t := &Topology{
-		Client:  New(tb, "client"),
+		Client:  client,
 		Router:  New(tb, "router"),
 		Server:  New(tb, "server"),
 		Options: opt,

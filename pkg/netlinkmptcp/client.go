@@ -31,6 +31,7 @@ type Config struct {
 type Client struct {
 	conn     *genetlink.Conn
 	familyID uint16
+	family   familyInfo
 }
 
 // Dial opens a generic-netlink socket in cfg's namespace (nil: the caller's)
@@ -78,36 +79,7 @@ func newClient(conn *genetlink.Conn) (*Client, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Client{conn: conn, familyID: f.ID}, nil
-}
-
-// resolveFamily looks the mptcp_pm family up by name.
-func resolveFamily(conn *genetlink.Conn) (genetlink.Family, error) {
-	f, err := conn.GetFamily(familyName)
-	if errors.Is(err, unix.ENOENT) {
-		return genetlink.Family{}, &sentenceError{
-			text: "the kernel has no MPTCP path manager (generic netlink family mptcp_pm not found): " +
-				"it was built without CONFIG_MPTCP or is older than Linux 5.12; " +
-				"build it with CONFIG_MPTCP=y or upgrade to 5.12 or later",
-			kind:  ErrNotSupported,
-			cause: err,
-		}
-	}
-	if err != nil {
-		return genetlink.Family{}, opError("resolve generic netlink family "+familyName, err)
-	}
-	return f, nil
-}
-
-// eventsGroup is the id of the family's event group, 0 when the kernel
-// (older than 5.12) has none.
-func eventsGroup(f genetlink.Family) uint32 {
-	for _, g := range f.Groups {
-		if g.Name == eventsGroupName {
-			return g.ID
-		}
-	}
-	return 0
+	return &Client{conn: conn, familyID: f.id, family: f}, nil
 }
 
 // Close closes the socket.
@@ -182,7 +154,8 @@ func (c *Client) Endpoint(id uint8) (Endpoint, error) {
 // else from a dump, by address and port.
 //
 // A second endpoint with the same address is ErrExists, as is an id already
-// in use; a full table (MaxEndpoints) is ErrTableFull on Linux 6.18.
+// in use; a full table (MaxEndpoints) is ErrTableFull. Where the kernel
+// answers all three alike (Linux 6.1), the table is read to tell which.
 func (c *Client) AddEndpoint(e Endpoint) (Endpoint, error) {
 	op := "add endpoint " + e.String()
 	if !e.Addr.IsValid() {
@@ -191,7 +164,7 @@ func (c *Client) AddEndpoint(e Endpoint) (Endpoint, error) {
 	if err := c.command(op, cmdAddAddr, func(ae *netlink.AttributeEncoder) {
 		ae.Nested(attrAddr, endpointNest(e, false))
 	}); err != nil {
-		return Endpoint{}, err
+		return Endpoint{}, c.explainAddRefusal(err, e)
 	}
 	if e.ID != 0 {
 		stored, err := c.Endpoint(e.ID)
@@ -210,6 +183,54 @@ func (c *Client) AddEndpoint(e Endpoint) (Endpoint, error) {
 		}
 	}
 	return Endpoint{}, &Error{Op: op, Err: errors.New("added, but no longer in the endpoint table")}
+}
+
+// ambiguousAddText is the kernel's text with the EINVAL it gives, before
+// distinct errnos, for a full table, a taken id and a taken address alike
+// (6.1 says just this; some later kernels append the errno).
+const ambiguousAddText = "too many addresses or duplicate one"
+
+// explainAddRefusal tells an ambiguous ADD_ADDR refusal apart by reading
+// the endpoint table: the *Error gets the sentinel found as its Kind, and
+// the returned error says why. The table may have changed since the
+// refusal: what is found is what the table showed just after it.
+func (c *Client) explainAddRefusal(err error, e Endpoint) error {
+	var kerr *Error
+	if !errors.As(err, &kerr) || !errors.Is(kerr.Err, unix.EINVAL) || !strings.Contains(kerr.Message, ambiguousAddText) {
+		return err
+	}
+	eps, derr := c.Endpoints()
+	if derr != nil {
+		return err
+	}
+	why, kind := classifyAddRefusal(eps, e)
+	if kind == nil {
+		return err
+	}
+	kerr.Kind = kind
+	return fmt.Errorf("%w: %s", err, why)
+}
+
+// classifyAddRefusal tells why the kernel refused to add e to the table
+// eps, checking in the kernel's own order: a full table, then a taken id,
+// then a taken address (and port): why in words, and the sentinel, nil when
+// none applies.
+func classifyAddRefusal(eps []Endpoint, e Endpoint) (why string, kind error) {
+	if len(eps) >= MaxEndpoints {
+		return fmt.Sprintf("the table holds %d endpoints, the kernel's maximum", len(eps)), ErrTableFull
+	}
+	addr := e.Addr.WithZone("")
+	for _, x := range eps {
+		if e.ID != 0 && x.ID == e.ID {
+			return fmt.Sprintf("id %d is taken by endpoint %s", x.ID, x.Addr), ErrExists
+		}
+	}
+	for _, x := range eps {
+		if x.Addr == addr && x.Port == e.Port {
+			return fmt.Sprintf("endpoint id %d has this address", x.ID), ErrExists
+		}
+	}
+	return "", nil
 }
 
 // DeleteEndpoint deletes the endpoint with the given id. The kernel

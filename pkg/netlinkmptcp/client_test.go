@@ -3,6 +3,7 @@ package netlinkmptcp
 import (
 	"bytes"
 	"errors"
+	"fmt"
 	"net/netip"
 	"strings"
 	"testing"
@@ -357,6 +358,71 @@ func TestKernelErrors(t *testing.T) {
 	}
 }
 
+// TestAmbiguousAddRefusal answers ADD_ADDR as Linux 6.1 does, one EINVAL
+// for a full table, a taken id and a taken address, and checks that the
+// client reads the table to tell them apart, as later kernels' errnos do.
+func TestAmbiguousAddRefusal(t *testing.T) {
+	ep := func(id uint8, a string) Endpoint {
+		return Endpoint{ID: id, Addr: netip.MustParseAddr(a), Flags: FlagSubflow}
+	}
+	var full []Endpoint
+	for i := range MaxEndpoints {
+		full = append(full, ep(uint8(i+1), fmt.Sprintf("198.51.100.%d", i+1)))
+	}
+	const refusal = "add endpoint 192.0.2.2 id 3 subflow: invalid argument (kernel: too many addresses or duplicate one)"
+	tests := []struct {
+		name     string
+		kernel   kernelError
+		table    []Endpoint
+		sentinel error
+		text     string
+		dumped   bool
+	}{
+		{"table full", kernelError{unix.EINVAL, ambiguousAddText}, full, ErrTableFull,
+			refusal + ": the table holds 8 endpoints, the kernel's maximum", true},
+		{"id taken", kernelError{unix.EINVAL, ambiguousAddText}, []Endpoint{ep(3, "192.0.2.9")}, ErrExists,
+			refusal + ": id 3 is taken by endpoint 192.0.2.9", true},
+		{"address taken", kernelError{unix.EINVAL, ambiguousAddText}, []Endpoint{ep(1, "192.0.2.2")}, ErrExists,
+			refusal + ": endpoint id 1 has this address", true},
+		{"address taken with another port", kernelError{unix.EINVAL, ambiguousAddText},
+			[]Endpoint{{ID: 1, Addr: netip.MustParseAddr("192.0.2.2"), Port: 8080, Flags: FlagSignal}}, nil, refusal, true},
+		{"nothing in the way", kernelError{unix.EINVAL, ambiguousAddText}, []Endpoint{ep(1, "192.0.2.1")}, nil, refusal, true},
+		{"another EINVAL", kernelError{unix.EINVAL, "missing address"}, []Endpoint{ep(1, "192.0.2.2")}, nil,
+			"add endpoint 192.0.2.2 id 3 subflow: invalid argument (kernel: missing address)", false},
+	}
+	sentinels := []error{ErrExists, ErrNotFound, ErrPermission, ErrNotSupported, ErrTableFull, ErrDisabled, ErrEventsLost}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c, k := fakeClient(t, func(req request) ([][]byte, error) {
+				if req.cmd != cmdGetAddr {
+					return nil, tt.kernel
+				}
+				var replies [][]byte
+				for _, e := range tt.table {
+					replies = append(replies, endpointReply(e))
+				}
+				return replies, nil
+			})
+			_, err := c.AddEndpoint(ep(3, "192.0.2.2"))
+			if err == nil || err.Error() != tt.text {
+				t.Fatalf("error %q, want %q", err, tt.text)
+			}
+			if !errors.Is(err, unix.EINVAL) {
+				t.Errorf("errors.Is(%v, EINVAL) = false: the kernel's errno must stay", err)
+			}
+			for _, s := range sentinels {
+				if got := errors.Is(err, s); got != (s == tt.sentinel) {
+					t.Errorf("errors.Is(err, %q) = %v", s, got)
+				}
+			}
+			sent := k.sent()
+			if dumped := len(sent) == 2 && sent[1].cmd == cmdGetAddr && sent[1].flags&netlink.Dump != 0; dumped != tt.dumped {
+				t.Errorf("requests %v: dumped the table %v, want %v", sent, dumped, tt.dumped)
+			}
+		})
+	}
+}
+
 func TestRefusedBeforeSending(t *testing.T) {
 	c, k := fakeClient(t, func(request) ([][]byte, error) { return nil, nil })
 	calls := map[string]func() error{
@@ -403,12 +469,12 @@ func TestDialWithoutFamily(t *testing.T) {
 }
 
 func TestEventsGroup(t *testing.T) {
-	if got := eventsGroup(testFamily); got != 10 {
+	f := familyInfo{id: 0x1d, groups: map[string]uint32{"mptcp_pm_cmds": 9, eventsGroupName: 10}}
+	if got := f.eventsGroup(); got != 10 {
 		t.Errorf("eventsGroup = %d, want 10", got)
 	}
-	old := testFamily
-	old.Groups = old.Groups[:1]
-	if got := eventsGroup(old); got != 0 {
+	delete(f.groups, eventsGroupName)
+	if got := f.eventsGroup(); got != 0 {
 		t.Errorf("eventsGroup without the group = %d, want 0", got)
 	}
 }

@@ -16,6 +16,7 @@ import (
 // alike.
 var (
 	// ErrExists: the endpoint's address (EEXIST) or id (EBUSY) is taken.
+	// Kernels that answer both with EINVAL (6.1) are asked which it was.
 	ErrExists = nlerr.ErrExists
 	// ErrNotFound: no such endpoint, connection or subflow (ENOENT, ESRCH,
 	// and EINVAL with the kernel's text "address not found", its answer to
@@ -27,8 +28,7 @@ var (
 	// (EOPNOTSUPP).
 	ErrNotSupported = nlerr.ErrNotSupported
 	// ErrTableFull: the namespace already has MaxEndpoints endpoints (ERANGE
-	// on Linux 6.18; older kernels answer a plain EINVAL, which does not
-	// match).
+	// on Linux 6.18; kernels that answer EINVAL, as 6.1, are asked).
 	ErrTableFull = errors.New("endpoint table full")
 	// ErrDisabled: MPTCP is switched off in the network namespace.
 	ErrDisabled = errors.New("MPTCP disabled")

@@ -202,7 +202,7 @@ func listenOn(conn *genetlink.Conn, cfg *Config) (*Events, error) {
 	if err != nil {
 		return nil, err
 	}
-	group := eventsGroup(f)
+	group := f.eventsGroup()
 	if group == 0 {
 		return nil, &sentenceError{
 			text: "the kernel's MPTCP path manager has no event group (mptcp_pm_events), " +
@@ -225,7 +225,7 @@ func listenOn(conn *genetlink.Conn, cfg *Config) (*Events, error) {
 			return nil, opError("attach the events filter", err)
 		}
 	}
-	return &Events{conn: conn, familyID: f.ID}, nil
+	return &Events{conn: conn, familyID: f.id}, nil
 }
 
 // joinError explains a refused group join.

@@ -10,11 +10,14 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// Features are the parts of the path-manager API a kernel version has.
+// Features are the parts of the MPTCP API a kernel has. ProbeFeatures asks
+// the kernel where that has no side effect; FeaturesFor knows them by
+// version.
 type Features struct {
 	// Major and Minor are the kernel's version.
 	Major, Minor int
-	// Events: the mptcp_pm_events group and SET_FLAGS (5.12).
+	// Events: the mptcp_pm_events group and SET_FLAGS (5.12). Probed: the
+	// family's multicast groups.
 	Events bool
 	// UserChosenIDs: ADD_ADDR honours the ID attribute (5.12).
 	UserChosenIDs bool
@@ -24,14 +27,28 @@ type Features struct {
 	Fullmesh bool
 	// Implicit: the kernel makes FlagImplicit endpoints (5.18).
 	Implicit bool
-	// UserspacePM: the userspace path manager and its token commands (5.19).
+	// UserspacePM: the userspace path manager and its token commands
+	// (5.19). Probed: the family's commands.
 	UserspacePM bool
 	// ListenerEvents: EventListenerCreated and EventListenerClosed (6.2).
 	ListenerEvents bool
-	// TokenInGetAddr: GET_ADDR takes a TOKEN (6.9).
+	// TokenInGetAddr: GET_ADDR takes a TOKEN (6.9). Probed: the command's
+	// policy.
 	TokenInGetAddr bool
+	// UserspaceSubflowIfIndex: a subflow the userspace path manager creates
+	// is bound to the local endpoint's IF_IDX, and its SUB_ESTABLISHED
+	// event carries it (6.13; stable kernels such as Debian's 6.12 have it
+	// too, 6.1 does not).
+	UserspaceSubflowIfIndex bool
 	// Laminar: FlagLaminar (6.18).
 	Laminar bool
+	// ByteCounters: struct mptcp_info counts the connection's bytes sent,
+	// received, acknowledged and retransmitted (6.5). Probed: the length of
+	// MPTCP_INFO.
+	ByteCounters bool
+	// SubflowsTotal: struct mptcp_info counts all subflows, the initial one
+	// included (6.10). Probed as ByteCounters.
+	SubflowsTotal bool
 }
 
 // version is a kernel version, comparable with atLeast.
@@ -45,23 +62,27 @@ func (v version) atLeast(major, minor int) bool {
 func FeaturesFor(major, minor int) Features {
 	v := version{major, minor}
 	return Features{
-		Major:          major,
-		Minor:          minor,
-		Events:         v.atLeast(5, 12),
-		UserChosenIDs:  v.atLeast(5, 12),
-		Ports:          v.atLeast(5, 12),
-		Fullmesh:       v.atLeast(5, 15),
-		Implicit:       v.atLeast(5, 18),
-		UserspacePM:    v.atLeast(5, 19),
-		ListenerEvents: v.atLeast(6, 2),
-		TokenInGetAddr: v.atLeast(6, 9),
-		Laminar:        v.atLeast(6, 18),
+		Major:                   major,
+		Minor:                   minor,
+		Events:                  v.atLeast(5, 12),
+		UserChosenIDs:           v.atLeast(5, 12),
+		Ports:                   v.atLeast(5, 12),
+		Fullmesh:                v.atLeast(5, 15),
+		Implicit:                v.atLeast(5, 18),
+		UserspacePM:             v.atLeast(5, 19),
+		ListenerEvents:          v.atLeast(6, 2),
+		TokenInGetAddr:          v.atLeast(6, 9),
+		UserspaceSubflowIfIndex: v.atLeast(6, 13),
+		Laminar:                 v.atLeast(6, 18),
+		ByteCounters:            v.atLeast(6, 5),
+		SubflowsTotal:           v.atLeast(6, 10),
 	}
 }
 
 // KernelFeatures returns the features of the running kernel, from the
 // release uname(2) reports. Distribution kernels that backport MPTCP work
-// have more than their version says; this reports what the version promises.
+// have more than their version says; this reports what the version promises
+// (ProbeFeatures asks the kernel).
 func KernelFeatures() (Features, error) {
 	var u unix.Utsname
 	if err := unix.Uname(&u); err != nil {

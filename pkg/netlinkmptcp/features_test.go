@@ -1,6 +1,7 @@
 package netlinkmptcp
 
 import (
+	"golang.org/x/sys/unix"
 	"strings"
 	"testing"
 )
@@ -31,32 +32,42 @@ func TestParseRelease(t *testing.T) {
 }
 
 func TestFeaturesFor(t *testing.T) {
-	// Each row is the first version with a feature and the one just
-	// before it.
-	tests := []struct {
+	// The first version with each feature: FeaturesFor has it from there
+	// on, and not in the version just before.
+	since := []struct {
+		name         string
+		has          func(Features) bool
 		major, minor int
-		want         Features
 	}{
-		{5, 11, Features{}},
-		{5, 12, Features{Events: true, UserChosenIDs: true, Ports: true}},
-		{5, 14, Features{Events: true, UserChosenIDs: true, Ports: true}},
-		{5, 15, Features{Events: true, UserChosenIDs: true, Ports: true, Fullmesh: true}},
-		{5, 17, Features{Events: true, UserChosenIDs: true, Ports: true, Fullmesh: true}},
-		{5, 18, Features{Events: true, UserChosenIDs: true, Ports: true, Fullmesh: true, Implicit: true}},
-		{5, 19, Features{Events: true, UserChosenIDs: true, Ports: true, Fullmesh: true, Implicit: true, UserspacePM: true}},
-		{6, 1, Features{Events: true, UserChosenIDs: true, Ports: true, Fullmesh: true, Implicit: true, UserspacePM: true}},
-		{6, 2, Features{Events: true, UserChosenIDs: true, Ports: true, Fullmesh: true, Implicit: true, UserspacePM: true, ListenerEvents: true}},
-		{6, 8, Features{Events: true, UserChosenIDs: true, Ports: true, Fullmesh: true, Implicit: true, UserspacePM: true, ListenerEvents: true}},
-		{6, 9, Features{Events: true, UserChosenIDs: true, Ports: true, Fullmesh: true, Implicit: true, UserspacePM: true, ListenerEvents: true, TokenInGetAddr: true}},
-		{6, 17, Features{Events: true, UserChosenIDs: true, Ports: true, Fullmesh: true, Implicit: true, UserspacePM: true, ListenerEvents: true, TokenInGetAddr: true}},
-		{6, 18, Features{Events: true, UserChosenIDs: true, Ports: true, Fullmesh: true, Implicit: true, UserspacePM: true, ListenerEvents: true, TokenInGetAddr: true, Laminar: true}},
-		{7, 0, Features{Events: true, UserChosenIDs: true, Ports: true, Fullmesh: true, Implicit: true, UserspacePM: true, ListenerEvents: true, TokenInGetAddr: true, Laminar: true}},
+		{"Events", func(f Features) bool { return f.Events }, 5, 12},
+		{"UserChosenIDs", func(f Features) bool { return f.UserChosenIDs }, 5, 12},
+		{"Ports", func(f Features) bool { return f.Ports }, 5, 12},
+		{"Fullmesh", func(f Features) bool { return f.Fullmesh }, 5, 15},
+		{"Implicit", func(f Features) bool { return f.Implicit }, 5, 18},
+		{"UserspacePM", func(f Features) bool { return f.UserspacePM }, 5, 19},
+		{"ListenerEvents", func(f Features) bool { return f.ListenerEvents }, 6, 2},
+		{"ByteCounters", func(f Features) bool { return f.ByteCounters }, 6, 5},
+		{"TokenInGetAddr", func(f Features) bool { return f.TokenInGetAddr }, 6, 9},
+		{"SubflowsTotal", func(f Features) bool { return f.SubflowsTotal }, 6, 10},
+		{"UserspaceSubflowIfIndex", func(f Features) bool { return f.UserspaceSubflowIfIndex }, 6, 13},
+		{"Laminar", func(f Features) bool { return f.Laminar }, 6, 18},
 	}
-	for _, tt := range tests {
-		tt.want.Major, tt.want.Minor = tt.major, tt.minor
-		if got := FeaturesFor(tt.major, tt.minor); got != tt.want {
-			t.Errorf("FeaturesFor(%d, %d) =\n %+v, want\n %+v", tt.major, tt.minor, got, tt.want)
+	before := func(major, minor int) (int, int) {
+		if minor > 0 {
+			return major, minor - 1
 		}
+		return major - 1, 99
+	}
+	for _, s := range since {
+		if !s.has(FeaturesFor(s.major, s.minor)) || !s.has(FeaturesFor(s.major, s.minor+1)) || !s.has(FeaturesFor(s.major+1, 0)) {
+			t.Errorf("%s: missing from %d.%d on", s.name, s.major, s.minor)
+		}
+		if bm, bn := before(s.major, s.minor); s.has(FeaturesFor(bm, bn)) || s.has(FeaturesFor(5, 6)) {
+			t.Errorf("%s: present before %d.%d", s.name, s.major, s.minor)
+		}
+	}
+	if f := FeaturesFor(6, 1); f.Major != 6 || f.Minor != 1 {
+		t.Errorf("FeaturesFor(6, 1) says version %d.%d", f.Major, f.Minor)
 	}
 }
 
@@ -101,5 +112,121 @@ func TestKernelFeatures(t *testing.T) {
 	}
 	if f != FeaturesFor(f.Major, f.Minor) || f.Major < 2 {
 		t.Errorf("KernelFeatures() = %+v, inconsistent with its own version", f)
+	}
+}
+
+func TestParseFamilyInfo(t *testing.T) {
+	op := func(id uint32) []byte {
+		return nest(1, attr(unix.CTRL_ATTR_OP_ID, hostU32(id)), attr(unix.CTRL_ATTR_OP_FLAGS, hostU32(0)))
+	}
+	group := func(i uint16, name string, id uint32) []byte {
+		return nest(i, attr(unix.CTRL_ATTR_MCAST_GRP_NAME, append([]byte(name), 0)), attr(unix.CTRL_ATTR_MCAST_GRP_ID, hostU32(id)))
+	}
+	reply := concat(
+		attr(unix.CTRL_ATTR_FAMILY_NAME, append([]byte(familyName), 0)),
+		attr(unix.CTRL_ATTR_FAMILY_ID, hostU16(0x1d)),
+		attr(unix.CTRL_ATTR_VERSION, hostU32(1)),
+		nest(unix.CTRL_ATTR_OPS, op(cmdAddAddr), op(cmdGetAddr), op(cmdAnnounce), op(cmdRemove), op(cmdSubflowCreate), op(cmdSubflowDestroy)),
+		nest(unix.CTRL_ATTR_MCAST_GROUPS, group(1, "mptcp_pm_cmds", 9), group(2, eventsGroupName, 10)),
+	)
+	f, err := parseFamilyInfo(reply)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if f.id != 0x1d || f.eventsGroup() != 10 || len(f.commands) != 6 || !f.commands[cmdSubflowCreate] || f.commands[cmdSetFlags] {
+		t.Errorf("parseFamilyInfo = %+v", f)
+	}
+	var got Features
+	got.applyFamily(f)
+	if !got.Events || !got.UserChosenIDs || !got.Ports || !got.UserspacePM {
+		t.Errorf("features from the family = %+v, want events, ids, ports and the userspace PM", got)
+	}
+	delete(f.commands, cmdSubflowDestroy)
+	delete(f.groups, eventsGroupName)
+	got = Features{}
+	got.applyFamily(f)
+	if got.Events || got.UserChosenIDs || got.UserspacePM {
+		t.Errorf("features from a family without events and SUBFLOW_DESTROY = %+v", got)
+	}
+	if _, err := parseFamilyInfo(attr(unix.CTRL_ATTR_FAMILY_NAME, append([]byte(familyName), 0))); err == nil {
+		t.Error("parseFamilyInfo without an id: no error")
+	}
+}
+
+func TestParsePolicyDump(t *testing.T) {
+	// Policy 0 is the command's top level; attribute 1 points at policy 1,
+	// the address nest.
+	policyAttr := func(typ uint16) []byte { return nest(typ, attr(unix.NL_POLICY_TYPE_ATTR_TYPE, hostU32(1))) }
+	opPolicy := attr(unix.CTRL_ATTR_FAMILY_ID, hostU16(0x1d))
+	opPolicy = append(opPolicy, nest(unix.CTRL_ATTR_OP_POLICY, nest(cmdGetAddr, attr(unix.CTRL_ATTR_POLICY_DO, hostU32(0)), attr(unix.CTRL_ATTR_POLICY_DUMP, hostU32(0))))...)
+	top := func(attrs ...uint16) []byte {
+		var as [][]byte
+		for _, a := range attrs {
+			as = append(as, policyAttr(a))
+		}
+		return concat(attr(unix.CTRL_ATTR_FAMILY_ID, hostU16(0x1d)), nest(unix.CTRL_ATTR_POLICY, nest(0, as...)))
+	}
+	addrNest := concat(attr(unix.CTRL_ATTR_FAMILY_ID, hostU16(0x1d)), nest(unix.CTRL_ATTR_POLICY, nest(1, policyAttr(addrAttrFamily), policyAttr(addrAttrAddr4))))
+
+	tests := []struct {
+		name    string
+		replies [][]byte
+		token   bool
+	}{
+		// 6.9+: GET_ADDR has a policy of its own with TOKEN.
+		{"own policy with token", [][]byte{opPolicy, top(attrAddr, attrToken), addrNest}, true},
+		// 6.7, 6.8: its own policy, no TOKEN.
+		{"own policy", [][]byte{opPolicy, top(attrAddr), addrNest}, false},
+		// Before 6.7: the family's one policy, TOKEN for the userspace commands.
+		{"family policy", [][]byte{opPolicy, top(attrAddr, attrRcvAddAddrs, attrSubflows, attrToken, attrLocID, attrAddrRemote), addrNest}, false},
+	}
+	for _, tt := range tests {
+		attrs, err := parsePolicyDump(tt.replies, cmdGetAddr)
+		if err != nil {
+			t.Fatalf("%s: %v", tt.name, err)
+		}
+		if !attrs[attrAddr] {
+			t.Errorf("%s: attributes %v, want the top level's", tt.name, attrs)
+		}
+		if got := tokenInGetAddr(attrs); got != tt.token {
+			t.Errorf("%s: tokenInGetAddr = %v, want %v", tt.name, got, tt.token)
+		}
+	}
+	if attrs, err := parsePolicyDump([][]byte{top(attrAddr)}, cmdGetAddr); err != nil || attrs != nil {
+		t.Errorf("a dump without the command's policy = %v, %v; want nil: the kernel did not say", attrs, err)
+	}
+}
+
+func TestApplyInfoSize(t *testing.T) {
+	tests := []struct {
+		size                        int
+		byteCounters, subflowsTotal bool
+	}{
+		{48, false, false}, // 6.1
+		{80, true, false},  // 6.5
+		{96, true, true},   // 6.10
+		{128, true, true},
+	}
+	for _, tt := range tests {
+		var f Features
+		f.applyInfoSize(tt.size)
+		if f.ByteCounters != tt.byteCounters || f.SubflowsTotal != tt.subflowsTotal {
+			t.Errorf("struct mptcp_info of %d bytes: byte counters %v, subflows total %v; want %v, %v", tt.size, f.ByteCounters, f.SubflowsTotal, tt.byteCounters, tt.subflowsTotal)
+		}
+	}
+}
+
+func TestMissing(t *testing.T) {
+	if got := FeaturesFor(6, 18).Missing(); len(got) != 0 {
+		t.Errorf("6.18 lacks %q, want nothing", got)
+	}
+	got := strings.Join(FeaturesFor(6, 1).Missing(), "\n")
+	for _, want := range []string{"listener events (Linux 6.2)", "laminar endpoints (Linux 6.18)"} {
+		if !strings.Contains(got, want) {
+			t.Errorf("6.1 lacks %q; want it to name %q", got, want)
+		}
+	}
+	if strings.Contains(got, "fullmesh") {
+		t.Errorf("6.1 lacks %q; it has fullmesh", got)
 	}
 }

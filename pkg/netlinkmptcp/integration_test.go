@@ -21,7 +21,14 @@ func TestIntegrationEndpoints(t *testing.T) {
 	lab.Require(t)
 	ns := lab.New(t, "ep")
 	ns.IP("addr", "add", "192.0.2.11/32", "dev", "lo")
-	c := dial(t, nsConfig(t, ns))
+	cfg := nsConfig(t, ns)
+	c := dial(t, cfg)
+	// The laminar flag (6.18) is stored and kept by SET_FLAGS where the
+	// kernel has it; elsewhere it is not asked for.
+	laminar := Flags(0)
+	if probe(t, cfg).Laminar {
+		laminar = FlagLaminar
+	}
 
 	if eps, err := c.Endpoints(); err != nil || len(eps) != 0 {
 		t.Fatalf("Endpoints() in a new namespace = %v, %v; want none", eps, err)
@@ -37,8 +44,8 @@ func TestIntegrationEndpoints(t *testing.T) {
 	if want := (Endpoint{ID: 7, Addr: netip.MustParseAddr("192.0.2.11"), Port: 8443, Flags: FlagSignal}); withPort != want {
 		t.Errorf("AddEndpoint with id and port = %+v, want %+v", withPort, want)
 	}
-	v6 := addEndpoint(t, c, Endpoint{ID: 200, Addr: netip.MustParseAddr("2001:db8::5"), Flags: FlagSubflow | FlagBackup | FlagFullmesh | FlagLaminar})
-	if want := (Endpoint{ID: 200, Addr: netip.MustParseAddr("2001:db8::5"), Flags: FlagSubflow | FlagBackup | FlagFullmesh | FlagLaminar}); v6 != want {
+	v6 := addEndpoint(t, c, Endpoint{ID: 200, Addr: netip.MustParseAddr("2001:db8::5"), Flags: FlagSubflow | FlagBackup | FlagFullmesh | laminar})
+	if want := (Endpoint{ID: 200, Addr: netip.MustParseAddr("2001:db8::5"), Flags: FlagSubflow | FlagBackup | FlagFullmesh | laminar}); v6 != want {
 		t.Errorf("AddEndpoint IPv6 = %+v, want %+v", v6, want)
 	}
 
@@ -64,8 +71,8 @@ func TestIntegrationEndpoints(t *testing.T) {
 	if err := c.SetEndpointFlags(200, FlagSubflow); err != nil {
 		t.Fatal(err)
 	}
-	if got, err := c.Endpoint(200); err != nil || got.Flags != FlagSubflow|FlagLaminar {
-		t.Errorf("after SetEndpointFlags(200, subflow): flags %v, %v; want subflow,laminar", got.Flags, err)
+	if got, err := c.Endpoint(200); err != nil || got.Flags != FlagSubflow|laminar {
+		t.Errorf("after SetEndpointFlags(200, subflow): flags %v, %v; want %v", got.Flags, err, FlagSubflow|laminar)
 	}
 
 	if err := c.DeleteEndpoint(7); err != nil {
@@ -108,8 +115,8 @@ func TestIntegrationEndpointErrors(t *testing.T) {
 		{"delete unknown id", c.DeleteEndpoint(99), ErrNotFound, unix.EINVAL},
 	}
 	for _, tt := range tests {
-		if !errors.Is(tt.err, tt.want) || !errors.Is(tt.err, tt.errno) {
-			t.Errorf("%s: %v; want %v and errno %v", tt.name, tt.err, tt.want, tt.errno)
+		if !errors.Is(tt.err, tt.want) || !errors.Is(tt.err, tt.errno) && !askedTheTable(tt.err) {
+			t.Errorf("%s: %v; want %v and errno %v (or, where the kernel answers EINVAL for all refusals, what the table showed)", tt.name, tt.err, tt.want, tt.errno)
 		}
 		var e *Error
 		if !errors.As(tt.err, &e) {
@@ -131,6 +138,13 @@ func TestIntegrationEndpointErrors(t *testing.T) {
 	if eps, _ := c.Endpoints(); len(eps) != MaxEndpoints {
 		t.Errorf("%d endpoints after the refusals, want %d", len(eps), MaxEndpoints)
 	}
+}
+
+// askedTheTable says the kernel answered an ambiguous EINVAL (Linux 6.1) and
+// the client found the reason in the endpoint table.
+func askedTheTable(err error) bool {
+	var e *Error
+	return errors.As(err, &e) && errors.Is(e.Err, unix.EINVAL) && e.Kind != nil
 }
 
 func addErr(c *Client, e Endpoint) error {
@@ -198,13 +212,17 @@ func TestIntegrationEvents(t *testing.T) {
 	setLimits(t, sc, 2, 0)
 	cev := record(t, tb.clientCfg, "client")
 	sev := record(t, tb.serverCfg, "server")
+	// Listener events are 6.2+: on older kernels the listener is not seen.
+	listenerEvents := probe(t, tb.serverCfg).ListenerEvents
 
 	sub := addEndpoint(t, cc, Endpoint{Addr: clientB, Flags: FlagSubflow, IfIndex: ifindexC2})
 
 	listenAt := netip.AddrPortFrom(serverA, serverPort)
 	ln, accepted := listenMPTCP(t, tb.server, listenAt)
-	if e, _ := sev.waitType(EventListenerCreated); e.Local != listenAt || e.Family != FamilyIPv4 {
-		t.Errorf("listener_created = %v, want local %v", e, listenAt)
+	if listenerEvents {
+		if e, _ := sev.waitType(EventListenerCreated); e.Local != listenAt || e.Family != FamilyIPv4 {
+			t.Errorf("listener_created = %v, want local %v", e, listenAt)
+		}
 	}
 
 	conn := dialMPTCP(t, tb.client, netip.AddrPortFrom(clientA, 0), listenAt)
@@ -263,8 +281,10 @@ func TestIntegrationEvents(t *testing.T) {
 		t.Errorf("closed = %v; want token %08x", e, token)
 	}
 	ln.Close()
-	if e, _ := sev.waitType(EventListenerClosed); e.Local != listenAt {
-		t.Errorf("listener_closed = %v; want local %v", e, listenAt)
+	if listenerEvents {
+		if e, _ := sev.waitType(EventListenerClosed); e.Local != listenAt {
+			t.Errorf("listener_closed = %v; want local %v", e, listenAt)
+		}
 	}
 }
 
@@ -274,6 +294,7 @@ func TestIntegrationUserspacePM(t *testing.T) {
 	tb := newTestbed(t)
 	cc, sc := dial(t, tb.clientCfg), dial(t, tb.serverCfg)
 	setLimits(t, sc, 2, 2)
+	kernel := probe(t, tb.clientCfg)
 	cev := record(t, tb.clientCfg, "client")
 	sev := record(t, tb.serverCfg, "server")
 	listenAt := netip.AddrPortFrom(serverA, serverPort)
@@ -300,8 +321,18 @@ func TestIntegrationUserspacePM(t *testing.T) {
 		t.Fatal(err)
 	}
 	joined, _ := cev.wait("sub_established", func(e Event) bool { return e.Type == EventSubEstablished && e.Token == token })
-	if joined.Local.Addr() != clientB || joined.LocalID != sub.ID || joined.Remote != listenAt || joined.IfIndex != ifindexC2 {
+	if joined.Local.Addr() != clientB || joined.LocalID != sub.ID || joined.Remote != listenAt {
 		t.Errorf("sub_established after CreateSubflow = %v; want %v id %d -> %v", joined, clientB, sub.ID, listenAt)
+	}
+	// Kernels before 6.13 (6.1 among them) did not bind such a subflow to
+	// the endpoint's device, and the event carries no interface; stable
+	// kernels that got the fix (Debian's 6.12) carry the right one.
+	switch {
+	case joined.IfIndex == ifindexC2:
+	case joined.IfIndex == 0 && !kernel.UserspaceSubflowIfIndex:
+		t.Logf("sub_established without an interface: this kernel (%d.%d) does not bind userspace-PM subflows to IF_IDX", kernel.Major, kernel.Minor)
+	default:
+		t.Errorf("sub_established after CreateSubflow on ifindex %d; want %d", joined.IfIndex, ifindexC2)
 	}
 
 	prio := Endpoint{Addr: clientB, Port: joined.Local.Port(), ID: sub.ID, Flags: FlagBackup}
@@ -535,6 +566,34 @@ func TestIntegrationKernelFeatures(t *testing.T) {
 			t.Fatalf("features say events, ListenEvents: %v", err)
 		}
 		ev.Close()
+	}
+}
+
+// TestIntegrationProbeFeatures asks the kernel. On the kernels this project
+// runs (Debian's 6.1 and 6.12, the host's) what is probed is what the
+// version says; a difference is a backport or a broken probe, and either
+// is worth a look.
+func TestIntegrationProbeFeatures(t *testing.T) {
+	lab.Require(t)
+	ns := lab.New(t, "probe")
+	cfg := nsConfig(t, ns)
+	got := probe(t, cfg)
+	want := FeaturesFor(got.Major, got.Minor)
+	if got != want {
+		t.Errorf("probed features of Linux %d.%d:\n %+v\nwant, by version:\n %+v", got.Major, got.Minor, got, want)
+	}
+	n, err := mptcpInfoSize()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("Linux %d.%d: struct mptcp_info is %d bytes; lacks %q", got.Major, got.Minor, n, got.Missing())
+	// Probing took no endpoint and changed no limit.
+	c := dial(t, cfg)
+	if eps, err := c.Endpoints(); err != nil || len(eps) != 0 {
+		t.Errorf("endpoints after probing: %v, %v; want none", eps, err)
+	}
+	if l, err := c.Limits(); err != nil || l != (Limits{Subflows: 2}) {
+		t.Errorf("limits after probing: %v, %v; want the defaults", l, err)
 	}
 }
 

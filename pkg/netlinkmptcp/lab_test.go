@@ -85,6 +85,17 @@ func dial(t *testing.T, cfg *Config) *Client {
 
 func u32(v uint32) *uint32 { return &v }
 
+// probe returns what the kernel under test has (ProbeFeatures): tests
+// check the capability they need instead of assuming the host's kernel.
+func probe(t *testing.T, cfg *Config) Features {
+	t.Helper()
+	f, err := ProbeFeatures(cfg)
+	if err != nil {
+		t.Fatalf("ProbeFeatures: %v", err)
+	}
+	return f
+}
+
 // setLimits sets both limits or fails the test.
 func setLimits(t *testing.T, c *Client, subflows, addAddrAccepted uint32) {
 	t.Helper()

@@ -31,6 +31,8 @@ type Report struct {
 	Connections *connview.Snapshot `json:"connections,omitempty"`
 	// Units are the systemd units whose program runs under mptcpgd run.
 	Units []WrappedUnit `json:"units,omitempty"`
+	// Kernel is what the running kernel lacks, when known.
+	Kernel *Kernel `json:"kernel,omitempty"`
 }
 
 // WrappedUnit is a unit that `mptcpgd enable` gave a drop-in.
@@ -39,6 +41,15 @@ type WrappedUnit struct {
 	User bool   `json:"user"`
 	// Warning says why the drop-in may not do what it should.
 	Warning string `json:"warning,omitempty"`
+}
+
+// Kernel is what show says of the running kernel.
+type Kernel struct {
+	// Version is the kernel's, e.g. "6.1".
+	Version string `json:"version"`
+	// Lacks lists what it lacks of what mptcpgd uses or shows, one line
+	// each (netlinkmptcp.Features.Missing).
+	Lacks []string `json:"lacks"`
 }
 
 // Render writes the report as text.
@@ -178,6 +189,18 @@ func Render(w io.Writer, r Report) error {
 			if u.Warning != "" {
 				p.f("    warning: %s\n", u.Warning)
 			}
+		}
+	}
+
+	if k := r.Kernel; k != nil {
+		p.section("Kernel")
+		if len(k.Lacks) == 0 {
+			p.f("  Linux %s: has everything mptcpgd uses\n", k.Version)
+		} else {
+			p.f("  Linux %s lacks:\n", k.Version)
+		}
+		for _, l := range k.Lacks {
+			p.f("    %s\n", l)
 		}
 	}
 

@@ -103,7 +103,7 @@ func TestCapturedServer(t *testing.T) {
 		}
 		want := Connection{
 			Token: s.Token, Local: c.Remote, Remote: c.Local, State: StateEstablished, ServerSide: true,
-			JoinedSubflows: 1, MaxSubflows: 2, BytesSent: 1, BytesReceived: 1,
+			JoinedSubflows: 1, MaxSubflows: 2, BytesSent: 1, BytesReceived: 1, ByteCounters: true,
 		}
 		for _, sf := range c.Subflows {
 			want.Subflows = append(want.Subflows, Subflow{
@@ -144,7 +144,7 @@ func capturedConnections(t *testing.T, side string) (v4, v6 Connection) {
 func clientConnection(token uint32, local, remote netip.AddrPort, join netip.Addr, port uint16, endpoint uint8, backup bool) Connection {
 	return Connection{
 		Token: token, Local: local, Remote: remote, State: StateEstablished,
-		JoinedSubflows: 1, MaxSubflows: 2, LocalAddrUsed: 2, BytesSent: 1, BytesReceived: 1,
+		JoinedSubflows: 1, MaxSubflows: 2, LocalAddrUsed: 2, BytesSent: 1, BytesReceived: 1, ByteCounters: true,
 		Subflows: []Subflow{
 			{Local: local, Remote: remote, State: StateEstablished, Initial: true},
 			{Local: netip.AddrPortFrom(join, port), Remote: remote, State: StateEstablished,

@@ -91,11 +91,11 @@ func TestListDumpsAndMatches(t *testing.T) {
 		t.Errorf("dumps %v, want %v", asked, want)
 	}
 	want := []Connection{
-		{Token: 7, Local: local4, Remote: remote4, State: StateEstablished, JoinedSubflows: 1, Subflows: []Subflow{
+		{Token: 7, Local: local4, Remote: remote4, State: StateEstablished, JoinedSubflows: 1, ByteCounters: true, Subflows: []Subflow{
 			{Local: local4, Remote: remote4, State: StateEstablished, Initial: true},
 			{Local: join4, Remote: remote4, State: StateEstablished, LocalID: 1, IfIndex: 42},
 		}},
-		{Token: 8, Local: local6, Remote: remote6, State: StateEstablished, ServerSide: true, Subflows: []Subflow{
+		{Token: 8, Local: local6, Remote: remote6, State: StateEstablished, ServerSide: true, ByteCounters: true, Subflows: []Subflow{
 			{Local: local6, Remote: remote6, State: StateEstablished, Initial: true},
 		}},
 	}

@@ -191,8 +191,10 @@ func parseConnection(b []byte) (Connection, error) {
 	c.AddAddrAccepted = int(full[infoAddAddrAccepted])
 	c.LocalAddrUsed = int(full[infoLocalAddrUsed])
 	c.Fallback = ne.Uint32(full[infoFlags:])&infoFlagFallback != 0
-	c.BytesSent = ne.Uint64(full[infoBytesSent:])
-	c.BytesReceived = ne.Uint64(full[infoBytesReceived:])
+	if c.ByteCounters = len(info) >= infoBytesReceived+8; c.ByteCounters {
+		c.BytesSent = ne.Uint64(full[infoBytesSent:])
+		c.BytesReceived = ne.Uint64(full[infoBytesReceived:])
+	}
 	return c, nil
 }
 

@@ -61,9 +61,12 @@ type Connection struct {
 	LocalAddrUsed int
 	// Fallback says the connection fell back to plain TCP.
 	Fallback bool
-	// BytesSent and BytesReceived count the connection's data; they are
-	// zero on kernels before 6.5, whose struct mptcp_info lacks them.
+	// BytesSent and BytesReceived count the connection's data when
+	// ByteCounters is set. Kernels before 6.5 (Debian 12's 6.1) do not
+	// count them: the struct mptcp_info they report is too short, and the
+	// fields are zero but unknown, not a count of nothing.
 	BytesSent, BytesReceived uint64
+	ByteCounters             bool
 	// Subflows are the connection's TCP subflows, the initial one first.
 	Subflows []Subflow
 }

@@ -1,0 +1,131 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path"
+	"path/filepath"
+
+	"github.com/mptcpgd/mptcpgd/internal/vm"
+)
+
+// The kernel guest's view (scripts/vm/init): the host's root is its root,
+// the work share (run.sh, bin/) is mounted read-only on workMount, the out
+// share (results) on outMount.
+const (
+	workMount = "/run/vmtest"
+	outMount  = "/run/vmtest-out"
+)
+
+// kernelRun is one `kernels` run: the test binaries, built once, run on
+// each kernel in turn.
+type kernelRun struct {
+	opts
+	pkgs []testPackage
+	// dir holds work/ (shared with the guests: run.sh, bin/) and an out
+	// directory per kernel.
+	dir, work string
+}
+
+// runKernels boots each kernel series in turn and runs the kernel test
+// packages in it.
+func runKernels(ctx context.Context, o opts, series []string) ([]guestResults, error) {
+	listed, err := listPackages(o.root)
+	if err != nil {
+		return nil, err
+	}
+	r := kernelRun{opts: o, pkgs: selectPackages(kernelTestPackages(o.root, listed), o.packages)}
+	if len(r.pkgs) == 0 {
+		return nil, fmt.Errorf("no kernel test packages found under %s", o.root)
+	}
+	if r.dir, err = os.MkdirTemp("", "mptcpgd-vmtest-"); err != nil {
+		return nil, err
+	}
+	defer os.RemoveAll(r.dir)
+	r.work = filepath.Join(r.dir, "work")
+	bin := filepath.Join(r.work, "bin")
+	o.progress("building %d test binaries (CGO_ENABLED=0) and mptcpgd", len(r.pkgs))
+	if err := buildTests(o.root, r.pkgs, bin); err != nil {
+		return nil, err
+	}
+	if err := goCommand(o.root, "build", "-o", filepath.Join(bin, "mptcpgd"), "./cmd/mptcpgd"); err != nil {
+		return nil, err
+	}
+
+	var runs []guestResults
+	for _, s := range series {
+		if ctx.Err() != nil {
+			break
+		}
+		g, err := r.kernel(ctx, s)
+		if err != nil {
+			g = guestResults{Guest: s, Err: err}
+		}
+		runs = append(runs, g)
+	}
+	return runs, ctx.Err()
+}
+
+// kernel runs every package on the newest Debian kernel of series.
+func (r kernelRun) kernel(ctx context.Context, series string) (guestResults, error) {
+	pkg, err := resolveKernel(series)
+	if err != nil {
+		return guestResults{}, err
+	}
+	r.progress("Linux %s: %s %s", series, pkg.Name, pkg.Version)
+	k, err := unpackKernel(r.root, r.cache, pkg)
+	if err != nil {
+		return guestResults{}, err
+	}
+	initrd, err := r.initramfs(k)
+	if err != nil {
+		return guestResults{}, err
+	}
+
+	out := filepath.Join(r.dir, "out-"+k.Release)
+	if err := os.Mkdir(out, 0o755); err != nil {
+		return guestResults{}, err
+	}
+	run := guestRun{
+		Out: outMount,
+		Env: append([]string{"CI=true", "MPTCPGD_BIN=" + path.Join(workMount, "bin", "mptcpgd")}, r.env...),
+	}
+	for _, p := range r.pkgs {
+		run.Jobs = append(run.Jobs, guestJob{
+			Name:  p.Name(),
+			Label: p.Rel,
+			Dir:   filepath.Join(r.root, p.Rel),
+			Argv: append([]string{path.Join(workMount, "bin", p.Name()+".test"),
+				"-test.v", "-test.timeout=" + r.testTimeout.String()}, r.testArgs...),
+		})
+	}
+	if err := os.WriteFile(filepath.Join(r.work, "repo"), []byte(r.root), 0o644); err != nil {
+		return guestResults{}, err
+	}
+	m := vm.Machine{
+		Kernel: k.Image,
+		Initrd: initrd,
+		Append: "console=ttyS0 panic=-1 quiet",
+		Shares: []vm.Share{
+			{Tag: "hostroot", Path: "/", ReadOnly: true},
+			{Tag: "modules", Path: filepath.Join(k.Root, "lib", "modules"), ReadOnly: true},
+			{Tag: "work", Path: r.work, ReadOnly: true},
+			{Tag: "out", Path: out},
+			{Tag: "repo", Path: r.root, ReadOnly: true},
+		},
+	}
+	return r.boot(ctx, k.Release, m, run, r.work, out)
+}
+
+// initramfs builds (cached) the kernel guest's initramfs for k.
+func (r kernelRun) initramfs(k unpackedKernel) (string, error) {
+	digest, err := recipeDigest(r.root, "initramfs.sh", "init")
+	if err != nil {
+		return "", err
+	}
+	dir, err := r.cache.Get("initramfs", k.Name+"_"+k.Version+"_"+digest, func(dir string) error {
+		return runScript(r.root, "initramfs.sh", k.Root, filepath.Join(dir, "initrd.gz"))
+	})
+	return filepath.Join(dir, "initrd.gz"), err
+}

@@ -1,0 +1,176 @@
+package main
+
+import (
+	"bytes"
+	"errors"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+)
+
+func TestNewestKernelPackage(t *testing.T) {
+	search := `linux-image-6.1.0-9-amd64-unsigned - Linux 6.1 for 64-bit PCs
+linux-image-6.1.0-57-amd64-unsigned - Linux 6.1 for 64-bit PCs
+linux-image-6.1.0-57-cloud-amd64-unsigned - Linux 6.1 for x86-64 cloud
+linux-image-6.1.0-57-rt-amd64-unsigned - Linux 6.1 for 64-bit PCs, PREEMPT_RT
+linux-image-6.12.9+deb12-amd64-unsigned - Linux 6.12 for 64-bit PCs
+linux-image-6.12.113+deb12-amd64-unsigned - Linux 6.12 for 64-bit PCs
+linux-image-6.12.113+deb12-cloud-amd64-unsigned - Linux 6.12 for x86-64 cloud
+`
+	tests := map[string]string{
+		"6.1":  "linux-image-6.1.0-57-amd64-unsigned",
+		"6.12": "linux-image-6.12.113+deb12-amd64-unsigned",
+		"6.2":  "",
+	}
+	for series, want := range tests {
+		if got := newestPackage(search, kernelPackagePattern(series)); got != want {
+			t.Errorf("newest %s package = %q, want %q", series, got, want)
+		}
+	}
+}
+
+func TestCompareNatural(t *testing.T) {
+	ordered := []string{"6.1.0-9", "6.1.0-10", "6.1.0-57", "6.1.1-1", "6.12.0-1"}
+	for i := 1; i < len(ordered); i++ {
+		if compareNatural(ordered[i-1], ordered[i]) >= 0 || compareNatural(ordered[i], ordered[i-1]) <= 0 {
+			t.Errorf("%s and %s are not in order", ordered[i-1], ordered[i])
+		}
+	}
+	if compareNatural("6.1.0-9", "6.1.0-9") != 0 {
+		t.Error("a version is not equal to itself")
+	}
+}
+
+func TestKernelTestPackages(t *testing.T) {
+	root := "/src"
+	listed := []listedPackage{
+		{ImportPath: "github.com/mptcpgd/mptcpgd/pkg/pm", Dir: "/src/pkg/pm", TestGoFiles: []string{"a_test.go"},
+			TestImports: []string{"github.com/mptcpgd/mptcpgd/internal/lab"}},
+		{ImportPath: "github.com/mptcpgd/mptcpgd/e2e", Dir: "/src/e2e", XTestGoFiles: []string{"b_test.go"},
+			XTestImports: []string{"github.com/mptcpgd/mptcpgd/internal/daemonlab"}},
+		{ImportPath: "github.com/mptcpgd/mptcpgd/internal/lab", Dir: "/src/internal/lab", TestGoFiles: []string{"c_test.go"}},
+		{ImportPath: "github.com/mptcpgd/mptcpgd/pkg/config", Dir: "/src/pkg/config", TestGoFiles: []string{"d_test.go"}},
+		// Uses the lab but has no tests of its own.
+		{ImportPath: "github.com/mptcpgd/mptcpgd/internal/daemonlab", Dir: "/src/internal/daemonlab",
+			TestImports: []string{"github.com/mptcpgd/mptcpgd/internal/lab"}},
+	}
+	var got []string
+	for _, p := range kernelTestPackages(root, listed) {
+		got = append(got, p.Rel+"="+p.Name())
+	}
+	want := []string{"pkg/pm=pkg-pm", "e2e=e2e", "internal/lab=internal-lab"}
+	if !slices.Equal(got, want) {
+		t.Errorf("kernel test packages %v, want %v", got, want)
+	}
+	if sel := selectPackages(kernelTestPackages(root, listed), regexp.MustCompile(`^pkg/`)); len(sel) != 1 || sel[0].Rel != "pkg/pm" {
+		t.Errorf("selected %v, want pkg/pm", sel)
+	}
+}
+
+func TestGuestTestPackages(t *testing.T) {
+	dir := t.TempDir()
+	write := func(name, text string) {
+		if err := os.WriteFile(filepath.Join(dir, name), []byte(text), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	write("guest_test.go", "// Copyright\n\n//go:build guest\n\npackage x\n")
+	write("other_test.go", "//go:build linux\n\npackage x\n")
+	write("late_test.go", "package x\n\n//go:build guest\n")
+	listed := []listedPackage{
+		{ImportPath: "x/with", Dir: dir, IgnoredGoFiles: []string{"other_test.go", "guest_test.go"}},
+		{ImportPath: "x/without", Dir: dir, IgnoredGoFiles: []string{"other_test.go", "late_test.go"}},
+	}
+	got, err := guestTestPackages(filepath.Dir(dir), listed)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != 1 || got[0].ImportPath != "x/with" {
+		t.Errorf("guest test packages %v, want x/with only", got)
+	}
+}
+
+// TestRunScriptInAShell runs the guest's script with sh on this machine:
+// each job's exit status, times and output land where readResults looks.
+func TestRunScriptInAShell(t *testing.T) {
+	out := t.TempDir()
+	work := t.TempDir()
+	run := guestRun{
+		Out: out,
+		Env: []string{"GREETING=it's here"},
+		Jobs: []guestJob{
+			{Name: "pass", Label: "pkg/pass", Dir: work, Argv: []string{"sh", "-c", `echo "$GREETING" in "$(pwd)"; echo "--- FAIL: TestNotReally" >/dev/null`}},
+			{Name: "fail", Label: "pkg/fail", Dir: work, Argv: []string{"sh", "-c", "echo '--- FAIL: TestX (0.00s)'; echo '    --- FAIL: TestX/sub (0.00s)'; exit 1"}},
+		},
+	}
+	script := filepath.Join(work, "run.sh")
+	if err := os.WriteFile(script, []byte(run.Script()), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	var console bytes.Buffer
+	cmd := exec.Command("sh", script)
+	cmd.Stdout, cmd.Stderr = &console, &console
+	if err := cmd.Run(); err != nil {
+		t.Fatalf("%v\n%s", err, console.String())
+	}
+	if !strings.Contains(console.String(), "vmtest: fail: exit status 1") {
+		t.Errorf("console lacks the progress lines:\n%s", console.String())
+	}
+	results := readResults(out, append(run.Jobs, guestJob{Name: "never", Label: "pkg/never"}))
+	if r := results[0]; r.Status != "ok" || r.Took <= 0 || r.Took > time.Minute || len(r.Failed) != 0 {
+		t.Errorf("pass: %+v", r)
+	}
+	if log, _ := os.ReadFile(results[0].Log); !strings.Contains(string(log), "it's here in "+work) {
+		t.Errorf("pass's log %q: the environment or the directory is wrong", log)
+	}
+	if r := results[1]; r.Status != "FAIL" || !slices.Equal(r.Failed, []string{"TestX", "TestX/sub"}) {
+		t.Errorf("fail: %+v", r)
+	}
+	if r := results[2]; r.Status != "no result" {
+		t.Errorf("a job the guest never ran: %+v", r)
+	}
+}
+
+func TestWriteTable(t *testing.T) {
+	runs := []guestResults{
+		{Guest: "6.1.0-57-amd64", Wall: 3 * time.Minute, Results: []result{
+			{Label: "pkg/pm", Status: "ok", Took: 61 * time.Second},
+			{Label: "e2e", Status: "FAIL", Took: 90 * time.Second, Failed: []string{"TestX"}, Log: "/logs/e2e.log"},
+		}},
+		{Guest: "6.12.113+deb12-amd64", Err: errors.New("guest still running at its deadline (30m0s): killed"), Results: []result{
+			{Label: "pkg/pm", Status: "no result"},
+		}},
+	}
+	var b bytes.Buffer
+	writeTable(&b, runs)
+	for _, want := range []string{
+		"6.1.0-57-amd64        pkg/pm", "1m1s", "(whole guest, boot included)  FAIL",
+		"guest still running at its deadline", "e2e: FAIL; log /logs/e2e.log\n  TestX",
+		"pkg/pm: no result",
+	} {
+		if !strings.Contains(b.String(), want) {
+			t.Errorf("table lacks %q:\n%s", want, b.String())
+		}
+	}
+	if !runs[0].failed() || !runs[1].failed() || (guestResults{Results: []result{{Status: "ok"}}}).failed() {
+		t.Error("failed() is wrong")
+	}
+}
+
+func TestProgressFilter(t *testing.T) {
+	var b bytes.Buffer
+	p := &progressFilter{w: &b}
+	for _, chunk := range []string{"[  1.0] boot\n[ 40.1] sh[2]: vmtest: e2e: st", "arted\nnoise\n", "vmtest: done"} {
+		if _, err := p.Write([]byte(chunk)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if b.String() != "guest: e2e: started\n" {
+		t.Errorf("progress %q, want only the finished vmtest line", b.String())
+	}
+}
