@@ -16,8 +16,10 @@ export PATH := $(dir $(GO)):$(PATH)
 
 all: build
 
+# Static, without cgo: no libc mapped beside the daemon (its resident
+# memory), and the binary runs on any Linux.
 build:
-	$(GO) build -trimpath -ldflags "-X main.version=$(VERSION)" -o $(BIN) ./cmd/mptcpgd
+	CGO_ENABLED=0 $(GO) build -trimpath -ldflags "-X main.version=$(VERSION)" -o $(BIN) ./cmd/mptcpgd
 
 deps:
 	@scripts/deps.sh

@@ -59,6 +59,8 @@ func Binary(tb lab.TB) string {
 		binPath = filepath.Join(dir, "mptcpgd")
 		cmd := exec.Command("go", "build", "-o", binPath, "./cmd/mptcpgd")
 		cmd.Dir = root
+		// As make build does.
+		cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
 		if out, err := cmd.CombinedOutput(); err != nil {
 			buildErr = fmt.Errorf("go build ./cmd/mptcpgd: %v: %s", err, out)
 		}

@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"time"
 
-	"go.uber.org/zap"
 	"go.uber.org/zap/zapcore"
 
 	"github.com/mptcpgd/mptcpgd/pkg/logging"
@@ -33,16 +32,16 @@ var receiveRetryPause = time.Second
 // incomplete (until events are lost again) and the failure is logged once
 // at warning level until a rebuild succeeds. When reading fails, v is marked
 // incomplete, Follow waits a moment and reads again, rebuilding v first.
-func Follow(ctx context.Context, src EventSource, rebuild func() ([]sockdiag.Connection, error), v *View, log *zap.Logger) {
+func Follow(ctx context.Context, src EventSource, rebuild func() ([]sockdiag.Connection, error), v *View, log *logging.Logger) {
 	f := follower{rebuild: rebuild, v: v, log: log}
-	f.rebuildView("", zap.DebugLevel)
+	f.rebuildView("", logging.DebugLevel)
 	failing, retries := false, 0
 	for {
 		if failing {
 			// Only the first rebuild of a run of failures is news.
-			level := zap.DebugLevel
+			level := logging.DebugLevel
 			if retries++; retries == 1 {
-				level = zap.InfoLevel
+				level = logging.InfoLevel
 			}
 			f.rebuildView("after failed receives", level)
 		}
@@ -57,9 +56,9 @@ func Follow(ctx context.Context, src EventSource, rebuild func() ([]sockdiag.Con
 		}
 		v.MarkIncomplete(fmt.Sprintf("receiving MPTCP events failed (%v)", err))
 		if failing {
-			log.Debug("receiving MPTCP events failed again", zap.Error(err))
+			log.Debug("receiving MPTCP events failed again", logging.Error(err))
 		} else {
-			log.Warn("receiving MPTCP events failed; the connection view is incomplete until they are received again", zap.Error(err))
+			log.Warn("receiving MPTCP events failed; the connection view is incomplete until they are received again", logging.Error(err))
 		}
 		failing = true
 		select {
@@ -73,7 +72,7 @@ func Follow(ctx context.Context, src EventSource, rebuild func() ([]sockdiag.Con
 type follower struct {
 	rebuild     func() ([]sockdiag.Connection, error)
 	v           *View
-	log         *zap.Logger
+	log         *logging.Logger
 	warnedStale bool // the last rebuild failed and was logged
 	delivered   bool // the current Run handed over events or a loss
 }
@@ -85,7 +84,7 @@ func (f *follower) rebuildView(why string, level zapcore.Level) {
 	if err != nil {
 		if !f.warnedStale {
 			f.log.Warn("reading MPTCP connections from the kernel failed; the connection view stays incomplete",
-				zap.String("reason", f.v.Snapshot().IncompleteReason), zap.Error(err))
+				logging.String("reason", f.v.Snapshot().IncompleteReason), logging.Error(err))
 			f.warnedStale = true
 		}
 		return
@@ -93,10 +92,10 @@ func (f *follower) rebuildView(why string, level zapcore.Level) {
 	f.warnedStale = false
 	f.v.Rebuild(conns)
 	if why == "" {
-		f.log.Debug("read the MPTCP connections from the kernel", zap.Int("connections", len(conns)))
+		f.log.Debug("read the MPTCP connections from the kernel", logging.Int("connections", len(conns)))
 		return
 	}
-	f.log.Log(level, "rebuilt the MPTCP connection view "+why, zap.Int("connections", len(conns)))
+	f.log.Log(level, "rebuilt the MPTCP connection view "+why, logging.Int("connections", len(conns)))
 }
 
 // Events applies a batch of events (netlinkmptcp.EventHandler).
@@ -111,17 +110,17 @@ func (f *follower) Events(evs []netlinkmptcp.Event) {
 func (f *follower) Lost(err error) {
 	f.delivered = true
 	f.v.MarkIncomplete(fmt.Sprintf("MPTCP events were lost (%v)", err))
-	f.rebuildView("after lost events", zap.InfoLevel)
+	f.rebuildView("after lost events", logging.InfoLevel)
 }
 
 // apply applies one event and logs the change.
 func (f *follower) apply(ev *netlinkmptcp.Event) {
-	debug := f.log.Core().Enabled(zap.DebugLevel)
+	debug := f.log.Core().Enabled(logging.DebugLevel)
 	change, changed := f.v.apply(ev, debug)
 	if !debug {
 		return
 	}
-	if ce := f.log.Check(zap.DebugLevel, change); ce != nil {
+	if ce := f.log.Check(logging.DebugLevel, change); ce != nil {
 		ce.Write(eventFields(*ev, changed)...)
 	}
 }
@@ -129,23 +128,23 @@ func (f *follower) apply(ev *netlinkmptcp.Event) {
 // eventFields are the log fields of an event: the token as hex, the local
 // address (logging.FieldAddr), the endpoint id of a subflow's local address,
 // and the device it is bound to.
-func eventFields(ev netlinkmptcp.Event, changed bool) []zap.Field {
-	fields := []zap.Field{zap.Stringer("event", ev.Type), zap.Bool("changed", changed)}
+func eventFields(ev netlinkmptcp.Event, changed bool) []logging.Field {
+	fields := []logging.Field{logging.Stringer("event", ev.Type), logging.Bool("changed", changed)}
 	if ev.Token != 0 {
-		fields = append(fields, zap.String("token", fmt.Sprintf("%08x", ev.Token)))
+		fields = append(fields, logging.String("token", fmt.Sprintf("%08x", ev.Token)))
 	}
 	if local := unmap(ev.Local); local.Addr().IsValid() {
-		fields = append(fields, zap.Stringer(logging.FieldAddr, local.Addr()))
+		fields = append(fields, logging.Stringer(logging.FieldAddr, local.Addr()))
 	}
 	if remote := unmap(ev.Remote); remote.Addr().IsValid() {
-		fields = append(fields, zap.Stringer("remote", remote))
+		fields = append(fields, logging.Stringer("remote", remote))
 	}
 	switch ev.Type {
 	case netlinkmptcp.EventSubEstablished, netlinkmptcp.EventSubClosed, netlinkmptcp.EventSubPriority:
-		fields = append(fields, zap.Uint8(logging.FieldEndpointID, ev.LocalID))
+		fields = append(fields, logging.Uint8(logging.FieldEndpointID, ev.LocalID))
 	}
 	if ev.IfIndex != 0 {
-		fields = append(fields, zap.Int32(logging.FieldIfindex, ev.IfIndex))
+		fields = append(fields, logging.Int32(logging.FieldIfindex, ev.IfIndex))
 	}
 	return fields
 }

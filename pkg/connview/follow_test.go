@@ -92,7 +92,7 @@ func follow(t *testing.T, src *fakeSource, rb *fakeRebuild) (*View, *observer.Ob
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
-		Follow(ctx, src, rb.rebuild, v, zap.New(core))
+		Follow(ctx, src, rb.rebuild, v, logging.NewLogger(core))
 	}()
 	select {
 	case <-src.drained:
@@ -281,7 +281,7 @@ func TestFollowStopsWhenCancelled(t *testing.T) {
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
-		Follow(ctx, src, rb.rebuild, New(), zap.NewNop())
+		Follow(ctx, src, rb.rebuild, New(), logging.Nop())
 	}()
 	<-src.calls
 	cancel()

@@ -1,11 +1,16 @@
-// Package connview keeps a live view of the MPTCP connections of a network
-// namespace and their subflows, fed by the path manager's events, for
-// `mptcpgd show` and the logs.
+// Package connview keeps a live view of the MPTCP connections a network
+// namespace opened (the client side) and their subflows, fed by the path
+// manager's events: join supervision decides from it. Connections the
+// namespace accepted are not followed, as nothing is decided from them;
+// the kernel drops their events before they wake the daemon where it can
+// (ListenConfig). SnapshotWith adds them, and listeners, from the
+// kernel's socket diagnostics (package sockdiag) when `mptcpgd show` asks.
 //
 // Events are lossy: when the event socket overflows, the view is marked
-// incomplete and rebuilt from the kernel's socket diagnostics (package
-// sockdiag). Events for connections the view does not know, as after a lost
-// event, add the connection rather than being dropped.
+// incomplete and rebuilt from the socket diagnostics. While it is
+// incomplete, events for connections it does not know add the connection
+// rather than being dropped; while it is complete, such events are of
+// connections this host accepted, and are ignored.
 package connview
 
 import (
@@ -95,14 +100,29 @@ type PeerAddr struct {
 	Addr netip.AddrPort `json:"addr"`
 }
 
+// followed are the events the view uses.
+var followed = []netlinkmptcp.EventType{
+	netlinkmptcp.EventEstablished, netlinkmptcp.EventClosed,
+	netlinkmptcp.EventAnnounced, netlinkmptcp.EventRemoved,
+	netlinkmptcp.EventSubEstablished, netlinkmptcp.EventSubClosed,
+}
+
+// ListenConfig is the subscription to the path manager's events that a
+// view needs, in the network namespace netns (0: the caller's). The kernel
+// drops the other events, and the ESTABLISHED events of connections this
+// host accepted, before they wake the reader: on a busy server, that is
+// most of them.
+func ListenConfig(netns int) *netlinkmptcp.Config {
+	return &netlinkmptcp.Config{NetNS: netns, Only: followed, DropServerSide: true}
+}
+
 // Snapshot is a copy of the view at one moment; changing it does not
 // change the view.
 type Snapshot struct {
 	// Connections are ordered by token.
 	Connections []Connection `json:"connections"`
-	// Listeners are the MPTCP listening sockets (Linux 6.2+), ordered by
-	// address. A rebuild does not read them: after lost events a listener
-	// may be missing or stale until its next event.
+	// Listeners are the MPTCP listening sockets, ordered by address; only
+	// SnapshotWith has them.
 	Listeners []netip.AddrPort `json:"listeners"`
 	// Complete says the view has followed every event since it was last
 	// read from the kernel; IncompleteReason says why not.
@@ -118,19 +138,20 @@ type Snapshot struct {
 // View is the live view. It is safe for concurrent use; it expects one
 // writer (the event loop) and any number of readers.
 type View struct {
-	mu        sync.RWMutex
-	conns     map[uint32]*connection
-	listeners map[netip.AddrPort]bool
-	complete  bool
-	reason    string
-	events    uint64
-	losses    uint64
-	rebuilds  uint64
-	changed   chan struct{}
-	// joins is signalled on changes to client-side connections' subflows:
-	// what join supervision follows.
-	joins chan struct{}
-	now   func() time.Time
+	mu       sync.RWMutex
+	conns    map[uint32]*connection
+	complete bool
+	reason   string
+	events   uint64
+	losses   uint64
+	rebuilds uint64
+	changed  chan struct{}
+	// joins is signalled on changes to connections' subflows: what join
+	// supervision follows. joinsArmed: Clients was called since the last
+	// signal, so the next change is news.
+	joins      chan struct{}
+	joinsArmed bool
+	now        func() time.Time
 }
 
 // connection is a Connection with its subflows and announced addresses
@@ -151,35 +172,44 @@ const notReadYet = "connections not read from the kernel yet"
 // connections that existed before events were followed are not in it.
 func New() *View {
 	return &View{
-		conns:     map[uint32]*connection{},
-		listeners: map[netip.AddrPort]bool{},
-		reason:    notReadYet,
-		changed:   make(chan struct{}, 1),
-		joins:     make(chan struct{}, 1),
-		now:       time.Now,
+		conns:      map[uint32]*connection{},
+		reason:     notReadYet,
+		changed:    make(chan struct{}, 1),
+		joins:      make(chan struct{}, 1),
+		joinsArmed: true,
+		now:        time.Now,
 	}
 }
 
-// JoinsChanged receives a value, coalesced, after a change that join
-// supervision follows: a client-side connection established or closed, or
-// one of its subflows established or closed, or a rebuild.
+// JoinsChanged receives a value after a change that join supervision
+// follows (a connection established or closed, one of its subflows
+// established or closed, a rebuild), once until the next Clients: a busy
+// client's connections wake the reader of Clients once per look, not once
+// per event.
 func (v *View) JoinsChanged() <-chan struct{} { return v.joins }
 
+// notifyJoins signals JoinsChanged if Clients was called since the last
+// signal; v.mu is held.
 func (v *View) notifyJoins() {
+	if !v.joinsArmed {
+		return
+	}
+	v.joinsArmed = false
 	select {
 	case v.joins <- struct{}{}:
 	default:
 	}
 }
 
-// Clients returns a copy of the established client-side connections: the
-// ones whose joins we open. It costs nothing for the server side.
+// Clients returns a copy of the established connections: the ones whose
+// joins we open. It arms JoinsChanged.
 func (v *View) Clients() []Connection {
-	v.mu.RLock()
-	defer v.mu.RUnlock()
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	v.joinsArmed = true
 	var out []Connection
 	for _, c := range v.conns {
-		if c.ServerSide || !c.Established {
+		if !c.Established {
 			continue
 		}
 		out = append(out, c.snapshot())
@@ -218,7 +248,14 @@ func (v *View) apply(ev *netlinkmptcp.Event, describe bool) (change string, ok b
 	local, remote := unmap(ev.Local), unmap(ev.Remote)
 	switch ev.Type {
 	case netlinkmptcp.EventCreated, netlinkmptcp.EventEstablished:
-		c, lazily := v.lookup(ev.Token, false, describe && ev.Type != netlinkmptcp.EventCreated)
+		if ev.ServerSide {
+			// Learnt from a later event while incomplete, perhaps.
+			delete(v.conns, ev.Token)
+			return say(describe, func() string {
+				return fmt.Sprintf("ignored %s: the view does not follow connections this host accepted", ev)
+			}), false
+		}
+		c, lazily, _ := v.lookup(ev.Token, false, describe && ev.Type != netlinkmptcp.EventCreated)
 		if ev.Type == netlinkmptcp.EventCreated {
 			lazily = ""
 		} else {
@@ -228,9 +265,7 @@ func (v *View) apply(ev *netlinkmptcp.Event, describe bool) (change string, ok b
 		c.DenyJoinID0 = ev.Flags&netlinkmptcp.EventFlagDenyJoinID0 != 0
 		if ev.Type == netlinkmptcp.EventEstablished {
 			c.Since = v.now()
-			if !c.ServerSide {
-				v.notifyJoins()
-			}
+			v.notifyJoins()
 		}
 		initial := Subflow{Local: local, Remote: remote, LocalID: ev.LocalID, RemoteID: ev.RemoteID, Initial: true}
 		if old, ok := c.subflows[initial.key()]; ok {
@@ -259,14 +294,20 @@ func (v *View) apply(ev *netlinkmptcp.Event, describe bool) (change string, ok b
 		}), true
 
 	case netlinkmptcp.EventAnnounced:
-		c, lazily := v.lookup(ev.Token, true, describe)
+		c, lazily, ok := v.lookup(ev.Token, true, describe)
+		if !ok {
+			return notFollowed(describe, ev), false
+		}
 		c.peerAddrs[ev.RemoteID] = remote
 		return say(describe, func() string {
 			return fmt.Sprintf("peer of connection %08x announced %s as id %d%s", ev.Token, announcedAddr(remote), ev.RemoteID, lazily)
 		}), true
 
 	case netlinkmptcp.EventRemoved:
-		c, lazily := v.lookup(ev.Token, true, describe)
+		c, lazily, ok := v.lookup(ev.Token, true, describe)
+		if !ok {
+			return notFollowed(describe, ev), false
+		}
 		addr, ok := c.peerAddrs[ev.RemoteID]
 		delete(c.peerAddrs, ev.RemoteID)
 		switch {
@@ -284,16 +325,17 @@ func (v *View) apply(ev *netlinkmptcp.Event, describe bool) (change string, ok b
 		}), false
 
 	case netlinkmptcp.EventSubEstablished, netlinkmptcp.EventSubPriority:
-		c, lazily := v.lookup(ev.Token, true, describe)
+		c, lazily, ok := v.lookup(ev.Token, true, describe)
+		if !ok {
+			return notFollowed(describe, ev), false
+		}
 		sf := Subflow{Local: local, Remote: remote, LocalID: ev.LocalID, RemoteID: ev.RemoteID, Backup: ev.Backup, IfIndex: int(ev.IfIndex)}
 		old, known := c.subflows[sf.key()]
 		sf.Initial = old.Initial
 		c.subflows[sf.key()] = sf
 		if ev.Type == netlinkmptcp.EventSubEstablished {
 			delete(c.failed, local.Addr())
-			if !c.ServerSide {
-				v.notifyJoins()
-			}
+			v.notifyJoins()
 		}
 		if ev.Type == netlinkmptcp.EventSubPriority && known {
 			return say(describe, func() string {
@@ -305,7 +347,10 @@ func (v *View) apply(ev *netlinkmptcp.Event, describe bool) (change string, ok b
 		}), true
 
 	case netlinkmptcp.EventSubClosed:
-		c, lazily := v.lookup(ev.Token, true, describe)
+		c, lazily, ok := v.lookup(ev.Token, true, describe)
+		if !ok {
+			return notFollowed(describe, ev), false
+		}
 		key := subflowKey{local, remote}
 		sf, ok := c.subflows[key]
 		if !ok {
@@ -315,9 +360,7 @@ func (v *View) apply(ev *netlinkmptcp.Event, describe bool) (change string, ok b
 		if ev.Error != 0 {
 			c.failed[local.Addr()] = FailedJoin{Local: local.Addr(), LocalID: ev.LocalID, Errno: ev.Error, At: v.now()}
 		}
-		if !c.ServerSide {
-			v.notifyJoins()
-		}
+		v.notifyJoins()
 		text := say(describe, func() string {
 			return fmt.Sprintf("subflow %s of connection %08x closed%s%s", describeSubflow(sf), ev.Token, closeCause(*ev), lazily)
 		})
@@ -326,16 +369,6 @@ func (v *View) apply(ev *netlinkmptcp.Event, describe bool) (change string, ok b
 		}
 		return text, true
 
-	case netlinkmptcp.EventListenerCreated:
-		v.listeners[local] = true
-		return say(describe, func() string { return fmt.Sprintf("MPTCP listener on %s created", local) }), true
-
-	case netlinkmptcp.EventListenerClosed:
-		if !v.listeners[local] {
-			return say(describe, func() string { return fmt.Sprintf("MPTCP listener on %s closed; it was not in the view", local) }), false
-		}
-		delete(v.listeners, local)
-		return say(describe, func() string { return fmt.Sprintf("MPTCP listener on %s closed", local) }), true
 	}
 	return say(describe, func() string { return fmt.Sprintf("ignored %s: the view does not follow it", ev) }), false
 }
@@ -349,17 +382,30 @@ func say(describe bool, f func() string) string {
 	return f()
 }
 
-// lookup returns the connection with token, adding it if the view does not
-// have it, and then lazily is a remark for the change text. A connection
-// added from an event after CREATED and ESTABLISHED (partial) is marked
-// partial, and established, as such events come only after the handshake.
-func (v *View) lookup(token uint32, partial, describe bool) (c *connection, lazily string) {
+// notFollowed is the change text of an event of a connection the view does
+// not follow.
+func notFollowed(describe bool, ev *netlinkmptcp.Event) string {
+	return say(describe, func() string {
+		return fmt.Sprintf("ignored %s: connection %08x is not in the view, which has every connection this host opened", ev, ev.Token)
+	})
+}
+
+// lookup returns the connection with token. One the view does not have is
+// added, and then lazily is a remark for the change text, unless it comes
+// from an event after CREATED and ESTABLISHED (partial) while the view is
+// complete: the view then has every connection this host opened, so this
+// one was accepted, and ok is false. A partial connection is marked so,
+// and established, as such events come only after the handshake.
+func (v *View) lookup(token uint32, partial, describe bool) (c *connection, lazily string, ok bool) {
 	if c, ok := v.conns[token]; ok {
-		return c, ""
+		return c, "", true
+	}
+	if partial && v.complete {
+		return nil, "", false
 	}
 	c = newConnection(Connection{Token: token, Partial: partial, Established: partial})
 	v.conns[token] = c
-	return c, say(describe, func() string { return fmt.Sprintf(" (connection %08x was not in the view: added)", token) })
+	return c, say(describe, func() string { return fmt.Sprintf(" (connection %08x was not in the view: added)", token) }), true
 }
 
 func newConnection(c Connection) *connection {
@@ -398,30 +444,20 @@ func (v *View) MarkIncomplete(reason string) {
 	v.losses++
 }
 
-// Rebuild replaces the view's connections with conns, as read from the
-// kernel's socket diagnostics, and marks the view complete. Connections
-// that fell back to TCP are left out: the path manager has no events for
-// them, so a view fed by events never has them either. Listeners are kept.
+// Rebuild replaces the view's connections with the client-side ones of
+// conns, as read from the kernel's socket diagnostics, and marks the view
+// complete. Connections that fell back to TCP are left out: the path
+// manager has no events for them, so a view fed by events never has them
+// either.
 func (v *View) Rebuild(conns []sockdiag.Connection) {
 	fresh := make(map[uint32]*connection, len(conns))
 	now := v.now()
 	for _, sc := range conns {
-		if sc.Fallback {
+		if sc.Fallback || sc.ServerSide {
 			continue
 		}
-		c := newConnection(Connection{
-			Token:       sc.Token,
-			Local:       unmap(sc.Local),
-			Remote:      unmap(sc.Remote),
-			ServerSide:  sc.ServerSide,
-			Established: slices.Contains(pastHandshake, sc.State),
-			Since:       now,
-		})
-		for _, s := range sc.Subflows {
-			sf := Subflow{Local: unmap(s.Local), Remote: unmap(s.Remote), LocalID: s.LocalID, RemoteID: s.RemoteID,
-				Initial: s.Initial, Backup: s.Backup, IfIndex: s.IfIndex}
-			c.subflows[sf.key()] = sf
-		}
+		c := fromDiag(sc)
+		c.Since = now
 		fresh[sc.Token] = c
 	}
 	v.mu.Lock()
@@ -432,6 +468,23 @@ func (v *View) Rebuild(conns []sockdiag.Connection) {
 	v.reason = ""
 	v.rebuilds++
 	v.notifyJoins()
+}
+
+// fromDiag is a connection as the socket diagnostics list it.
+func fromDiag(sc sockdiag.Connection) *connection {
+	c := newConnection(Connection{
+		Token:       sc.Token,
+		Local:       unmap(sc.Local),
+		Remote:      unmap(sc.Remote),
+		ServerSide:  sc.ServerSide,
+		Established: slices.Contains(pastHandshake, sc.State),
+	})
+	for _, s := range sc.Subflows {
+		sf := Subflow{Local: unmap(s.Local), Remote: unmap(s.Remote), LocalID: s.LocalID, RemoteID: s.RemoteID,
+			Initial: s.Initial, Backup: s.Backup, IfIndex: s.IfIndex}
+		c.subflows[sf.key()] = sf
+	}
+	return c
 }
 
 // pastHandshake are the states of an MPTCP socket that has been
@@ -458,7 +511,7 @@ func (v *View) Snapshot() Snapshot {
 	defer v.mu.RUnlock()
 	s := Snapshot{
 		Connections:      make([]Connection, 0, len(v.conns)),
-		Listeners:        make([]netip.AddrPort, 0, len(v.listeners)),
+		Listeners:        []netip.AddrPort{},
 		Complete:         v.complete,
 		IncompleteReason: v.reason,
 		Events:           v.events,
@@ -469,9 +522,36 @@ func (v *View) Snapshot() Snapshot {
 		s.Connections = append(s.Connections, c.snapshot())
 	}
 	slices.SortFunc(s.Connections, func(a, b Connection) int { return cmp.Compare(a.Token, b.Token) })
-	for l := range v.listeners {
-		s.Listeners = append(s.Listeners, l)
+	return s
+}
+
+// SnapshotWith returns the view completed with what the kernel's socket
+// diagnostics list now: conns and listeners. Every connection of conns is
+// in it, as listed (connections that fell back to TCP left out); those the
+// view follows keep what only events tell (when established, the peer's
+// announcements, failed joins, the peer's refusal of joins to its initial
+// address). Connections the view has and conns does not have are gone, or
+// not listed yet, and left out.
+func (v *View) SnapshotWith(conns []sockdiag.Connection, listeners []netip.AddrPort) Snapshot {
+	s := v.Snapshot()
+	followed := make(map[uint32]Connection, len(s.Connections))
+	for _, c := range s.Connections {
+		followed[c.Token] = c
 	}
+	s.Connections = s.Connections[:0]
+	for _, sc := range conns {
+		if sc.Fallback {
+			continue
+		}
+		c := fromDiag(sc).snapshot()
+		if f, ok := followed[sc.Token]; ok {
+			f.Local, f.Remote, f.Subflows, f.Established = c.Local, c.Remote, c.Subflows, c.Established
+			c = f
+		}
+		s.Connections = append(s.Connections, c)
+	}
+	slices.SortFunc(s.Connections, func(a, b Connection) int { return cmp.Compare(a.Token, b.Token) })
+	s.Listeners = slices.Clone(listeners)
 	slices.SortFunc(s.Listeners, netip.AddrPort.Compare)
 	return s
 }

@@ -53,7 +53,9 @@ var (
 	}()
 	toBackup        = withBackup(withType(joined, netlinkmptcp.EventSubPriority), true)
 	listenerCreated = netlinkmptcp.Event{Type: netlinkmptcp.EventListenerCreated, Family: netlinkmptcp.FamilyIPv4, Local: serverAddr}
-	listenerClosed  = withType(listenerCreated, netlinkmptcp.EventListenerClosed)
+	// serverEstablished is a connection this host accepted.
+	serverEstablished = netlinkmptcp.Event{Type: netlinkmptcp.EventEstablished, Token: token, Family: netlinkmptcp.FamilyIPv4,
+		Local: serverAddr, Remote: clientAddr, ServerSide: true}
 )
 
 func withType(e netlinkmptcp.Event, t netlinkmptcp.EventType) netlinkmptcp.Event {
@@ -85,13 +87,15 @@ func conn(f func(c *Connection)) Connection {
 
 func TestApply(t *testing.T) {
 	tests := []struct {
-		name      string
-		before    []netlinkmptcp.Event
-		event     netlinkmptcp.Event
-		want      []Connection
-		listeners []netip.AddrPort
-		change    string
-		notOK     bool
+		name   string
+		before []netlinkmptcp.Event
+		// complete: the view was read from the kernel (with nothing)
+		// before.
+		complete bool
+		event    netlinkmptcp.Event
+		want     []Connection
+		change   string
+		notOK    bool
 	}{
 		{
 			name:   "created",
@@ -100,12 +104,31 @@ func TestApply(t *testing.T) {
 			change: "connection 0a0b0c0d created: 192.0.2.2:41000 -> 192.0.2.1:8080, client side",
 		},
 		{
-			name: "created on the server, IPv4-mapped",
+			name: "created, IPv4-mapped",
 			event: netlinkmptcp.Event{Type: netlinkmptcp.EventCreated, Token: token, Family: netlinkmptcp.FamilyIPv6,
-				Local: mapped(serverAddr), Remote: mapped(clientAddr), ServerSide: true},
-			want: []Connection{{Token: token, Local: serverAddr, Remote: clientAddr, ServerSide: true,
-				Subflows: []Subflow{{Local: serverAddr, Remote: clientAddr, Initial: true}}}},
-			change: "connection 0a0b0c0d created: 192.0.2.1:8080 -> 192.0.2.2:41000, server side",
+				Local: mapped(clientAddr), Remote: mapped(serverAddr)},
+			want:   []Connection{createdConn},
+			change: "connection 0a0b0c0d created: 192.0.2.2:41000 -> 192.0.2.1:8080, client side",
+		},
+		{
+			name:   "established on the server: not followed",
+			event:  serverEstablished,
+			change: "ignored established token 0a0b0c0d local 192.0.2.1:8080 remote 192.0.2.2:41000 server-side: the view does not follow connections this host accepted",
+			notOK:  true,
+		},
+		{
+			name:     "joined on a connection a complete view does not have: the server side's",
+			complete: true,
+			event:    joined,
+			change:   "ignored sub_established token 0a0b0c0d local 198.51.100.2:45001 remote 192.0.2.1:8080 ids 2/0 ifindex 42: connection 0a0b0c0d is not in the view, which has every connection this host opened",
+			notOK:    true,
+		},
+		{
+			name:     "announced on a connection a complete view does not have",
+			complete: true,
+			event:    announced,
+			change:   "ignored announced token 0a0b0c0d remote 198.51.100.1:0 ids 0/3: connection 0a0b0c0d is not in the view, which has every connection this host opened",
+			notOK:    true,
 		},
 		{
 			name:   "established",
@@ -279,21 +302,9 @@ func TestApply(t *testing.T) {
 			change: "subflow 198.51.100.2:45001 -> 192.0.2.1:8080 (ids 2/0, ifindex 42, backup) joined connection 0a0b0c0d (connection 0a0b0c0d was not in the view: added)",
 		},
 		{
-			name:      "listener created",
-			event:     listenerCreated,
-			listeners: []netip.AddrPort{serverAddr},
-			change:    "MPTCP listener on 192.0.2.1:8080 created",
-		},
-		{
-			name:   "listener closed",
-			before: []netlinkmptcp.Event{listenerCreated},
-			event:  listenerClosed,
-			change: "MPTCP listener on 192.0.2.1:8080 closed",
-		},
-		{
-			name:   "listener closed that the view does not have",
-			event:  listenerClosed,
-			change: "MPTCP listener on 192.0.2.1:8080 closed; it was not in the view",
+			name:   "listener created: not followed",
+			event:  listenerCreated,
+			change: "ignored listener_created local 192.0.2.1:8080: the view does not follow it",
 			notOK:  true,
 		},
 		{
@@ -309,6 +320,9 @@ func TestApply(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			v := New()
 			v.now = func() time.Time { return testTime }
+			if tt.complete {
+				v.Rebuild(nil)
+			}
 			for _, e := range tt.before {
 				if change, ok := v.Apply(e); !ok {
 					t.Fatalf("setup: Apply(%v) changed nothing: %s", e, change)
@@ -322,9 +336,6 @@ func TestApply(t *testing.T) {
 			if diff := cmp.Diff(tt.want, s.Connections, equateAddrs, cmpopts.EquateEmpty()); diff != "" {
 				t.Errorf("connections (-want +got):\n%s", diff)
 			}
-			if diff := cmp.Diff(tt.listeners, s.Listeners, equateAddrs, cmpopts.EquateEmpty()); diff != "" {
-				t.Errorf("listeners (-want +got):\n%s", diff)
-			}
 			if want := uint64(len(tt.before) + 1); s.Events != want {
 				t.Errorf("Events = %d, want %d", s.Events, want)
 			}
@@ -336,7 +347,7 @@ func TestApply(t *testing.T) {
 // the view nor later snapshots.
 func TestSnapshotIsolation(t *testing.T) {
 	v := New()
-	for _, e := range []netlinkmptcp.Event{created, joined, announced, listenerCreated} {
+	for _, e := range []netlinkmptcp.Event{created, joined, announced} {
 		v.Apply(e)
 	}
 	s := v.Snapshot()
@@ -346,7 +357,6 @@ func TestSnapshotIsolation(t *testing.T) {
 	s.Connections[0].PeerAddrs[0].ID = 9
 	s.Connections[0].Token = 1
 	s.Connections = append(s.Connections, Connection{Token: 2})
-	s.Listeners[0] = netip.MustParseAddrPort("203.0.113.1:1")
 	if diff := cmp.Diff(want, v.Snapshot(), equateAddrs); diff != "" {
 		t.Errorf("changing a snapshot changed the view (-before +after):\n%s", diff)
 	}
@@ -378,24 +388,21 @@ func TestRebuild(t *testing.T) {
 		{Token: 10, Local: server, Remote: client, State: sockdiag.StateFinWait1},
 	})
 	s := v.Snapshot()
+	// The server side's connection 7 is not followed; 8 and 10 have no
+	// initial subflow left to say which side they are.
 	want := Snapshot{
 		Connections: []Connection{
-			{Token: 7, Local: serverAddr, Remote: clientAddr, ServerSide: true, Established: true, Subflows: []Subflow{
-				{Local: serverAddr, Remote: clientAddr, Initial: true},
-				{Local: serverAddr, Remote: joinAddr, RemoteID: 2, Backup: true},
-			}},
 			{Token: 8, Local: server, Remote: client},
 			{Token: 10, Local: server, Remote: client, Established: true},
 		},
-		Listeners: []netip.AddrPort{serverAddr},
-		Complete:  true,
-		Events:    3, Losses: 1, Rebuilds: 1,
+		Complete: true,
+		Events:   3, Losses: 1, Rebuilds: 1,
 	}
 	if diff := cmp.Diff(want, s, equateAddrs, cmpopts.EquateEmpty()); diff != "" {
 		t.Errorf("after Rebuild (-want +got):\n%s", diff)
 	}
 	// Events go on from the rebuilt view.
-	if change, ok := v.Apply(netlinkmptcp.Event{Type: netlinkmptcp.EventClosed, Token: 7}); !ok || !strings.Contains(change, "closed") {
+	if change, ok := v.Apply(netlinkmptcp.Event{Type: netlinkmptcp.EventClosed, Token: 8}); !ok || !strings.Contains(change, "closed") {
 		t.Errorf("closing a rebuilt connection: %q, %t", change, ok)
 	}
 }
@@ -479,7 +486,7 @@ func TestChangedIsSignalledAndCoalesced(t *testing.T) {
 }
 
 func TestApplyWithoutDescriptionUpdatesTheSame(t *testing.T) {
-	events := []netlinkmptcp.Event{created, joined, announced, listenerCreated}
+	events := []netlinkmptcp.Event{created, established, joined, announced}
 	described, quiet := New(), New()
 	for _, e := range events {
 		if change, ok := described.Apply(e); !ok || change == "" {
@@ -500,9 +507,9 @@ func TestApplyWithoutDescriptionUpdatesTheSame(t *testing.T) {
 func TestClientsAndFailedJoins(t *testing.T) {
 	v := New()
 	v.now = func() time.Time { return testTime }
-	server := created
-	server.Token, server.ServerSide = 99, true
-	for _, e := range []netlinkmptcp.Event{created, established, server, withType(server, netlinkmptcp.EventEstablished)} {
+	server := serverEstablished
+	server.Token = 99
+	for _, e := range []netlinkmptcp.Event{created, established, server} {
 		v.Apply(e)
 	}
 	select {
@@ -510,8 +517,20 @@ func TestClientsAndFailedJoins(t *testing.T) {
 	default:
 		t.Fatal("an established client connection was not signalled")
 	}
+	// Until the supervisor looks again, changes are not signalled again.
+	v.Apply(joined)
+	select {
+	case <-v.JoinsChanged():
+		t.Fatal("a change was signalled twice before Clients was called")
+	default:
+	}
+	v.Clients()
 	v.Apply(joinClosed)
-	<-v.JoinsChanged()
+	select {
+	case <-v.JoinsChanged():
+	default:
+		t.Fatal("a failed join after Clients was not signalled")
+	}
 	cs := v.Clients()
 	if len(cs) != 1 || cs[0].Token != token || !cs[0].Since.Equal(testTime) {
 		t.Fatalf("clients = %+v, want the one client-side connection, established at the test time", cs)
@@ -519,8 +538,65 @@ func TestClientsAndFailedJoins(t *testing.T) {
 	if want := []FailedJoin{{Local: joinAddr.Addr(), LocalID: 2, Errno: syscall.ECONNRESET, At: testTime}}; !slices.Equal(cs[0].FailedJoins, want) {
 		t.Errorf("failed joins = %v, want %v", cs[0].FailedJoins, want)
 	}
+	if len(cs[0].Subflows) != 1 {
+		t.Errorf("subflows after the join closed: %+v, want the initial one", cs[0].Subflows)
+	}
 	v.Apply(joined)
 	if cs := v.Clients(); len(cs[0].FailedJoins) != 0 || len(cs[0].Subflows) != 2 {
 		t.Errorf("after the join succeeded: %+v", cs[0])
+	}
+}
+
+// SnapshotWith lists what the socket diagnostics list, with what only
+// events tell of the connections the view follows.
+func TestSnapshotWith(t *testing.T) {
+	v := New()
+	v.now = func() time.Time { return testTime }
+	v.Rebuild(nil)
+	for _, e := range []netlinkmptcp.Event{established, announced, joined, joinClosed} {
+		v.Apply(e)
+	}
+	// A connection the view has and the kernel no longer lists: gone.
+	gone := established
+	gone.Token = 5
+	v.Apply(gone)
+
+	backupJoin := sockdiag.Subflow{Local: joinAddr, Remote: serverAddr, State: sockdiag.StateEstablished, LocalID: 2, IfIndex: 42, Backup: true}
+	diag := []sockdiag.Connection{
+		{Token: 7, Local: mapped(serverAddr), Remote: mapped(clientAddr), State: sockdiag.StateEstablished, ServerSide: true,
+			Subflows: []sockdiag.Subflow{{Local: mapped(serverAddr), Remote: mapped(clientAddr), State: sockdiag.StateEstablished, Initial: true}}},
+		{Token: 9, Local: clientAddr, Remote: serverAddr, State: sockdiag.StateEstablished, Fallback: true},
+		// The kernel's subflows are the current ones: the join came back,
+		// as a backup.
+		{Token: token, Local: clientAddr, Remote: serverAddr, State: sockdiag.StateEstablished,
+			Subflows: []sockdiag.Subflow{{Local: clientAddr, Remote: serverAddr, State: sockdiag.StateEstablished, Initial: true}, backupJoin}},
+	}
+	listeners := []netip.AddrPort{netip.MustParseAddrPort("[::]:8080"), serverAddr}
+	got := v.SnapshotWith(diag, listeners)
+
+	followed := conn(func(c *Connection) {
+		c.Established, c.Since = true, testTime
+		c.PeerAddrs = []PeerAddr{{ID: 3, Addr: peerAddr}}
+		c.FailedJoins = []FailedJoin{{Local: joinAddr.Addr(), LocalID: 2, Errno: syscall.ECONNRESET, At: testTime}}
+		sf := joinedSubflow
+		sf.Backup = true
+		c.Subflows = append(c.Subflows, sf)
+	})
+	want := Snapshot{
+		Connections: []Connection{
+			{Token: 7, Local: serverAddr, Remote: clientAddr, ServerSide: true, Established: true,
+				Subflows: []Subflow{{Local: serverAddr, Remote: clientAddr, Initial: true}}},
+			followed,
+		},
+		Listeners: []netip.AddrPort{serverAddr, netip.MustParseAddrPort("[::]:8080")},
+		Complete:  true,
+		Events:    5, Rebuilds: 1,
+	}
+	opts := cmp.Options{cmpopts.EquateComparable(netip.AddrPort{}, netip.Addr{}), cmpopts.EquateEmpty()}
+	if diff := cmp.Diff(want, got, opts); diff != "" {
+		t.Errorf("SnapshotWith (-want +got):\n%s", diff)
+	}
+	if s := v.Snapshot(); len(s.Connections) != 2 {
+		t.Errorf("SnapshotWith changed the view: %+v", s.Connections)
 	}
 }

@@ -8,9 +8,8 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"net/netip"
 	"os"
-
-	"go.uber.org/zap"
 
 	"github.com/mptcpgd/mptcpgd/pkg/config"
 	"github.com/mptcpgd/mptcpgd/pkg/connview"
@@ -50,6 +49,7 @@ func LoadConfig(o Options) (*config.Config, error) {
 // naming the cause and the fix, when it cannot start, and the failed part's
 // error when one stops.
 func Run(ctx context.Context, o Options) error {
+	tuneRuntime()
 	cfg, err := LoadConfig(o)
 	if err != nil {
 		return err
@@ -82,7 +82,7 @@ func Run(ctx context.Context, o Options) error {
 	}
 	defer lock.Release()
 	if err := config.ServiceCanRead(cfg.Source); err != nil {
-		log.Warn("the service's own user may not read the configuration file", zap.Error(err))
+		log.Warn("the service's own user may not read the configuration file", logging.Error(err))
 	}
 	if networkManagerRunning() {
 		log.Warn("NetworkManager is running; from version 1.40 it also manages MPTCP endpoints (connection.mptcp-flags) and the two will undo each other's work: " +
@@ -122,7 +122,7 @@ func Run(ctx context.Context, o Options) error {
 	rl := &reloader{opts: o, engine: engine, level: atomicLevel, log: log, notify: notify, status: status}
 	rl.current.Store(cfg)
 	n := &notifier{notify: notify, log: log, engine: engine, status: status, onReady: func() {
-		log.Info("mptcpgd running", zap.String(logging.FieldConfig, cfg.Source), zap.String("version", o.Version))
+		log.Info("mptcpgd running", logging.String(logging.FieldConfig, cfg.Source), logging.String("version", o.Version))
 	}}
 
 	err = runTasks(ctx, log,
@@ -142,7 +142,7 @@ func Run(ctx context.Context, o Options) error {
 
 // followConnections keeps the live connection view in line with the MPTCP
 // events, rebuilt from sock_diag after a loss.
-func followConnections(k *kernel, engine *pm.Engine, view *connview.View, log *zap.Logger) func(context.Context) error {
+func followConnections(k *kernel, engine *pm.Engine, view *connview.View, log *logging.Logger) func(context.Context) error {
 	return func(ctx context.Context) error {
 		connview.Follow(ctx, resyncOnLoss{k.events, engine}, func() ([]sockdiag.Connection, error) {
 			return sockdiag.ListMPTCP(nil)
@@ -160,7 +160,7 @@ func controlHandler(version string, engine *pm.Engine, view *connview.View, rl *
 			if err != nil {
 				return nil, err
 			}
-			snap := view.Snapshot()
+			snap := liveConnections(view)
 			return show.Report{Version: version, Live: true, Status: st, Connections: &snap}, nil
 		case control.Reload:
 			// Same path as SIGHUP; the verdict goes back to `mptcpgd
@@ -175,12 +175,30 @@ func controlHandler(version string, engine *pm.Engine, view *connview.View, rl *
 	}
 }
 
-func cleanupOnExit(cfg *config.Config, k *kernel, statePath string, log *zap.Logger) {
-	rep, err := pm.Cleanup(cfg, k.mptcp, k.rt, k.rt, statefile.File{Path: statePath})
-	log.Info("cleaned up on exit (cleanup_on_exit)", zap.Int("endpoints", len(rep.Endpoints)),
-		zap.Int("rules", len(rep.Rules)), zap.Int("routes", len(rep.Routes)))
+// liveConnections is the connection view completed with the connections
+// and listeners the kernel lists now: the view follows only the
+// connections this host opened.
+func liveConnections(view *connview.View) connview.Snapshot {
+	conns, err := sockdiag.ListMPTCP(nil)
+	var listeners []netip.AddrPort
+	if err == nil {
+		listeners, err = sockdiag.ListMPTCPListeners(nil)
+	}
 	if err != nil {
-		log.Error("cleanup on exit incomplete", zap.Error(err))
+		snap := view.Snapshot()
+		snap.Complete = false
+		snap.IncompleteReason = fmt.Sprintf("only the connections this host opened, no listeners: %v", err)
+		return snap
+	}
+	return view.SnapshotWith(conns, listeners)
+}
+
+func cleanupOnExit(cfg *config.Config, k *kernel, statePath string, log *logging.Logger) {
+	rep, err := pm.Cleanup(cfg, k.mptcp, k.rt, k.rt, statefile.File{Path: statePath})
+	log.Info("cleaned up on exit (cleanup_on_exit)", logging.Int("endpoints", len(rep.Endpoints)),
+		logging.Int("rules", len(rep.Rules)), logging.Int("routes", len(rep.Routes)))
+	if err != nil {
+		log.Error("cleanup on exit incomplete", logging.Error(err))
 	}
 }
 
@@ -226,7 +244,7 @@ func openKernel(cfg *config.Config, keep rtnl.Filter) (*kernel, error) {
 		k.close()
 		return nil, err
 	}
-	if k.events, err = netlinkmptcp.ListenEvents(nil); err != nil {
+	if k.events, err = netlinkmptcp.ListenEvents(connview.ListenConfig(0)); err != nil {
 		k.close()
 		return nil, err
 	}

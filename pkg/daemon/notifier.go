@@ -6,7 +6,7 @@ import (
 	"sync/atomic"
 	"time"
 
-	"go.uber.org/zap"
+	"github.com/mptcpgd/mptcpgd/pkg/logging"
 
 	"github.com/mptcpgd/mptcpgd/pkg/connview"
 	"github.com/mptcpgd/mptcpgd/pkg/pm"
@@ -18,7 +18,8 @@ import (
 const statusEvery = 2 * time.Second
 
 // statusLine is the one line systemd shows for us: the path manager's
-// summary and the connection view's counts.
+// summary and the connection view's counts, of the connections this host
+// opened (the others are not followed).
 type statusLine struct {
 	summary atomic.Value
 	changed chan struct{}
@@ -42,7 +43,7 @@ func (s *statusLine) setSummary(summary string) {
 
 func (s *statusLine) String() string {
 	conns, subflows := s.view.Counts()
-	return fmt.Sprintf("%s; %d connections, %d subflows", s.summary.Load(), conns, subflows)
+	return fmt.Sprintf("%s; %d outgoing connections, %d subflows", s.summary.Load(), conns, subflows)
 }
 
 // notifier speaks systemd's notify protocol: READY=1 once the path manager
@@ -51,7 +52,7 @@ func (s *statusLine) String() string {
 // while the path manager answers, STOPPING=1 on the way out.
 type notifier struct {
 	notify sdnotify.Notifier
-	log    *zap.Logger
+	log    *logging.Logger
 	engine *pm.Engine
 	status *statusLine
 	// onReady runs once READY=1 is sent.
@@ -66,7 +67,7 @@ func (n *notifier) run(ctx context.Context) error {
 	}
 	last := n.status.String()
 	if err := n.notify.Ready(last); err != nil {
-		n.log.Warn("telling systemd we are ready failed", zap.Error(err))
+		n.log.Warn("telling systemd we are ready failed", logging.Error(err))
 	}
 	n.onReady()
 
@@ -111,7 +112,7 @@ func (n *notifier) run(ctx context.Context) error {
 			if _, err := n.engine.Status(wctx); err == nil {
 				_ = n.notify.Watchdog()
 			} else if ctx.Err() == nil {
-				n.log.Warn("path manager did not answer the watchdog check", zap.Error(err))
+				n.log.Warn("path manager did not answer the watchdog check", logging.Error(err))
 			}
 			cancel()
 		case <-ctx.Done():

@@ -5,7 +5,7 @@ import (
 	"sync"
 	"sync/atomic"
 
-	"go.uber.org/zap"
+	"github.com/mptcpgd/mptcpgd/pkg/logging"
 
 	"github.com/mptcpgd/mptcpgd/pkg/config"
 	"github.com/mptcpgd/mptcpgd/pkg/pm"
@@ -18,8 +18,8 @@ import (
 type reloader struct {
 	opts    Options
 	engine  *pm.Engine
-	level   zap.AtomicLevel
-	log     *zap.Logger
+	level   logging.AtomicLevel
+	log     *logging.Logger
 	notify  sdnotify.Notifier
 	status  *statusLine
 	mu      sync.Mutex
@@ -56,13 +56,13 @@ func (r *reloader) reload(ctx context.Context) error {
 		err = r.engine.Reload(ctx, cfg)
 	}
 	if err != nil {
-		r.log.Error("reload refused, keeping the running configuration", zap.Error(err))
+		r.log.Error("reload refused, keeping the running configuration", logging.Error(err))
 		return err
 	}
 	r.current.Store(cfg)
 	if r.opts.LogLevel == "" {
-		if err := r.level.UnmarshalText([]byte(cfg.Log.Level)); err != nil {
-			r.log.Warn("log level not changed", zap.Error(err))
+		if err := r.level.SetLevelText(cfg.Log.Level); err != nil {
+			r.log.Warn("log level not changed", logging.Error(err))
 		}
 	}
 	return nil

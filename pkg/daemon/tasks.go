@@ -6,7 +6,7 @@ import (
 	"fmt"
 	"sync"
 
-	"go.uber.org/zap"
+	"github.com/mptcpgd/mptcpgd/pkg/logging"
 )
 
 // task is one long-running part of the daemon: the path manager, the
@@ -23,7 +23,7 @@ type task struct {
 // first to stop early ends the others, and its error is returned so that
 // systemd restarts the daemon. What the tasks return while stopping is
 // logged, not returned.
-func runTasks(ctx context.Context, log *zap.Logger, tasks ...task) error {
+func runTasks(ctx context.Context, log *logging.Logger, tasks ...task) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	var (
@@ -36,7 +36,7 @@ func runTasks(ctx context.Context, log *zap.Logger, tasks ...task) error {
 			err := t.run(ctx)
 			if ctx.Err() != nil {
 				if err != nil && !errors.Is(err, context.Canceled) {
-					log.Error(t.name+" failed while stopping", zap.Error(err))
+					log.Error(t.name+" failed while stopping", logging.Error(err))
 				}
 				return
 			}
@@ -45,7 +45,7 @@ func runTasks(ctx context.Context, log *zap.Logger, tasks ...task) error {
 			}
 			once.Do(func() {
 				first = fmt.Errorf("%s: %w", t.name, err)
-				log.Error("a part of the daemon failed; stopping", zap.String("task", t.name), zap.Error(err))
+				log.Error("a part of the daemon failed; stopping", logging.String("task", t.name), logging.Error(err))
 			})
 			cancel()
 		})

@@ -7,7 +7,7 @@ import (
 	"testing"
 	"time"
 
-	"go.uber.org/zap"
+	"github.com/mptcpgd/mptcpgd/pkg/logging"
 )
 
 func TestRunTasksEndsAllWhenOneFails(t *testing.T) {
@@ -19,7 +19,7 @@ func TestRunTasksEndsAllWhenOneFails(t *testing.T) {
 			return nil
 		}}
 	}
-	err := runTasks(context.Background(), zap.NewNop(),
+	err := runTasks(context.Background(), logging.Nop(),
 		wait("control socket"),
 		task{"path manager", func(context.Context) error { return errors.New("read links: permission denied") }},
 		wait("notifier"),
@@ -33,7 +33,7 @@ func TestRunTasksEndsAllWhenOneFails(t *testing.T) {
 }
 
 func TestRunTasksAnUnexpectedReturnIsAFailure(t *testing.T) {
-	err := runTasks(context.Background(), zap.NewNop(),
+	err := runTasks(context.Background(), logging.Nop(),
 		task{"connection view", func(context.Context) error { return nil }},
 		task{"notifier", func(ctx context.Context) error { <-ctx.Done(); return nil }},
 	)
@@ -45,7 +45,7 @@ func TestRunTasksAnUnexpectedReturnIsAFailure(t *testing.T) {
 func TestRunTasksStopIsNoFailure(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Millisecond)
 	defer cancel()
-	err := runTasks(ctx, zap.NewNop(),
+	err := runTasks(ctx, logging.Nop(),
 		task{"path manager", func(ctx context.Context) error { <-ctx.Done(); return errors.New("save state: disk full") }},
 		task{"notifier", func(ctx context.Context) error { <-ctx.Done(); return ctx.Err() }},
 	)

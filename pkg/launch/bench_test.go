@@ -1,11 +1,12 @@
 package launch_test
 
 import (
-	"golang.org/x/sys/unix"
 	"os/exec"
 	"strconv"
 	"strings"
 	"testing"
+
+	"golang.org/x/sys/unix"
 
 	"github.com/mptcpgd/mptcpgd/internal/lab"
 )

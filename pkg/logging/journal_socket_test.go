@@ -46,7 +46,7 @@ func TestMain(m *testing.M) {
 type datagramCase struct {
 	name string
 	opt  Options
-	log  func(*zap.Logger, zap.AtomicLevel)
+	log  func(*Logger, AtomicLevel)
 	want []map[string]string
 	// raw must appear in one of the datagrams byte for byte.
 	raw []byte
@@ -56,7 +56,7 @@ var datagramCases = []datagramCase{
 	{
 		name: "fields",
 		opt:  Options{Format: "journal"},
-		log: func(l *zap.Logger, _ zap.AtomicLevel) {
+		log: func(l *Logger, _ AtomicLevel) {
 			l.Named("pm").With(zap.String(FieldIface, "eth1")).Info("endpoint added",
 				zap.Stringer(FieldAddr, netip.MustParseAddr("2001:db8::2")),
 				zap.Uint8(FieldEndpointID, 3),
@@ -82,7 +82,7 @@ var datagramCases = []datagramCase{
 	{
 		name: "multi-line message",
 		opt:  Options{Format: "journal", Identifier: "mptcpgd-test"},
-		log: func(l *zap.Logger, _ zap.AtomicLevel) {
+		log: func(l *Logger, _ AtomicLevel) {
 			l.Warn("line one\nline two")
 		},
 		want: []map[string]string{{
@@ -97,7 +97,7 @@ var datagramCases = []datagramCase{
 	{
 		name: "levels",
 		opt:  Options{Format: "journal", Level: "warn"},
-		log: func(l *zap.Logger, level zap.AtomicLevel) {
+		log: func(l *Logger, level AtomicLevel) {
 			l.Info("filtered")
 			l.Error("failed")
 			level.SetLevel(zap.DebugLevel)
@@ -113,7 +113,7 @@ var datagramCases = []datagramCase{
 		// does for a service whose output goes to the journal.
 		name: "auto format under systemd",
 		opt:  Options{Format: "auto"},
-		log: func(l *zap.Logger, _ zap.AtomicLevel) {
+		log: func(l *Logger, _ AtomicLevel) {
 			l.Info("auto")
 		},
 		want: []map[string]string{{"PRIORITY": "6", "MESSAGE": "auto", "SYSLOG_IDENTIFIER": "mptcpgd"}},

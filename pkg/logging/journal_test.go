@@ -23,13 +23,18 @@ type sentEntry struct {
 
 // captureLogger returns a debug-level logger on a journal core whose entries
 // land in the returned slice instead of journald.
-func captureLogger(opts ...zap.Option) (*zap.Logger, *[]sentEntry) {
+func captureLogger() (*Logger, *[]sentEntry) {
+	core, sent := captureCore()
+	return NewLogger(core), sent
+}
+
+func captureCore() (zapcore.Core, *[]sentEntry) {
 	var sent []sentEntry
 	core := newJournalCore(zapcore.DebugLevel, "mptcpgd", func(msg string, p journal.Priority, vars map[string]string) error {
 		sent = append(sent, sentEntry{msg, p, vars})
 		return nil
 	})
-	return zap.New(core, opts...), &sent
+	return core, &sent
 }
 
 type limits struct{ subflows, accepted int }
@@ -44,12 +49,12 @@ func TestJournalCoreEntry(t *testing.T) {
 	addr := netip.MustParseAddr("192.0.2.2")
 	tests := []struct {
 		name string
-		log  func(*zap.Logger)
+		log  func(*Logger)
 		want []sentEntry
 	}{
 		{
 			name: "daemon fields are upper-cased journal fields and key=value pairs in the message",
-			log: func(l *zap.Logger) {
+			log: func(l *Logger) {
 				l.With(zap.String(FieldIface, "eth1")).Error("add endpoint failed",
 					zap.Stringer(FieldAddr, addr),
 					zap.Uint8(FieldEndpointID, 3),
@@ -73,7 +78,7 @@ func TestJournalCoreEntry(t *testing.T) {
 		},
 		{
 			name: "values of other types render as text",
-			log: func(l *zap.Logger) {
+			log: func(l *Logger) {
 				l.Debug("values",
 					zap.Any("prefix", netip.MustParsePrefix("2001:db8::/64")),
 					zap.Any("addrport", netip.AddrPortFrom(addr, 8080)),
@@ -109,7 +114,7 @@ func TestJournalCoreEntry(t *testing.T) {
 		},
 		{
 			name: "keys journald refuses are sanitized and fields the core sets are not overwritten",
-			log: func(l *zap.Logger) {
+			log: func(l *Logger) {
 				l.Info("keys",
 					zap.String("gw-family", "ipv4"),
 					zap.String("_private", "a"),
@@ -138,7 +143,7 @@ func TestJournalCoreEntry(t *testing.T) {
 		},
 		{
 			name: "logger names, namespaces and repeated keys",
-			log: func(l *zap.Logger) {
+			log: func(l *Logger) {
 				pm := l.Named("pm").Named("routes").With(zap.String(FieldIface, "eth0"))
 				pm.Warn("no gateway", zap.String(FieldIface, "eth1"), zap.Namespace("peer"), zap.String(FieldAddr, "198.51.100.7"))
 				l.Info("parent unchanged")
@@ -163,7 +168,7 @@ func TestJournalCoreEntry(t *testing.T) {
 		},
 		{
 			name: "message values that need quoting",
-			log: func(l *zap.Logger) {
+			log: func(l *Logger) {
 				l.Info("quoting", zap.String("empty", ""), zap.String("eq", "a=b"), zap.Error(errors.Join(errors.New("one"), errors.New("two"))))
 			},
 			want: []sentEntry{{
@@ -220,7 +225,9 @@ func TestJournalPriority(t *testing.T) {
 }
 
 func TestJournalCallerAndStack(t *testing.T) {
-	l, sent := captureLogger(zap.AddCaller(), zap.AddStacktrace(zapcore.ErrorLevel))
+	// The daemon's logger adds no caller; zap's, on the same core, can.
+	core, sent := captureCore()
+	l := zap.New(core, zap.AddCaller(), zap.AddStacktrace(zapcore.ErrorLevel))
 	l.Error("with caller")
 	if len(*sent) != 1 {
 		t.Fatalf("sent %d entries, want 1", len(*sent))
@@ -251,13 +258,13 @@ func TestJournalSendError(t *testing.T) {
 }
 
 func TestJournalLevelFilter(t *testing.T) {
-	level := zap.NewAtomicLevelAt(zapcore.WarnLevel)
+	level := NewAtomicLevelAt(zapcore.WarnLevel)
 	var got []string
 	core := newJournalCore(level, "mptcpgd", func(msg string, _ journal.Priority, _ map[string]string) error {
 		got = append(got, msg)
 		return nil
 	})
-	l := zap.New(core)
+	l := NewLogger(core)
 	l.Info("hidden")
 	l.Warn("shown")
 	level.SetLevel(zapcore.DebugLevel)

@@ -9,7 +9,6 @@ import (
 	"os"
 
 	"github.com/coreos/go-systemd/v22/journal"
-	"go.uber.org/zap"
 	"go.uber.org/zap/zapcore"
 	"golang.org/x/sys/unix"
 )
@@ -26,7 +25,7 @@ const (
 	FieldTable      = "table"       // routing table number
 	FieldGateway    = "gateway"     // next hop of a default route
 	FieldConfig     = "config"      // path of the configuration file
-	FieldError      = "error"       // the key zap.Error uses
+	FieldError      = "error"       // the key Error uses
 )
 
 // DefaultIdentifier is the journal's SYSLOG_IDENTIFIER when Options leaves it
@@ -60,10 +59,10 @@ const (
 
 // New returns a logger for opt and the level that controls it, which the
 // caller may change at run time (for example on reload).
-func New(opt Options) (*zap.Logger, zap.AtomicLevel, error) {
+func New(opt Options) (*Logger, AtomicLevel, error) {
 	level, err := parseLevel(opt.Level)
 	if err != nil {
-		return nil, zap.AtomicLevel{}, err
+		return nil, AtomicLevel{}, err
 	}
 	stderr := opt.Stderr
 	if stderr == nil {
@@ -75,10 +74,10 @@ func New(opt Options) (*zap.Logger, zap.AtomicLevel, error) {
 	}
 	format, err := resolveFormat(opt.Format, stderr)
 	if err != nil {
-		return nil, zap.AtomicLevel{}, err
+		return nil, AtomicLevel{}, err
 	}
 
-	atom := zap.NewAtomicLevelAt(level)
+	atom := NewAtomicLevelAt(level)
 	out := zapcore.Lock(zapcore.AddSync(stderr))
 	var core zapcore.Core
 	switch format {
@@ -89,7 +88,7 @@ func New(opt Options) (*zap.Logger, zap.AtomicLevel, error) {
 	case formatConsole:
 		core = zapcore.NewCore(zapcore.NewConsoleEncoder(encoderConfig(zapcore.CapitalLevelEncoder)), out, atom)
 	}
-	return zap.New(core, zap.ErrorOutput(out)), atom, nil
+	return NewLogger(core), atom, nil
 }
 
 func parseLevel(s string) (zapcore.Level, error) {

@@ -2,6 +2,7 @@ package netlinkmptcp
 
 import (
 	"context"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"net/netip"
@@ -136,20 +137,85 @@ func (e Event) String() string {
 }
 
 // eventFilter is a socket filter that lets only the given event types
-// through: the kernel drops the others before they wake the reader. It
-// reads the generic netlink command, the byte after the netlink header.
-func eventFilter(keep []EventType) []bpf.RawInstruction {
-	prog := []bpf.Instruction{bpf.LoadAbsolute{Off: nlmsgHeaderLen, Size: 1}}
-	for i, t := range keep {
-		// Jump to the accept at the end when equal.
-		prog = append(prog, bpf.JumpIf{Cond: bpf.JumpEqual, Val: uint32(t), SkipTrue: uint8(len(keep) - i)})
+// through, and with dropServerSide not the CREATED and ESTABLISHED events
+// of connections this host accepted: the kernel drops them before they
+// wake the reader. It reads the generic netlink command, the byte after
+// the netlink header, and for the side the attribute after the token,
+// where every kernel since 5.19 puts SERVER_SIDE (6.18 only on the server
+// side, 5.19 to 6.17 always, 0 or 1); an event laid out otherwise passes.
+func eventFilter(keep []EventType, dropServerSide bool) []bpf.RawInstruction {
+	const (
+		cmdOff   = nlmsgHeaderLen
+		tokenOff = nlmsgHeaderLen + genlHeaderLen // u32 attribute: 8 bytes
+		sideOff  = tokenOff + 8                   // u8 attribute: 5 bytes, padded to 8
+		valueOff = sideOff + 4
+	)
+	var sided, plain []EventType
+	for _, t := range keep {
+		if dropServerSide && (t == EventCreated || t == EventEstablished) {
+			sided = append(sided, t)
+		} else {
+			plain = append(plain, t)
+		}
 	}
-	prog = append(prog, bpf.RetConstant{Val: 0}, bpf.RetConstant{Val: 0xffffffff})
+	// The program: the command's checks, then (with sided types) a jump to
+	// drop and the side's checks, then drop, then accept. Every jump goes
+	// forward to a label resolved at the end.
+	const (
+		labelSide = iota
+		labelDrop
+		labelAccept
+	)
+	var prog []bpf.Instruction
+	var labels [3]int
+	type jump struct{ at, label int }
+	var jumps []jump
+	jumpIf := func(cond bpf.JumpTest, val uint32, label int) {
+		jumps = append(jumps, jump{len(prog), label})
+		prog = append(prog, bpf.JumpIf{Cond: cond, Val: val})
+	}
+	prog = append(prog, bpf.LoadAbsolute{Off: cmdOff, Size: 1})
+	for _, t := range plain {
+		jumpIf(bpf.JumpEqual, uint32(t), labelAccept)
+	}
+	for _, t := range sided {
+		jumpIf(bpf.JumpEqual, uint32(t), labelSide)
+	}
+	if len(sided) > 0 {
+		jumpIf(bpf.JumpGreaterOrEqual, 0, labelDrop) // always true: no other type passes
+		labels[labelSide] = len(prog)
+		// Attribute headers are in host byte order; the filter loads
+		// big-endian.
+		for _, f := range []struct {
+			off uint32
+			val uint16
+		}{{tokenOff, 8}, {tokenOff + 2, evAttrToken}, {sideOff, 5}, {sideOff + 2, evAttrServerSide}} {
+			prog = append(prog, bpf.LoadAbsolute{Off: f.off, Size: 2})
+			jumpIf(bpf.JumpNotEqual, uint32(loadedHalf(f.val)), labelAccept)
+		}
+		prog = append(prog, bpf.LoadAbsolute{Off: valueOff, Size: 1})
+		jumpIf(bpf.JumpNotEqual, 1, labelAccept)
+	}
+	labels[labelDrop] = len(prog)
+	prog = append(prog, bpf.RetConstant{Val: 0})
+	labels[labelAccept] = len(prog)
+	prog = append(prog, bpf.RetConstant{Val: 0xffffffff})
+	for _, j := range jumps {
+		ji := prog[j.at].(bpf.JumpIf)
+		ji.SkipTrue = uint8(labels[j.label] - j.at - 1)
+		prog[j.at] = ji
+	}
 	raw, err := bpf.Assemble(prog)
 	if err != nil {
 		panic(fmt.Sprintf("netlinkmptcp: assemble the events filter: %v", err))
 	}
 	return raw
+}
+
+// loadedHalf is what a filter's big-endian 16-bit load reads where the
+// kernel wrote v in host byte order.
+func loadedHalf(v uint16) uint16 {
+	return binary.BigEndian.Uint16(binary.NativeEndian.AppendUint16(nil, v))
 }
 
 // eventsReadBuffer is the events socket's receive buffer: bursts of short
@@ -221,7 +287,7 @@ func listenOn(conn *genetlink.Conn, cfg *Config) (*Events, error) {
 		return nil, joinError(err)
 	}
 	if len(cfg.Only) > 0 {
-		if err := conn.SetBPF(eventFilter(cfg.Only)); err != nil {
+		if err := conn.SetBPF(eventFilter(cfg.Only, cfg.DropServerSide)); err != nil {
 			return nil, opError("attach the events filter", err)
 		}
 	}

@@ -12,6 +12,7 @@ import (
 
 	"github.com/mdlayher/genetlink"
 	"github.com/mdlayher/netlink"
+	"golang.org/x/net/bpf"
 	"golang.org/x/sys/unix"
 )
 
@@ -275,6 +276,68 @@ func TestDecodeDatagramAllocatesNothing(t *testing.T) {
 		evs, _ = decodeDatagram(b, testFamily.ID, evs[:0])
 	}); n != 0 || len(evs) != 1 || evs[0].Local.Port() != 45000 {
 		t.Errorf("%v allocations per event (decoded %v), want none", n, evs)
+	}
+}
+
+// The events filter, run in x/net/bpf's interpreter on events laid out as
+// each kernel lays them out.
+func TestEventFilter(t *testing.T) {
+	client61 := []byte{evAttrServerSide, 0}
+	server61 := []byte{evAttrServerSide, 1}
+	subflow := concat(evFamily4, evAddr(evAttrSaddr4, "192.0.2.2"), evAddr(evAttrDaddr4, "192.0.2.1"))
+	side := func(typ EventType, sideAttr []byte, rest ...[]byte) genetlink.Message {
+		attrs := [][]byte{evToken}
+		if sideAttr != nil {
+			attrs = append(attrs, evU8(uint16(sideAttr[0]), sideAttr[1]))
+		}
+		return eventMessage(typ, append(attrs, rest...)...)
+	}
+	flags := attr(evAttrFlags, hostU16(uint16(EventFlagServerSide)))
+	keep := []EventType{EventCreated, EventEstablished, EventClosed, EventSubClosed}
+	tests := []struct {
+		name           string
+		msg            genetlink.Message
+		dropServerSide bool
+		want           bool
+	}{
+		{"closed", eventMessage(EventClosed, evToken), true, true},
+		{"listener created, not kept", eventMessage(EventListenerCreated, evFamily4), true, false},
+		{"sub established, not kept", eventMessage(EventSubEstablished, evToken, subflow), false, false},
+		{"6.1 client created", side(EventCreated, client61, subflow), true, true},
+		{"6.1 server created", side(EventCreated, server61, subflow), true, false},
+		{"6.1 server established", side(EventEstablished, server61, subflow), true, false},
+		{"6.1 server established, side kept", side(EventEstablished, server61, subflow), false, true},
+		{"6.18 client established", side(EventEstablished, nil, subflow), true, true},
+		{"6.18 client established, deny join id 0", side(EventEstablished, nil, attr(evAttrFlags, hostU16(uint16(EventFlagDenyJoinID0))), subflow), true, true},
+		{"6.18 server established", side(EventEstablished, server61, flags, subflow), true, false},
+		{"token not first: passes", eventMessage(EventEstablished, evU8(evAttrServerSide, 1), evToken), true, true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			body, err := tt.msg.MarshalBinary()
+			if err != nil {
+				t.Fatal(err)
+			}
+			b, err := frame(testFamily.ID, body)
+			if err != nil {
+				t.Fatal(err)
+			}
+			prog, ok := bpf.Disassemble(eventFilter(keep, tt.dropServerSide))
+			if !ok {
+				t.Fatalf("the filter does not disassemble: %v", prog)
+			}
+			vm, err := bpf.NewVM(prog)
+			if err != nil {
+				t.Fatal(err)
+			}
+			n, err := vm.Run(b)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := n > 0; got != tt.want {
+				t.Errorf("passes: %t, want %t", got, tt.want)
+			}
+		})
 	}
 }
 

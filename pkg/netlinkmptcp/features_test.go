@@ -1,9 +1,10 @@
 package netlinkmptcp
 
 import (
-	"golang.org/x/sys/unix"
 	"strings"
 	"testing"
+
+	"golang.org/x/sys/unix"
 )
 
 func TestParseRelease(t *testing.T) {

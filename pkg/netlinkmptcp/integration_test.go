@@ -454,28 +454,44 @@ func TestIntegrationEventsLost(t *testing.T) {
 }
 
 // Only the event types asked for reach the reader: the kernel drops the
-// others (the socket filter).
+// others (the socket filter), and with DropServerSide also the server
+// side's ESTABLISHED.
 func TestIntegrationOnlyFilters(t *testing.T) {
 	tb := newTestbed(t)
-	cfg := *tb.clientCfg
-	cfg.Only = []EventType{EventClosed}
-	ev, err := ListenEvents(&cfg)
-	if err != nil {
-		t.Fatal(err)
+	listen := func(base *Config, only ...EventType) *collector {
+		cfg := *base
+		cfg.Only, cfg.DropServerSide = only, true
+		ev, err := ListenEvents(&cfg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		c := newCollector()
+		ctx, cancel := context.WithCancel(context.Background())
+		done := make(chan error, 1)
+		go func() { done <- ev.Run(ctx, c) }()
+		t.Cleanup(func() { cancel(); <-done; ev.Close() })
+		return c
 	}
-	defer ev.Close()
-	c := newCollector()
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- ev.Run(ctx, c) }()
-	t.Cleanup(func() { cancel(); <-done })
+	closedOnly := listen(tb.clientCfg, EventClosed)
+	client := listen(tb.clientCfg, EventEstablished, EventClosed)
+	server := listen(tb.serverCfg, EventEstablished, EventClosed)
 
 	listenAt := netip.AddrPortFrom(serverA, serverPort)
-	listenMPTCP(t, tb.server, listenAt)
+	_, accepted := listenMPTCP(t, tb.server, listenAt)
 	conn := dialMPTCP(t, tb.client, netip.AddrPortFrom(clientA, 0), listenAt)
+	acceptedConn(t, accepted)
+	if e := client.next(t); e.Type != EventEstablished || e.ServerSide {
+		t.Errorf("client's first event through the filter: %v, want established", e)
+	}
 	conn.Close()
-	if e := c.next(t); e.Type != EventClosed {
-		t.Errorf("first event through the filter: %v, want closed (created and established dropped)", e)
+	if e := closedOnly.next(t); e.Type != EventClosed {
+		t.Errorf("first event through the closed-only filter: %v, want closed (created and established dropped)", e)
+	}
+	if e := client.next(t); e.Type != EventClosed {
+		t.Errorf("client's second event through the filter: %v, want closed", e)
+	}
+	if e := server.next(t); e.Type != EventClosed {
+		t.Errorf("server's first event through the filter: %v, want closed (its established dropped)", e)
 	}
 }
 

@@ -9,7 +9,7 @@ import (
 	"slices"
 	"time"
 
-	"go.uber.org/zap"
+	"github.com/mptcpgd/mptcpgd/pkg/logging"
 
 	"github.com/mptcpgd/mptcpgd/pkg/config"
 	"github.com/mptcpgd/mptcpgd/pkg/netlinkmptcp"
@@ -26,7 +26,7 @@ const DefaultGatewayWait = 3 * time.Second
 // Options wire an Engine to the kernel.
 type Options struct {
 	Config  *config.Config
-	Log     *zap.Logger
+	Log     *logging.Logger
 	MPTCP   MPTCP
 	Routing Routing
 	Network Network
@@ -76,7 +76,7 @@ type Options struct {
 // and the worker (the writes), retrier and ownership.
 type Engine struct {
 	opt   Options
-	log   *zap.Logger
+	log   *logging.Logger
 	clock Clock
 
 	netCh    chan netMsg
@@ -124,7 +124,15 @@ type Engine struct {
 	summary    string
 	isReady    bool
 	lastResync time.Time
+	// ticks counts the safety-net timer's ticks.
+	ticks int
 }
+
+// fullEvery is how many safety-net ticks make one full resync; the others
+// re-read only the MPTCP state, which has no change events. Links,
+// addresses, routes and rules have events, and losing one is noticed (an
+// overflow), so reading them every tick would cost wake-ups for nothing.
+const fullEvery = 10
 
 type netMsg struct {
 	updates []netstate.Update
@@ -137,7 +145,7 @@ func New(o Options) (*Engine, error) {
 		return nil, errors.New("pm: Config, MPTCP, Routing, Network, Watcher and Store are required")
 	}
 	if o.Log == nil {
-		o.Log = zap.NewNop()
+		o.Log = logging.Nop()
 	}
 	if o.Flap == (FlapPolicy{}) {
 		o.Flap = DefaultFlapPolicy
@@ -233,9 +241,9 @@ func (e *Engine) Run(ctx context.Context) error {
 	go w.run(ctx)
 	go e.readNetwork(ctx)
 	e.timer = e.clock.NewTimer(time.Hour)
-	defer e.timer.Stop()
+	defer e.timer.Close()
 	e.resyncTimer = e.clock.NewTimer(time.Hour)
-	defer e.resyncTimer.Stop()
+	defer e.resyncTimer.Close()
 	e.armResync()
 	var joins <-chan struct{}
 	if e.opt.Connections != nil {
@@ -257,7 +265,7 @@ func (e *Engine) Run(ctx context.Context) error {
 			e.resync(reason)
 		case <-e.resyncTimer.C():
 			e.armResync()
-			e.resync("safety-net timer")
+			e.safetyNet()
 		case <-e.timer.C():
 			e.reconcile()
 			if now := e.clock.Now(); !e.superviseAt.IsZero() && !now.Before(e.superviseAt) {
@@ -332,7 +340,7 @@ func (e *Engine) Reload(ctx context.Context, cfg *config.Config) error {
 		if cfg.Daemon.ResyncInterval != interval {
 			e.armResync()
 		}
-		e.log.Info("configuration reloaded", zap.String("source", cfg.Source))
+		e.log.Info("configuration reloaded", logging.String("source", cfg.Source))
 		e.resync("reload")
 	}); cerr != nil {
 		return cerr
@@ -347,7 +355,7 @@ func (e *Engine) readNetwork(ctx context.Context) {
 			return
 		}
 		if skipped > 0 {
-			e.log.Debug("skipped rtnetlink messages that could not be decoded", zap.Int("count", skipped))
+			e.log.Debug("skipped rtnetlink messages that could not be decoded", logging.Int("count", skipped))
 		}
 		if err == nil && len(updates) == 0 {
 			// Filtered out (routes we do not keep, our own echoes):
@@ -400,7 +408,7 @@ func (e *Engine) handleNet(m netMsg) {
 	case errors.Is(readErr, rtnl.ErrOverflow):
 		e.resync("rtnetlink overflow")
 	default:
-		e.log.Warn("reading network changes failed", zap.Error(readErr))
+		e.log.Warn("reading network changes failed", logging.Error(readErr))
 		e.resync("rtnetlink read error")
 	}
 }
@@ -420,7 +428,7 @@ func (e *Engine) dumpNetwork(first bool) error {
 		return fmt.Errorf("read links, addresses, routes and rules: %w", err)
 	}
 	if skipped > 0 {
-		e.log.Debug("skipped rtnetlink messages that could not be decoded", zap.Int("count", skipped))
+		e.log.Debug("skipped rtnetlink messages that could not be decoded", logging.Int("count", skipped))
 	}
 	prev := e.net
 	if first {
@@ -435,18 +443,33 @@ func (e *Engine) dumpNetwork(first bool) error {
 // resync re-reads everything: the network now, the endpoint table through
 // the worker (so it is read after the writes queued before it).
 func (e *Engine) resync(reason string) {
-	lvl := zap.InfoLevel
+	lvl := logging.InfoLevel
 	if reason == "safety-net timer" {
-		lvl = zap.DebugLevel
+		lvl = logging.DebugLevel
 	}
-	e.log.Log(lvl, "full resync", zap.String("reason", reason))
+	e.log.Log(lvl, "full resync", logging.String("reason", reason))
 	e.lastResync = e.clock.Now()
 	e.checkEnabled()
 	if err := e.dumpNetwork(false); err != nil {
-		e.log.Warn("resync failed, keeping the previous view", zap.Error(err))
+		e.log.Warn("resync failed, keeping the previous view", logging.Error(err))
 	}
 	e.enqueue(&op{kind: opDump})
 	e.reconcile()
+}
+
+// safetyNet re-reads on the safety-net timer what the kernel announces no
+// change of: the MPTCP endpoints and limits (`ip mptcp endpoint flush`
+// has no event) and whether MPTCP is enabled; every fullEvery ticks,
+// everything.
+func (e *Engine) safetyNet() {
+	e.ticks++
+	if e.ticks%fullEvery == 0 {
+		e.resync("safety-net timer")
+		return
+	}
+	e.log.Debug("safety-net check of the MPTCP endpoints and limits")
+	e.checkEnabled()
+	e.enqueue(&op{kind: opDump})
 }
 
 // checkEnabled notes whether MPTCP is enabled in the namespace, and says so
@@ -464,7 +487,7 @@ func (e *Engine) checkEnabled() {
 		return
 	}
 	if why != "" {
-		e.log.Warn("MPTCP is off in this network namespace: new connections are plain TCP until it is enabled again", zap.String("reason", why))
+		e.log.Warn("MPTCP is off in this network namespace: new connections are plain TCP until it is enabled again", logging.String("reason", why))
 	} else {
 		e.log.Info("MPTCP is enabled again")
 	}

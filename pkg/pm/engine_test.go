@@ -434,8 +434,27 @@ func TestEngineReloadAppliesTheResyncInterval(t *testing.T) {
 	// which the reload switched on.
 	k.Flush()
 	h.advanceUntil("endpoints restored by the timer", time.Second, hasAddrs("192.0.2.2", "198.51.100.2"))
-	if n := h.logs.FilterMessage("full resync").FilterField(zap.String("reason", "safety-net timer")).Len(); n == 0 {
-		t.Error("no safety-net resync logged after the reload set an interval")
+	if n := h.logs.FilterMessage("safety-net check of the MPTCP endpoints and limits").Len(); n == 0 {
+		t.Error("no safety-net check logged after the reload set an interval")
+	}
+}
+
+// The safety-net timer re-reads the MPTCP state on every tick and
+// everything on every tenth: links, addresses, routes and rules have
+// events of their own.
+func TestEngineSafetyNetIsFullEveryTenthTick(t *testing.T) {
+	k := newFakeKernel(clientNet())
+	h := startEngine(t, parseConfig(t, "[daemon]\nresync_interval = \"1s\"\n"), k, &memStore{}, nil)
+	for range 25 {
+		h.settle()
+		h.clock.Advance(time.Second)
+		time.Sleep(time.Millisecond)
+	}
+	h.settle()
+	checks := h.logs.FilterMessage("safety-net check of the MPTCP endpoints and limits").Len()
+	full := h.logs.FilterMessage("full resync").FilterField(zap.String("reason", "safety-net timer")).Len()
+	if ticks := checks + full; ticks < 20 || full != ticks/fullEvery {
+		t.Errorf("%d ticks: %d checks, %d full resyncs; want one full resync every %d", ticks, checks, full, fullEvery)
 	}
 }
 

@@ -359,6 +359,8 @@ func (t *fakeTimer) Reset(d time.Duration) {
 	t.fireIfDue()
 }
 
+func (t *fakeTimer) Close() { t.Stop() }
+
 func (t *fakeTimer) Stop() {
 	t.c.mu.Lock()
 	defer t.c.mu.Unlock()

@@ -5,8 +5,6 @@ import (
 	"net/netip"
 	"time"
 
-	"go.uber.org/zap"
-
 	"github.com/mptcpgd/mptcpgd/pkg/logging"
 	"github.com/mptcpgd/mptcpgd/pkg/netstate"
 	"github.com/mptcpgd/mptcpgd/pkg/srcroute"
@@ -49,7 +47,7 @@ type gatewayWait struct {
 type gatewayGate struct {
 	neigh   Neighbours
 	watch   NeighbourWatcher
-	log     *zap.Logger
+	log     *logging.Logger
 	timeout time.Duration
 	waits   map[neighKey]*gatewayWait
 	// expired are the waits that timed out; each was warned about once.
@@ -57,7 +55,7 @@ type gatewayGate struct {
 	watching bool
 }
 
-func newGatewayGate(n Neighbours, w NeighbourWatcher, log *zap.Logger, timeout time.Duration) *gatewayGate {
+func newGatewayGate(n Neighbours, w NeighbourWatcher, log *logging.Logger, timeout time.Duration) *gatewayGate {
 	return &gatewayGate{neigh: n, watch: w, log: log, timeout: timeout, waits: map[neighKey]*gatewayWait{}, expired: map[neighKey]bool{}}
 }
 
@@ -78,8 +76,8 @@ func (g *gatewayGate) open(gw srcroute.Gateway, now time.Time) (bool, string) {
 		g.release(k)
 		if !g.expired[k] {
 			g.expired[k] = true
-			g.log.Warn("gateway did not answer in time: adding its endpoint anyway", zap.String(logging.FieldIface, gw.IfName),
-				zap.Stringer(logging.FieldGateway, gw.Addr), zap.Stringer("state", w.state), zap.Duration("waited", now.Sub(w.since)))
+			g.log.Warn("gateway did not answer in time: adding its endpoint anyway", logging.String(logging.FieldIface, gw.IfName),
+				logging.Stringer(logging.FieldGateway, gw.Addr), logging.Stringer("state", w.state), logging.Duration("waited", now.Sub(w.since)))
 		}
 		return true, ""
 	}
@@ -88,7 +86,7 @@ func (g *gatewayGate) open(gw srcroute.Gateway, now time.Time) (bool, string) {
 	}
 	st, ok, err := g.neigh.Neighbour(gw.IfIndex, gw.Addr)
 	if err != nil {
-		g.log.Debug("reading the gateway's neighbour entry failed; not waiting for it", zap.Stringer(logging.FieldGateway, gw.Addr), zap.Error(err))
+		g.log.Debug("reading the gateway's neighbour entry failed; not waiting for it", logging.Stringer(logging.FieldGateway, gw.Addr), logging.Error(err))
 		return true, ""
 	}
 	if !ok || st.Usable() {
@@ -98,8 +96,8 @@ func (g *gatewayGate) open(gw srcroute.Gateway, now time.Time) (bool, string) {
 	g.waits[k] = w
 	g.setWatching(true)
 	g.resolve(k)
-	g.log.Info("waiting for the gateway to answer before adding its endpoint", zap.String(logging.FieldIface, gw.IfName),
-		zap.Stringer(logging.FieldGateway, gw.Addr), zap.Stringer("state", st))
+	g.log.Info("waiting for the gateway to answer before adding its endpoint", logging.String(logging.FieldIface, gw.IfName),
+		logging.Stringer(logging.FieldGateway, gw.Addr), logging.Stringer("state", st))
 	return false, g.waitText(gw, w)
 }
 
@@ -125,7 +123,7 @@ func (g *gatewayGate) neighbour(n netstate.Neigh) bool {
 	}
 	w.state = n.State
 	if n.State.Usable() {
-		g.log.Info("gateway answers", zap.String(logging.FieldIface, w.ifname), zap.Stringer(logging.FieldGateway, n.Addr), zap.Stringer("state", n.State))
+		g.log.Info("gateway answers", logging.String(logging.FieldIface, w.ifname), logging.Stringer(logging.FieldGateway, n.Addr), logging.Stringer("state", n.State))
 		g.release(k)
 		return true
 	}
@@ -137,7 +135,7 @@ func (g *gatewayGate) neighbour(n netstate.Neigh) bool {
 
 func (g *gatewayGate) resolve(k neighKey) {
 	if err := g.neigh.Resolve(k.ifindex, k.addr); err != nil {
-		g.log.Warn("asking the kernel to resolve the gateway failed", zap.Stringer(logging.FieldGateway, k.addr), zap.Error(err))
+		g.log.Warn("asking the kernel to resolve the gateway failed", logging.Stringer(logging.FieldGateway, k.addr), logging.Error(err))
 	}
 }
 
@@ -171,7 +169,7 @@ func (g *gatewayGate) setWatching(on bool) {
 		return
 	}
 	if err := g.watch.WatchNeighbours(on); err != nil {
-		g.log.Warn("switching neighbour notifications failed", zap.Bool("on", on), zap.Error(err))
+		g.log.Warn("switching neighbour notifications failed", logging.Bool("on", on), logging.Error(err))
 		return
 	}
 	g.watching = on

@@ -5,7 +5,8 @@ import (
 	"testing"
 	"time"
 
-	"go.uber.org/zap"
+	"github.com/mptcpgd/mptcpgd/pkg/logging"
+
 	"go.uber.org/zap/zapcore"
 	"go.uber.org/zap/zaptest/observer"
 
@@ -35,7 +36,7 @@ func TestGatewayGate(t *testing.T) {
 	core, logs := observer.New(zapcore.DebugLevel)
 	gw := netip.MustParseAddr("198.51.100.1")
 	f := &fakeNeighbours{states: map[netip.Addr]netstate.NeighState{}}
-	g := newGatewayGate(f, f, zap.New(core), 30*time.Second)
+	g := newGatewayGate(f, f, logging.NewLogger(core), 30*time.Second)
 	t0 := time.Date(2026, 1, 1, 12, 0, 0, 0, time.UTC)
 	eth2 := srcroute.Gateway{IfIndex: 3, IfName: "eth2", Addr: gw, Origin: srcroute.GatewayConfigured}
 

@@ -7,10 +7,11 @@ import (
 	"testing"
 	"time"
 
+	"github.com/mptcpgd/mptcpgd/pkg/logging"
+
 	"github.com/mptcpgd/mptcpgd/pkg/config"
 	mp "github.com/mptcpgd/mptcpgd/pkg/netlinkmptcp"
 	"github.com/mptcpgd/mptcpgd/pkg/netstate"
-	"go.uber.org/zap"
 	"go.uber.org/zap/zapcore"
 	"go.uber.org/zap/zaptest/observer"
 )
@@ -31,7 +32,7 @@ func startEngine(t *testing.T, cfg *config.Config, k *fakeKernel, store *memStor
 	t.Helper()
 	core, logs := observer.New(zapcore.DebugLevel)
 	h := &harness{t: t, clock: newFakeClock(), k: k, w: newFakeWatcher(), store: store, logs: logs, done: make(chan error, 1)}
-	o := Options{Config: cfg, Log: zap.New(core), MPTCP: k, Routing: k, Network: k, Watcher: h.w, Store: store,
+	o := Options{Config: cfg, Log: logging.NewLogger(core), MPTCP: k, Routing: k, Network: k, Watcher: h.w, Store: store,
 		Backoff: Backoff{Initial: 10 * time.Second, Max: time.Minute}, Clock: h.clock}
 	if tweak != nil {
 		tweak(&o)

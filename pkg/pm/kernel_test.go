@@ -12,7 +12,8 @@ import (
 	"testing"
 	"time"
 
-	"go.uber.org/zap"
+	"github.com/mptcpgd/mptcpgd/pkg/logging"
+
 	"go.uber.org/zap/zaptest"
 
 	"github.com/mptcpgd/mptcpgd/internal/lab"
@@ -49,9 +50,9 @@ func startEngineIn(t testing.TB, ns *lab.NS, cfg *config.Config, statePath strin
 	if err != nil {
 		t.Fatal(err)
 	}
-	log := zaptest.NewLogger(t)
+	log := logging.NewLogger(zaptest.NewLogger(t).Core())
 	if _, bench := t.(*testing.B); bench {
-		log = zap.NewNop()
+		log = logging.Nop()
 	}
 	e, err := pm.New(pm.Options{Config: cfg, Log: log, MPTCP: k, Routing: rt, Network: rt, Watcher: w,
 		Store: statefile.File{Path: statePath}})

@@ -7,8 +7,6 @@ import (
 	"slices"
 	"time"
 
-	"go.uber.org/zap"
-
 	"github.com/mptcpgd/mptcpgd/internal/order"
 	"github.com/mptcpgd/mptcpgd/pkg/logging"
 	"github.com/mptcpgd/mptcpgd/pkg/netstate"
@@ -297,7 +295,7 @@ func unionKeys[K comparable, V any](a, b map[K]V, compare func(K, K) int) []K {
 // link's flap history, when each address appeared, and the interfaces' ARP
 // settings read so far. It logs one line per change.
 type observations struct {
-	log   *zap.Logger
+	log   *logging.Logger
 	flaps *flapTracker
 	// firstSeen says when addresses appeared while we watched (see
 	// Input.FirstSeen).
@@ -306,7 +304,7 @@ type observations struct {
 	arpCache  map[string]srcroute.ARP
 }
 
-func newObservations(log *zap.Logger, flap FlapPolicy, readARP func(string) srcroute.ARP) *observations {
+func newObservations(log *logging.Logger, flap FlapPolicy, readARP func(string) srcroute.ARP) *observations {
 	return &observations{log: log, flaps: newFlapTracker(flap), firstSeen: map[netstate.AddrKey]time.Time{},
 		readARP: readARP, arpCache: map[string]srcroute.ARP{}}
 }
@@ -321,28 +319,28 @@ func (o *observations) observe(changes []Change, now time.Time, first bool) {
 			o.flaps.carrier(c.Link.Index, c.Link.Carrier(), now)
 			delete(o.arpCache, c.Link.Name)
 			if !first {
-				o.log.Info("interface added", zap.String(logging.FieldIface, c.Link.Name), zap.Bool("carrier", c.Link.Carrier()))
+				o.log.Info("interface added", logging.String(logging.FieldIface, c.Link.Name), logging.Bool("carrier", c.Link.Carrier()))
 			}
 		case LinkRemoved:
 			o.flaps.forget(c.Link.Index)
 			delete(o.arpCache, c.Link.Name)
-			o.log.Info("interface removed", zap.String(logging.FieldIface, c.Link.Name))
+			o.log.Info("interface removed", logging.String(logging.FieldIface, c.Link.Name))
 		case LinkRenamed:
 			delete(o.arpCache, c.OldName)
 			delete(o.arpCache, c.Link.Name)
-			o.log.Info("interface renamed", zap.String(logging.FieldIface, c.Link.Name), zap.String("old_name", c.OldName))
+			o.log.Info("interface renamed", logging.String(logging.FieldIface, c.Link.Name), logging.String("old_name", c.OldName))
 		case CarrierUp, CarrierDown:
 			up := c.Kind == CarrierUp
 			if up {
-				o.log.Info("carrier back", zap.String(logging.FieldIface, c.Link.Name))
+				o.log.Info("carrier back", logging.String(logging.FieldIface, c.Link.Name))
 			} else {
-				o.log.Info("carrier lost", zap.String(logging.FieldIface, c.Link.Name))
+				o.log.Info("carrier lost", logging.String(logging.FieldIface, c.Link.Name))
 			}
 			if o.flaps.carrier(c.Link.Index, up, now) {
 				o.log.Warn("interface is flapping: holding back its endpoints after it returns, longer while it keeps flapping",
-					zap.String(logging.FieldIface, c.Link.Name), zap.Duration("hold_down", o.flaps.holdDown(c.Link.Index)))
+					logging.String(logging.FieldIface, c.Link.Name), logging.Duration("hold_down", o.flaps.holdDown(c.Link.Index)))
 			} else if !up && o.flaps.holdDown(c.Link.Index) > 0 {
-				o.log.Debug("interface still flapping", zap.String(logging.FieldIface, c.Link.Name), zap.Duration("hold_down", o.flaps.holdDown(c.Link.Index)))
+				o.log.Debug("interface still flapping", logging.String(logging.FieldIface, c.Link.Name), logging.Duration("hold_down", o.flaps.holdDown(c.Link.Index)))
 			}
 		case AddrNew:
 			if !first {
@@ -352,8 +350,8 @@ func (o *observations) observe(changes []Change, now time.Time, first bool) {
 			delete(o.firstSeen, c.Addr.Key())
 		case GatewayChanged:
 			if !first {
-				o.log.Debug("learned gateway changed", zap.String(logging.FieldIface, c.Link.Name), zap.Bool("ipv6", c.IPv6),
-					zap.Stringers("gateways", c.Gateways), zap.Stringers("old_gateways", c.OldGateways))
+				o.log.Debug("learned gateway changed", logging.String(logging.FieldIface, c.Link.Name), logging.Bool("ipv6", c.IPv6),
+					logging.Stringers("gateways", c.Gateways), logging.Stringers("old_gateways", c.OldGateways))
 			}
 		}
 	}

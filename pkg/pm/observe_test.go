@@ -8,7 +8,8 @@ import (
 	"testing"
 	"time"
 
-	"go.uber.org/zap"
+	"github.com/mptcpgd/mptcpgd/pkg/logging"
+
 	"go.uber.org/zap/zapcore"
 	"go.uber.org/zap/zaptest/observer"
 
@@ -152,7 +153,7 @@ func TestApplyUpdatesSeesEachTransition(t *testing.T) {
 
 func TestObservationsRememberAndLog(t *testing.T) {
 	core, logs := observer.New(zapcore.DebugLevel)
-	o := newObservations(zap.New(core), FlapPolicy{Threshold: 2, Window: time.Minute, Initial: time.Second, Max: time.Minute, Quiet: time.Hour}, nil)
+	o := newObservations(logging.NewLogger(core), FlapPolicy{Threshold: 2, Window: time.Minute, Initial: time.Second, Max: time.Minute, Quiet: time.Hour}, nil)
 	t0 := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
 	net := clientNetBuilder().s
 

@@ -5,7 +5,7 @@ import (
 	"slices"
 	"time"
 
-	"go.uber.org/zap"
+	"github.com/mptcpgd/mptcpgd/pkg/logging"
 
 	"github.com/mptcpgd/mptcpgd/pkg/netlinkmptcp"
 	"github.com/mptcpgd/mptcpgd/pkg/statefile"
@@ -17,7 +17,7 @@ import (
 // the background (run), so the fast path never waits for a disk.
 type ownership struct {
 	store  Store
-	log    *zap.Logger
+	log    *logging.Logger
 	clock  Clock
 	retry  Backoff
 	state  statefile.State
@@ -28,7 +28,7 @@ type ownership struct {
 // remount must not lose the record, nor spin.
 var saveRetry = Backoff{Initial: time.Second, Max: time.Minute}
 
-func newOwnership(store Store, log *zap.Logger, clock Clock) *ownership {
+func newOwnership(store Store, log *logging.Logger, clock Clock) *ownership {
 	return &ownership{store: store, log: log, clock: clock, retry: saveRetry, saveCh: make(chan statefile.State, 1)}
 }
 
@@ -118,7 +118,7 @@ func (o *ownership) prune(kernel map[uint8]netlinkmptcp.Endpoint) []statefile.En
 		return false
 	})
 	if len(gone) > 0 {
-		o.log.Info("forgot endpoints that left the kernel's table", zap.Int("records", len(gone)))
+		o.log.Info("forgot endpoints that left the kernel's table", logging.Int("records", len(gone)))
 		o.save()
 	}
 	return gone
@@ -135,7 +135,7 @@ func (o *ownership) run(ctx context.Context) {
 	)
 	retry := o.clock.NewTimer(time.Hour)
 	retry.Stop()
-	defer retry.Stop()
+	defer retry.Close()
 	for {
 		select {
 		case s := <-o.saveCh:
@@ -148,7 +148,7 @@ func (o *ownership) run(ctx context.Context) {
 		err := o.store.Save(*pending)
 		if err == nil {
 			if lastErr != "" {
-				o.log.Info("saved the ownership record after retrying", zap.Int("attempts", attempts+1))
+				o.log.Info("saved the ownership record after retrying", logging.Int("attempts", attempts+1))
 			}
 			pending, lastErr, attempts = nil, "", 0
 			continue
@@ -157,7 +157,7 @@ func (o *ownership) run(ctx context.Context) {
 		delay := o.retry.delay(attempts)
 		if err.Error() != lastErr {
 			lastErr = err.Error()
-			o.log.Error("saving the ownership record failed, will retry", zap.Error(err), zap.Duration("retry_in", delay))
+			o.log.Error("saving the ownership record failed, will retry", logging.Error(err), logging.Duration("retry_in", delay))
 		}
 		retry.Reset(delay)
 	}

@@ -10,7 +10,6 @@ import (
 	"github.com/mptcpgd/mptcpgd/pkg/logging"
 	"github.com/mptcpgd/mptcpgd/pkg/netlinkmptcp"
 	"github.com/mptcpgd/mptcpgd/pkg/netstate"
-	"go.uber.org/zap"
 )
 
 // reconcile decides what the kernel should hold and starts the writes that
@@ -149,8 +148,8 @@ func (e *Engine) reAdd(p *EndpointPlan, d Decision) {
 		delete(e.readd, ep.Addr)
 		p.Delete = append(p.Delete, ep)
 		p.Add = append(p.Add, w)
-		e.log.Info("re-adding endpoint so that connections that lack it join again", zap.String(logging.FieldIface, w.IfName),
-			zap.Stringer(logging.FieldAddr, ep.Addr), zap.Uint8(logging.FieldEndpointID, ep.ID))
+		e.log.Info("re-adding endpoint so that connections that lack it join again", logging.String(logging.FieldIface, w.IfName),
+			logging.Stringer(logging.FieldAddr, ep.Addr), logging.Uint8(logging.FieldEndpointID, ep.ID))
 	}
 	p.Keep = kept
 	for a := range e.readd {
@@ -250,8 +249,8 @@ func (e *Engine) handleResult(o *op) {
 		if e.repairs.done(k, now) {
 			msg = "endpoint restored (someone else removed it)"
 		}
-		e.log.Info(msg, zap.String(logging.FieldIface, o.add.IfName), zap.Stringer(logging.FieldAddr, o.add.Addr),
-			zap.Uint8(logging.FieldEndpointID, o.stored.ID), zap.Stringer(logging.FieldFlags, o.stored.Flags), zap.Duration("took", o.took))
+		e.log.Info(msg, logging.String(logging.FieldIface, o.add.IfName), logging.Stringer(logging.FieldAddr, o.add.Addr),
+			logging.Uint8(logging.FieldEndpointID, o.stored.ID), logging.Stringer(logging.FieldFlags, o.stored.Flags), logging.Duration("took", o.took))
 	case opDelete:
 		k := deleteKey(o.target.ID)
 		if o.err != nil && !errors.Is(o.err, netlinkmptcp.ErrNotFound) {
@@ -261,8 +260,8 @@ func (e *Engine) handleResult(o *op) {
 		e.retry.succeeded(k)
 		delete(e.kernel, o.target.ID)
 		e.own.unrecord(o.target.ID)
-		e.log.Info("endpoint removed", zap.String(logging.FieldIface, e.ifName(o.target)),
-			zap.Stringer(logging.FieldAddr, o.target.Addr), zap.Uint8(logging.FieldEndpointID, o.target.ID), zap.Duration("took", o.took))
+		e.log.Info("endpoint removed", logging.String(logging.FieldIface, e.ifName(o.target)),
+			logging.Stringer(logging.FieldAddr, o.target.Addr), logging.Uint8(logging.FieldEndpointID, o.target.ID), logging.Duration("took", o.took))
 	case opSetFlags:
 		k := flagsKey(o.target.ID)
 		if o.err != nil {
@@ -273,7 +272,7 @@ func (e *Engine) handleResult(o *op) {
 		ep := e.kernel[o.target.ID]
 		ep.Flags = ep.Flags&^settableFlags | o.flags
 		e.kernel[o.target.ID] = ep
-		e.log.Info("endpoint flags changed", zap.Stringer(logging.FieldAddr, ep.Addr), zap.Uint8(logging.FieldEndpointID, ep.ID), zap.Stringer(logging.FieldFlags, ep.Flags))
+		e.log.Info("endpoint flags changed", logging.Stringer(logging.FieldAddr, ep.Addr), logging.Uint8(logging.FieldEndpointID, ep.ID), logging.Stringer(logging.FieldFlags, ep.Flags))
 	case opSetLimits:
 		if o.err != nil {
 			e.retry.failed(limitsKey, o.err, now)
@@ -281,16 +280,16 @@ func (e *Engine) handleResult(o *op) {
 		}
 		e.retry.succeeded(limitsKey)
 		e.limits = o.limits
-		e.log.Info("limits set", zap.Uint32("subflows", o.limits.Subflows), zap.Uint32("add_addr_accepted", o.limits.AddAddrAccepted))
+		e.log.Info("limits set", logging.Uint32("subflows", o.limits.Subflows), logging.Uint32("add_addr_accepted", o.limits.AddAddrAccepted))
 	case opCloseInitial:
 		if o.err != nil && !errors.Is(o.err, netlinkmptcp.ErrNotFound) {
-			e.log.Warn("closing initial subflows from a dead address failed", zap.Stringer(logging.FieldAddr, o.target.Addr), zap.Error(o.err))
+			e.log.Warn("closing initial subflows from a dead address failed", logging.Stringer(logging.FieldAddr, o.target.Addr), logging.Error(o.err))
 			break
 		}
-		e.log.Info("initial subflows from a dead address closed", zap.Stringer(logging.FieldAddr, o.target.Addr), zap.Duration("took", o.took))
+		e.log.Info("initial subflows from a dead address closed", logging.Stringer(logging.FieldAddr, o.target.Addr), logging.Duration("took", o.took))
 	case opDump:
 		if o.err != nil {
-			e.log.Warn("reading the MPTCP endpoint table failed", zap.Error(o.err))
+			e.log.Warn("reading the MPTCP endpoint table failed", logging.Error(o.err))
 			break
 		}
 		e.setKernel(o.endpoints)

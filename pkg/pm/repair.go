@@ -4,7 +4,7 @@ import (
 	"slices"
 	"time"
 
-	"go.uber.org/zap"
+	"github.com/mptcpgd/mptcpgd/pkg/logging"
 )
 
 // RepairPolicy limits how often we put back what someone else keeps
@@ -33,14 +33,14 @@ type repairHistory struct {
 // how often we put them back, keyed by the write that puts them back.
 type repairs struct {
 	policy RepairPolicy
-	log    *zap.Logger
+	log    *logging.Logger
 	// competitor names a program known to undo our work, "" if none runs.
 	competitor func() string
 	drifted    map[opKey]bool
 	hist       map[opKey]*repairHistory
 }
 
-func newRepairs(p RepairPolicy, log *zap.Logger, competitor func() string) *repairs {
+func newRepairs(p RepairPolicy, log *logging.Logger, competitor func() string) *repairs {
 	if competitor == nil {
 		competitor = func() string { return "" }
 	}
@@ -94,9 +94,9 @@ func (r *repairs) done(k opKey, now time.Time) bool {
 	h.until = now.Add(h.holdOff)
 	h.at = nil
 	if first {
-		f := []zap.Field{zap.Stringer("op", k), zap.Int("repairs", r.policy.Max), zap.Duration("within", r.policy.Window), zap.Duration("hold_off", h.holdOff)}
+		f := []logging.Field{logging.Stringer("op", k), logging.Int("repairs", r.policy.Max), logging.Duration("within", r.policy.Window), logging.Duration("hold_off", h.holdOff)}
 		if c := r.competitor(); c != "" {
-			f = append(f, zap.String("suspect", c))
+			f = append(f, logging.String("suspect", c))
 		}
 		r.log.Warn("something keeps removing what mptcpgd writes; repairing it less often", f...)
 	}

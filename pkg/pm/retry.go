@@ -6,7 +6,7 @@ import (
 	"slices"
 	"time"
 
-	"go.uber.org/zap"
+	"github.com/mptcpgd/mptcpgd/pkg/logging"
 
 	"github.com/mptcpgd/mptcpgd/pkg/netstate"
 )
@@ -73,13 +73,13 @@ type retryState struct {
 // writes that no reconcile wants any more forgotten.
 type retrier struct {
 	backoff Backoff
-	log     *zap.Logger
+	log     *logging.Logger
 	entries map[opKey]*retryState
 	// wanted are the writes the reconcile under way asked about.
 	wanted map[opKey]bool
 }
 
-func newRetrier(b Backoff, log *zap.Logger) *retrier {
+func newRetrier(b Backoff, log *logging.Logger) *retrier {
 	return &retrier{backoff: b, log: log, entries: map[opKey]*retryState{}, wanted: map[opKey]bool{}}
 }
 
@@ -104,16 +104,16 @@ func (r *retrier) failed(k opKey, err error, now time.Time) {
 	e.next = now.Add(delay)
 	if cause := err.Error(); cause != e.cause {
 		e.cause = cause
-		r.log.Warn("kernel write failed, will retry", zap.Stringer("op", k), zap.Error(err), zap.Duration("retry_in", delay))
+		r.log.Warn("kernel write failed, will retry", logging.Stringer("op", k), logging.Error(err), logging.Duration("retry_in", delay))
 	} else {
-		r.log.Debug("kernel write failed again", zap.Stringer("op", k), zap.Int("attempts", e.attempts), zap.Duration("retry_in", delay))
+		r.log.Debug("kernel write failed again", logging.Stringer("op", k), logging.Int("attempts", e.attempts), logging.Duration("retry_in", delay))
 	}
 }
 
 // succeeded forgets k's failures.
 func (r *retrier) succeeded(k opKey) {
 	if e, ok := r.entries[k]; ok {
-		r.log.Info("kernel write succeeded after retrying", zap.Stringer("op", k), zap.Int("attempts", e.attempts+1))
+		r.log.Info("kernel write succeeded after retrying", logging.Stringer("op", k), logging.Int("attempts", e.attempts+1))
 		delete(r.entries, k)
 	}
 }

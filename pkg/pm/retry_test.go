@@ -7,14 +7,15 @@ import (
 	"testing"
 	"time"
 
-	"go.uber.org/zap"
+	"github.com/mptcpgd/mptcpgd/pkg/logging"
+
 	"go.uber.org/zap/zapcore"
 	"go.uber.org/zap/zaptest/observer"
 )
 
 func TestRetrier(t *testing.T) {
 	core, logs := observer.New(zapcore.DebugLevel)
-	r := newRetrier(Backoff{Initial: time.Second, Max: 4 * time.Second}, zap.New(core))
+	r := newRetrier(Backoff{Initial: time.Second, Max: 4 * time.Second}, logging.NewLogger(core))
 	t0 := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
 	k := addKey(netip.MustParseAddr("192.0.2.2"))
 	if !r.ready(k, t0) {

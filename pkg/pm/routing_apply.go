@@ -4,8 +4,6 @@ import (
 	"errors"
 	"time"
 
-	"go.uber.org/zap"
-
 	"github.com/mptcpgd/mptcpgd/pkg/logging"
 	"github.com/mptcpgd/mptcpgd/pkg/netstate"
 	"github.com/mptcpgd/mptcpgd/pkg/nlerr"
@@ -19,7 +17,7 @@ type routingApply struct {
 	routing Routing
 	retry   *retrier
 	repairs *repairs
-	log     *zap.Logger
+	log     *logging.Logger
 }
 
 // apply writes p in the order that never leaves a subflow steered into an
@@ -31,7 +29,7 @@ func (a *routingApply) apply(p RoutingPlan, net netstate.State, now time.Time, l
 		a.write(ruleKey(opDeleteRule, r), now, func() error { return a.routing.DeleteRule(r) }, func() {
 			net.Apply(netstate.Update{Kind: netstate.RuleUpdate, Deleted: true, Rule: r})
 			later(func() {
-				a.log.Info("rule removed", zap.Stringer(logging.FieldAddr, r.Src.Addr()), zap.Uint32(logging.FieldTable, r.Table))
+				a.log.Info("rule removed", logging.Stringer(logging.FieldAddr, r.Src.Addr()), logging.Uint32(logging.FieldTable, r.Table))
 			})
 		})
 	}
@@ -39,7 +37,7 @@ func (a *routingApply) apply(p RoutingPlan, net netstate.State, now time.Time, l
 		a.write(routeKey(opDeleteRoute, r), now, func() error { return a.routing.DeleteRoute(r) }, func() {
 			net.Apply(netstate.Update{Kind: netstate.RouteUpdate, Deleted: true, Route: r})
 			later(func() {
-				a.log.Info("route removed", zap.Stringer("route", r), zap.Uint32(logging.FieldTable, r.Table))
+				a.log.Info("route removed", logging.Stringer("route", r), logging.Uint32(logging.FieldTable, r.Table))
 			})
 		})
 	}
@@ -69,7 +67,7 @@ func (a *routingApply) apply(p RoutingPlan, net netstate.State, now time.Time, l
 				msg = "rule restored (someone else removed it)"
 			}
 			later(func() {
-				a.log.Info(msg, zap.Stringer(logging.FieldAddr, r.Src.Addr()), zap.Uint32(logging.FieldTable, r.Table), zap.Uint32("priority", r.Priority))
+				a.log.Info(msg, logging.Stringer(logging.FieldAddr, r.Src.Addr()), logging.Uint32(logging.FieldTable, r.Table), logging.Uint32("priority", r.Priority))
 			})
 		})
 	}
@@ -99,13 +97,13 @@ func (a *routingApply) write(k opKey, now time.Time, write func() error, done fu
 }
 
 func (a *routingApply) logRoute(msg string, r netstate.Route, net netstate.State) {
-	f := []zap.Field{zap.Uint32(logging.FieldTable, r.Table), zap.String("dst", r.Dst.String())}
+	f := []logging.Field{logging.Uint32(logging.FieldTable, r.Table), logging.String("dst", r.Dst.String())}
 	if len(r.NextHops) > 0 {
 		if l, ok := net.Links[r.NextHops[0].IfIndex]; ok {
-			f = append(f, zap.String(logging.FieldIface, l.Name))
+			f = append(f, logging.String(logging.FieldIface, l.Name))
 		}
 		if gw := r.NextHops[0].Gateway; gw.IsValid() {
-			f = append(f, zap.String(logging.FieldGateway, gw.String()))
+			f = append(f, logging.String(logging.FieldGateway, gw.String()))
 		}
 	}
 	if r.IsDefault() {

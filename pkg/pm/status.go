@@ -15,7 +15,6 @@ import (
 	"github.com/mptcpgd/mptcpgd/pkg/rejoin"
 	"github.com/mptcpgd/mptcpgd/pkg/srcroute"
 	"github.com/mptcpgd/mptcpgd/pkg/statefile"
-	"go.uber.org/zap"
 )
 
 // Owner says whose a kernel endpoint is.
@@ -175,7 +174,7 @@ func (e *Engine) logOverCap(d Decision) {
 		return
 	}
 	e.log.Warn("more candidate addresses than the kernel's endpoint limit: leaving some out; set priority in an [[interface]] entry to choose which",
-		zap.Int("left_out", len(d.OverCap)), zap.String("from", s), zap.Int("limit", netlinkmptcp.MaxEndpoints), zap.Int("not_ours", len(d.Foreign)))
+		logging.Int("left_out", len(d.OverCap)), logging.String("from", s), logging.Int("limit", netlinkmptcp.MaxEndpoints), logging.Int("not_ours", len(d.Foreign)))
 }
 
 // overCapSummary names what the limit leaves out in a short line, however
@@ -214,7 +213,7 @@ func (e *Engine) checkReady() {
 	}
 	e.isReady = true
 	close(e.ready)
-	e.log.Info("ready", zap.Int("endpoints", len(e.decision.Endpoints)), zap.Stringer("limits", e.limits))
+	e.log.Info("ready", logging.Int("endpoints", len(e.decision.Endpoints)), logging.Stringer("limits", e.limits))
 }
 
 func (e *Engine) updateSummary() {
@@ -249,8 +248,8 @@ func (e *Engine) Adopt(ctx context.Context) ([]netlinkmptcp.Endpoint, error) {
 		took = slices.Clone(e.decision.Takeable)
 		for _, ep := range took {
 			e.own.record(ep)
-			e.log.Info("endpoint adopted on request", zap.Stringer(logging.FieldAddr, ep.Addr), zap.Uint8(logging.FieldEndpointID, ep.ID),
-				zap.Stringer(logging.FieldFlags, ep.Flags))
+			e.log.Info("endpoint adopted on request", logging.Stringer(logging.FieldAddr, ep.Addr), logging.Uint8(logging.FieldEndpointID, ep.ID),
+				logging.Stringer(logging.FieldFlags, ep.Flags))
 		}
 		e.reconcile()
 	})

@@ -5,8 +5,6 @@ import (
 	"net/netip"
 	"time"
 
-	"go.uber.org/zap"
-
 	"github.com/mptcpgd/mptcpgd/pkg/config"
 	"github.com/mptcpgd/mptcpgd/pkg/connview"
 	"github.com/mptcpgd/mptcpgd/pkg/logging"
@@ -89,13 +87,13 @@ func (e *Engine) supervise(now time.Time) {
 }
 
 func (e *Engine) logJoinFailure(c rejoin.Cause) {
-	f := []zap.Field{zap.String(logging.FieldIface, c.Endpoint.IfName), zap.Stringer(logging.FieldAddr, c.Endpoint.Addr),
-		zap.Uint8(logging.FieldEndpointID, c.Endpoint.ID), zap.Int("connections", c.Conns)}
+	f := []logging.Field{logging.String(logging.FieldIface, c.Endpoint.IfName), logging.Stringer(logging.FieldAddr, c.Endpoint.Addr),
+		logging.Uint8(logging.FieldEndpointID, c.Endpoint.ID), logging.Int("connections", c.Conns)}
 	if c.Errno == 0 {
-		e.log.Warn("joins did not happen within the join timeout", append(f, zap.Duration("timeout", e.cfg.Rejoin.JoinTimeout))...)
+		e.log.Warn("joins did not happen within the join timeout", append(f, logging.Duration("timeout", e.cfg.Rejoin.JoinTimeout))...)
 		return
 	}
-	e.log.Warn("joins failed", append(f, zap.String("errno", rejoin.ErrnoText(c.Errno)))...)
+	e.log.Warn("joins failed", append(f, logging.String("errno", rejoin.ErrnoText(c.Errno)))...)
 }
 
 // RetryJoins makes every failed join due now: for an administrator who just

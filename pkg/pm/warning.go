@@ -3,8 +3,6 @@ package pm
 import (
 	"net/netip"
 
-	"go.uber.org/zap"
-
 	"github.com/mptcpgd/mptcpgd/pkg/logging"
 )
 
@@ -41,7 +39,7 @@ func (w Warning) String() string { return w.Message }
 // warningLog logs each warning once while it lasts, and again if it comes
 // back after it went away.
 type warningLog struct {
-	log    *zap.Logger
+	log    *logging.Logger
 	active map[Warning]bool
 }
 
@@ -52,12 +50,12 @@ func (l *warningLog) update(ws []Warning) {
 		if l.active[w] {
 			continue
 		}
-		f := []zap.Field{zap.String("kind", string(w.Kind))}
+		f := []logging.Field{logging.String("kind", string(w.Kind))}
 		if w.Iface != "" {
-			f = append(f, zap.String(logging.FieldIface, w.Iface))
+			f = append(f, logging.String(logging.FieldIface, w.Iface))
 		}
 		if w.Addr.IsValid() {
-			f = append(f, zap.Stringer(logging.FieldAddr, w.Addr))
+			f = append(f, logging.Stringer(logging.FieldAddr, w.Addr))
 		}
 		l.log.Warn(w.Message, f...)
 	}

@@ -77,6 +77,24 @@ func TestIntegrationListMPTCP(t *testing.T) {
 		})
 	}
 
+	t.Run("listeners", func(t *testing.T) {
+		// The dual-stack MPTCP listener, not the plain TCP one plainTCP
+		// opened; the client has none.
+		want := map[*Config][]netip.AddrPort{
+			serverCfg: {netip.AddrPortFrom(netip.IPv6Unspecified(), serverPort)},
+			clientCfg: nil,
+		}
+		for cfg, want := range want {
+			got, err := ListMPTCPListeners(cfg)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !slices.Equal(got, want) {
+				t.Errorf("ListMPTCPListeners = %v, want %v", got, want)
+			}
+		}
+	})
+
 	t.Run("caller's namespace", func(t *testing.T) {
 		var inside []Connection
 		if err := tb.client.Do(func() error {

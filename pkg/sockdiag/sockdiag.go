@@ -260,3 +260,38 @@ func (s State) String() string {
 	}
 	return fmt.Sprintf("state(%d)", uint8(s))
 }
+
+// ListMPTCPListeners lists the local addresses of the MPTCP listening
+// sockets of cfg's namespace (nil: the caller's), ordered.
+func ListMPTCPListeners(cfg *Config) ([]netip.AddrPort, error) {
+	conn, err := dial(cfg)
+	if err != nil {
+		return nil, err
+	}
+	defer conn.Close()
+	return listListeners(conn)
+}
+
+func listListeners(conn *netlink.Conn) ([]netip.AddrPort, error) {
+	var out []netip.AddrPort
+	for _, family := range []uint8{unix.AF_INET, unix.AF_INET6} {
+		msgs, err := dump(conn, request{family: family, protocol: unix.IPPROTO_MPTCP, states: 1 << StateListen})
+		switch {
+		case errors.Is(err, unix.ENOENT) && family == unix.AF_INET6:
+			continue // no IPv6 in this kernel
+		case errors.Is(err, unix.ENOENT):
+			return nil, fmt.Errorf("list MPTCP listeners (%s): %w: %w", familyName(family), errNoMPTCPDiag, err)
+		case err != nil:
+			return nil, fmt.Errorf("list MPTCP listeners (%s): %w", familyName(family), err)
+		}
+		for _, m := range msgs {
+			msg, _, err := parseMessage(m.Data)
+			if err != nil {
+				return nil, fmt.Errorf("list MPTCP listeners (%s): %w", familyName(family), err)
+			}
+			out = append(out, msg.local)
+		}
+	}
+	slices.SortFunc(out, netip.AddrPort.Compare)
+	return out, nil
+}
