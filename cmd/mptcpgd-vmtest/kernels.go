@@ -7,6 +7,7 @@ import (
 	"path"
 	"path/filepath"
 
+	"github.com/mptcpgd/mptcpgd/internal/runlab"
 	"github.com/mptcpgd/mptcpgd/internal/vm"
 )
 
@@ -52,6 +53,14 @@ func runKernels(ctx context.Context, o opts, series []string) ([]guestResults, e
 	if err := goCommand(o.root, "build", "-o", filepath.Join(bin, "mptcpgd"), "./cmd/mptcpgd"); err != nil {
 		return nil, err
 	}
+	// The guests have no Go toolchain: the programs that `mptcpgd run`'s
+	// tests wrap are built here.
+	if err := os.Mkdir(filepath.Join(bin, "runlab"), 0o755); err != nil {
+		return nil, err
+	}
+	if err := runlab.BuildTools(filepath.Join(bin, "runlab")); err != nil {
+		return nil, err
+	}
 
 	var runs []guestResults
 	for _, s := range series {
@@ -89,7 +98,8 @@ func (r kernelRun) kernel(ctx context.Context, series string) (guestResults, err
 	}
 	run := guestRun{
 		Out: outMount,
-		Env: append([]string{"CI=true", "MPTCPGD_BIN=" + path.Join(workMount, "bin", "mptcpgd")}, r.env...),
+		Env: append([]string{"CI=true", "MPTCPGD_BIN=" + path.Join(workMount, "bin", "mptcpgd"),
+			runlab.PrebuiltEnv + "=" + path.Join(workMount, "bin", "runlab")}, r.env...),
 	}
 	for _, p := range r.pkgs {
 		run.Jobs = append(run.Jobs, guestJob{

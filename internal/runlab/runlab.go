@@ -24,9 +24,13 @@ var (
 	buildErr error
 )
 
+// PrebuiltEnv names a directory holding sockprobe, gosock and gosock386
+// already built (BuildTools): the qemu guests have no Go toolchain.
+const PrebuiltEnv = "MPTCPGD_RUNLAB_TOOLS"
+
 // Tool returns the path of one of the programs: "mptcpgd", "sockprobe",
-// "gosock" or "gosock386". They are built once per process; call Cleanup
-// at its end.
+// "gosock" or "gosock386". They are built (or copied from PrebuiltEnv)
+// once per process; call Cleanup at its end.
 func Tool(tb lab.TB, name string) string {
 	tb.Helper()
 	once.Do(func() { build(tb) })
@@ -52,9 +56,32 @@ func build(tb lab.TB) {
 		buildErr = err
 		return
 	}
+	tools = map[string]string{}
+	if pre := os.Getenv(PrebuiltEnv); pre != "" {
+		buildErr = copyTools(pre, dir)
+	} else {
+		buildErr = BuildTools(dir)
+	}
+	if buildErr != nil {
+		return
+	}
+	for _, name := range toolNames {
+		tools[name] = filepath.Join(dir, name)
+	}
+	bin, err := os.ReadFile(daemonlab.Binary(tb))
+	if err == nil {
+		tools["mptcpgd"] = filepath.Join(dir, "mptcpgd")
+		err = os.WriteFile(tools["mptcpgd"], bin, 0o755)
+	}
+	buildErr = err
+}
+
+var toolNames = []string{"sockprobe", "gosock", "gosock386"}
+
+// BuildTools compiles sockprobe, gosock and gosock386 into dir.
+func BuildTools(dir string) error {
 	_, here, _, _ := runtime.Caller(0)
 	src := filepath.Join(filepath.Dir(here), "testdata")
-	tools = map[string]string{}
 	steps := []struct {
 		name string
 		cmd  *exec.Cmd
@@ -68,17 +95,25 @@ func build(tb lab.TB) {
 		s.cmd.Dir = src
 		s.cmd.Env = append(os.Environ(), s.env...)
 		if out, err := s.cmd.CombinedOutput(); err != nil {
-			buildErr = fmt.Errorf("build %s: %v: %s", s.name, err, out)
-			return
+			return fmt.Errorf("build %s: %v: %s", s.name, err, out)
 		}
-		tools[s.name] = filepath.Join(dir, s.name)
 	}
-	bin, err := os.ReadFile(daemonlab.Binary(tb))
-	if err == nil {
-		tools["mptcpgd"] = filepath.Join(dir, "mptcpgd")
-		err = os.WriteFile(tools["mptcpgd"], bin, 0o755)
+	return nil
+}
+
+// copyTools copies the prebuilt programs into dir, which every user may
+// read (the directory they were built in need not be).
+func copyTools(from, dir string) error {
+	for _, name := range toolNames {
+		b, err := os.ReadFile(filepath.Join(from, name))
+		if err != nil {
+			return fmt.Errorf("prebuilt %s (%s): %w", name, PrebuiltEnv, err)
+		}
+		if err := os.WriteFile(filepath.Join(dir, name), b, 0o755); err != nil {
+			return err
+		}
 	}
-	buildErr = err
+	return nil
 }
 
 // Command returns the path of a program a test needs. Without it the test
