@@ -259,9 +259,16 @@ func ListenEvents(cfg *Config) (*Events, error) {
 	return ev, nil
 }
 
-// eventBufferSize holds any event (a few hundred bytes) and the family's
-// description read when listening starts.
+// eventBufferSize holds the family's description read when listening
+// starts.
 const eventBufferSize = 32 << 10
+
+// Events are read eventSlots at a time, each datagram into a slot of
+// eventSlotSize bytes: the largest event is a few hundred.
+const (
+	eventSlots    = 32
+	eventSlotSize = 1 << 10
+)
 
 func listenOn(conn *genetlink.Conn, cfg *Config) (*Events, error) {
 	f, err := resolveFamily(conn)
@@ -365,25 +372,39 @@ func (ev *Events) read(ctx context.Context, datagram func([]byte), idle func(), 
 	}
 	stop := context.AfterFunc(ctx, func() { _ = ev.conn.SetReadDeadline(time.Unix(1, 0)) })
 	defer stop()
-	buf := make([]byte, eventBufferSize)
+	r := newMultiReceiver(eventSlots, eventSlotSize)
 	var readErr error
 	err = rc.Read(func(fd uintptr) bool {
 		for {
-			n, _, err := unix.Recvfrom(int(fd), buf, unix.MSG_DONTWAIT)
+			n, errno := r.receive(fd)
 			switch {
-			case err == unix.EINTR:
+			case errno == unix.EINTR:
 				continue
-			case isAgain(err):
+			case errno == unix.EAGAIN:
 				idle()
 				return false
-			case err == unix.ENOBUFS:
-				lost(opError("receive events", err))
+			case errno == unix.ENOBUFS:
+				lost(opError("receive events", errno))
 				continue
-			case err != nil:
-				readErr = opError("receive events", err)
+			case errno != 0:
+				readErr = opError("receive events", errno)
 				return true
 			}
-			datagram(buf[:n])
+			for i := range n {
+				b, truncated := r.datagram(i)
+				if truncated {
+					lost(&Error{Op: "receive events", Err: fmt.Errorf("an event of more than %d bytes", eventSlotSize)})
+					continue
+				}
+				datagram(b)
+			}
+			if n < len(r.hdrs) {
+				// The queue was empty: a datagram that comes later is a
+				// new readiness for the poller, so no read is needed to
+				// see EAGAIN.
+				idle()
+				return false
+			}
 		}
 	})
 	idle()

@@ -138,7 +138,7 @@ type pairEvents struct {
 	peer int
 }
 
-func newPairEvents(t *testing.T) *pairEvents {
+func newPairEvents(t testing.TB) *pairEvents {
 	t.Helper()
 	fds, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_DGRAM|unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC, 0)
 	if err != nil {
@@ -150,7 +150,7 @@ func newPairEvents(t *testing.T) *pairEvents {
 }
 
 // send writes one datagram holding msgs as messages of family id.
-func (p *pairEvents) send(t *testing.T, id uint16, msgs ...genetlink.Message) {
+func (p *pairEvents) send(t testing.TB, id uint16, msgs ...genetlink.Message) {
 	t.Helper()
 	var dgram []byte
 	for _, m := range msgs {
@@ -242,6 +242,28 @@ func TestEventsRun(t *testing.T) {
 	p.send(t, testFamily.ID, closed)
 	if e := c.next(t); e.Type != EventClosed {
 		t.Errorf("after a bad event: %v", e)
+	}
+
+	// More datagrams queued than one read takes: all come, in order.
+	for i := range eventSlots + 8 {
+		p.send(t, testFamily.ID, eventMessage(EventClosed, attr(evAttrToken, hostU32(uint32(i)))))
+	}
+	for i := range eventSlots + 8 {
+		if e := c.next(t); e.Type != EventClosed || e.Token != uint32(i) {
+			t.Fatalf("queued event %d: %v, want closed token %08x", i, e, i)
+		}
+	}
+
+	// A datagram larger than a slot is cut by the kernel: a loss.
+	big := eventMessage(EventClosed, evToken, attr(99, make([]byte, eventSlotSize)))
+	p.send(t, testFamily.ID, big)
+	select {
+	case err := <-c.lost:
+		if !strings.Contains(err.Error(), "more than") {
+			t.Errorf("an oversized event: %v, want one naming the size", err)
+		}
+	case <-time.After(waitTime):
+		t.Fatal("an oversized event was not reported")
 	}
 
 	cancel()
