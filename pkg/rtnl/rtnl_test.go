@@ -3,8 +3,10 @@ package rtnl
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net/netip"
 	"os"
+	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
@@ -209,6 +211,42 @@ func TestWatchSeesChangesAndIgnoresOwnWrites(t *testing.T) {
 				sawForeignRuleDelete = true
 			}
 		}
+	}
+}
+
+// Notifications queued before a Receive come back from it together: a
+// burst is decided on at once.
+func TestWatchReceiveTakesEverythingQueued(t *testing.T) {
+	h, _ := twoHosts(t)
+	_, cfg := dialIn(t, h)
+	w, err := Watch(cfg, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer w.Close()
+	var batch strings.Builder
+	for i := range 16 {
+		fmt.Fprintf(&batch, "address add 198.18.0.%d/32 dev eth1\n", i+10)
+	}
+	file := filepath.Join(t.TempDir(), "batch")
+	if err := os.WriteFile(file, []byte(batch.String()), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	h.IP("-batch", file)
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	updates, _, err := w.Receive(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	added := 0
+	for _, u := range updates {
+		if u.Kind == netstate.AddrUpdate && !u.Deleted && netip.MustParsePrefix("198.18.0.0/24").Contains(u.Addr.Addr) {
+			added++
+		}
+	}
+	if added != 16 {
+		t.Errorf("one Receive after 16 addresses were added brought %d of them (%d updates)", added, len(updates))
 	}
 }
 

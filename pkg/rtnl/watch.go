@@ -2,6 +2,7 @@ package rtnl
 
 import (
 	"context"
+	"encoding/binary"
 	"fmt"
 	"time"
 
@@ -22,6 +23,7 @@ type Watcher struct {
 	c         *netlink.Conn
 	filter    Filter
 	ignorePID uint32
+	buf       []byte
 }
 
 // groups are the rtnetlink multicast groups we listen to (RTNLGRP_*).
@@ -37,9 +39,7 @@ var groups = []uint32{
 // the writer already knows what it did, and a late echo of an old write
 // could otherwise undo a newer one in the caller's view.
 func Watch(cfg Config, ignorePID uint32) (*Watcher, error) {
-	// Notifications are small: a reused buffer saves the peek that sizes
-	// each read.
-	c, err := netlink.Dial(unix.NETLINK_ROUTE, &netlink.Config{NetNS: cfg.NetNS, MessageBufferSize: 64 << 10})
+	c, err := netlink.Dial(unix.NETLINK_ROUTE, &netlink.Config{NetNS: cfg.NetNS})
 	if err != nil {
 		return nil, fmt.Errorf("open rtnetlink notification socket: %w", err)
 	}
@@ -52,7 +52,7 @@ func Watch(cfg Config, ignorePID uint32) (*Watcher, error) {
 			return nil, fmt.Errorf("join rtnetlink group %d: %w", g, err)
 		}
 	}
-	return &Watcher{c: c, filter: cfg.Filter, ignorePID: ignorePID}, nil
+	return &Watcher{c: c, filter: cfg.Filter, ignorePID: ignorePID, buf: make([]byte, 64<<10)}, nil
 }
 
 // Close closes the socket.
@@ -74,35 +74,77 @@ func (w *Watcher) WatchNeighbours(on bool) error {
 }
 
 // Receive blocks until notifications arrive or ctx is done, and returns the
-// updates worth keeping. An overflow returns ErrOverflow; the watcher stays
-// usable. Messages that cannot be decoded are counted in skipped.
+// updates worth keeping of every notification queued by then, so that a
+// burst is decided on at once. An overflow returns ErrOverflow, with what
+// was read before it; the watcher stays usable. Messages that cannot be
+// decoded are counted in skipped.
 func (w *Watcher) Receive(ctx context.Context) (updates []netstate.Update, skipped int, err error) {
+	rc, err := w.c.SyscallConn()
+	if err != nil {
+		return nil, 0, fmt.Errorf("receive rtnetlink notifications: %w", err)
+	}
 	if err := w.c.SetReadDeadline(time.Time{}); err != nil {
 		return nil, 0, fmt.Errorf("receive rtnetlink notifications: %w", err)
 	}
 	stop := context.AfterFunc(ctx, func() { _ = w.c.SetReadDeadline(time.Unix(1, 0)) })
 	defer stop()
-	msgs, err := w.c.Receive()
-	if err != nil {
-		if ctx.Err() != nil {
-			return nil, 0, ctx.Err()
+	read := 0
+	var recvErr error
+	rerr := rc.Read(func(fd uintptr) bool {
+		for read < maxDrain {
+			n, _, err := unix.Recvfrom(int(fd), w.buf, unix.MSG_DONTWAIT)
+			switch {
+			case err == unix.EINTR:
+				continue
+			case err == unix.EAGAIN:
+				return read > 0
+			case err != nil:
+				recvErr = err
+				return true
+			}
+			read++
+			skipped += w.datagram(w.buf[:n], &updates)
 		}
-		return nil, 0, nlerr.New("receive rtnetlink notifications", err)
-	}
-	for _, m := range msgs {
-		if w.ignorePID != 0 && m.Header.PID == w.ignorePID && isRouteOrRule(m.Header.Type) {
-			continue
-		}
-		u, ok, err := w.filter.decode(m)
-		if err != nil {
-			skipped++
-			continue
-		}
-		if ok {
-			updates = append(updates, u)
-		}
+		return true
+	})
+	switch {
+	case recvErr != nil:
+		return updates, skipped, nlerr.New("receive rtnetlink notifications", recvErr)
+	case rerr != nil && ctx.Err() != nil:
+		return nil, 0, ctx.Err()
+	case rerr != nil:
+		return updates, skipped, nlerr.New("receive rtnetlink notifications", rerr)
 	}
 	return updates, skipped, nil
+}
+
+// maxDrain bounds the datagrams one Receive takes in, so that a long
+// storm is decided on while it lasts.
+const maxDrain = 256
+
+// datagram appends the updates worth keeping of one datagram's messages
+// and returns how many could not be decoded.
+func (w *Watcher) datagram(b []byte, updates *[]netstate.Update) (skipped int) {
+	for len(b) >= unix.NLMSG_HDRLEN {
+		l := int(binary.NativeEndian.Uint32(b))
+		if l < unix.NLMSG_HDRLEN || l > len(b) {
+			return skipped + 1
+		}
+		var m netlink.Message
+		if err := m.UnmarshalBinary(b[:l]); err != nil {
+			skipped++
+		} else if w.ignorePID == 0 || m.Header.PID != w.ignorePID || !isRouteOrRule(m.Header.Type) {
+			u, ok, err := w.filter.decode(m)
+			switch {
+			case err != nil:
+				skipped++
+			case ok:
+				*updates = append(*updates, u)
+			}
+		}
+		b = b[min((l+unix.NLMSG_ALIGNTO-1)&^(unix.NLMSG_ALIGNTO-1), len(b)):]
+	}
+	return skipped
 }
 
 func isRouteOrRule(t netlink.HeaderType) bool {
