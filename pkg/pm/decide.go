@@ -121,6 +121,7 @@ func Decide(in Input) Decision {
 	var d Decision
 	cfg := in.Config
 	set := RoutingSettings(cfg)
+	defaults := srcroute.NewDefaults(set, in.Net)
 	d.Owned = recordedEndpoints(in)
 	d.Adopted = map[uint8]bool{}
 	byAddr := map[netip.Addr]netlinkmptcp.Endpoint{}
@@ -150,7 +151,7 @@ func Decide(in Input) Decision {
 			as := AddressStatus{Addr: a, IfName: link.Name}
 			as.Reason = usable
 			if as.Reason == "" {
-				as.Reason = skipReason(cfg, set, in.Net, link, a)
+				as.Reason = skipReason(cfg, defaults, link, a)
 			}
 			if as.Reason == "" {
 				if other, dup := seen[a.Addr]; dup {
@@ -183,7 +184,7 @@ func Decide(in Input) Decision {
 
 	d.Foreign = foreignEndpoints(in.Kernel, d.Owned, seen)
 	if cfg.Routing.Enabled {
-		candidates = waitForGateways(in, set, candidates, d.Addresses)
+		candidates = waitForGateways(in, defaults, candidates, d.Addresses)
 	}
 	SortCandidates(candidates)
 	budget := max(netlinkmptcp.MaxEndpoints-len(d.Foreign), 0)
@@ -238,7 +239,7 @@ func Decide(in Input) Decision {
 // there. So a new address waits (up to GatewayWait) for its gateway; one
 // that still has none after that becomes an endpoint without a default
 // route, with a warning.
-func waitForGateways(in Input, set srcroute.Settings, candidates []Endpoint, addrs []AddressStatus) []Endpoint {
+func waitForGateways(in Input, defaults *srcroute.Defaults, candidates []Endpoint, addrs []AddressStatus) []Endpoint {
 	kept := candidates[:0]
 	for _, c := range candidates {
 		key := netstate.AddrKey{IfIndex: c.IfIndex, Addr: c.Addr}
@@ -247,7 +248,7 @@ func waitForGateways(in Input, set srcroute.Settings, candidates []Endpoint, add
 		if isNew && in.Now.Before(until) {
 			pol := in.Config.Interface(c.IfName)
 			src := srcroute.Source{Addr: in.Net.Addrs[key], Link: in.Net.Links[c.IfIndex], Gateway4: pol.Gateway4, Gateway6: pol.Gateway6, OnLink: pol.OnLink}
-			if srcroute.GatewayFor(set, src, in.Net).Origin == srcroute.GatewayNone {
+			if defaults.GatewayFor(src).Origin == srcroute.GatewayNone {
 				for i := range addrs {
 					if addrs[i].Addr.Key() == key {
 						addrs[i].Reason = fmt.Sprintf("waiting for a default route on %s until %s", c.IfName, until.Format(time.TimeOnly))
@@ -308,7 +309,7 @@ func SortCandidates(cs []Endpoint) {
 
 // skipReason says why an address on a managed, usable link is not a
 // candidate, or "" when it is.
-func skipReason(cfg *config.Config, set srcroute.Settings, net netstate.State, link netstate.Link, a netstate.Addr) string {
+func skipReason(cfg *config.Config, defaults *srcroute.Defaults, link netstate.Link, a netstate.Addr) string {
 	ip := a.Addr
 	switch {
 	case ip.Is4() && !cfg.Endpoints.IPv4:
@@ -331,7 +332,7 @@ func skipReason(cfg *config.Config, set srcroute.Settings, net netstate.State, l
 		return "tentative: duplicate address detection still running"
 	case a.Flags&netstate.AddrDeprecated != 0:
 		return "deprecated: preferred lifetime over"
-	case cfg.Endpoints.RequireDefaultRoute && !srcroute.HasDefaultRoute(set, net, link.Index, ip.Is6()):
+	case cfg.Endpoints.RequireDefaultRoute && !defaults.HasDefaultRoute(link.Index, ip.Is6()):
 		return fmt.Sprintf("no %s default route on %s (require_default_route)", familyName(ip), link.Name)
 	}
 	return ""

@@ -143,7 +143,8 @@ func Decide(set Settings, sources []Source, net netstate.State) Plan {
 	slices.SortFunc(keys, func(a, b linkFamily) int {
 		return cmp.Or(cmp.Compare(a.ifindex, b.ifindex), order.FalseFirst(a.ipv6, b.ipv6))
 	})
-	defaults := [2][]defaultHop{foreignDefaults(set, net, false), foreignDefaults(set, net, true)}
+	defs := NewDefaults(set, net)
+	defaults := [2][]defaultHop{defs.of(false), defs.of(true)}
 	for _, k := range keys {
 		srcs := groups[k]
 		link := srcs[0].Link
@@ -187,10 +188,47 @@ func Decide(set Settings, sources []Source, net netstate.State) Plan {
 	return p
 }
 
+// Defaults answers gateway questions about one network state; it sorts
+// each family's default routes once, however many addresses ask (a burst
+// of 256 addresses asked for each of them, and sorted each time).
+type Defaults struct {
+	set    Settings
+	net    netstate.State
+	byFam  [2][]defaultHop
+	sorted [2]bool
+}
+
+// NewDefaults returns the questions' answers for net, computed as asked.
+func NewDefaults(set Settings, net netstate.State) *Defaults {
+	return &Defaults{set: set, net: net}
+}
+
+func (d *Defaults) of(ipv6 bool) []defaultHop {
+	i := 0
+	if ipv6 {
+		i = 1
+	}
+	if !d.sorted[i] {
+		d.byFam[i], d.sorted[i] = foreignDefaults(d.set, d.net, ipv6), true
+	}
+	return d.byFam[i]
+}
+
 // GatewayFor is the gateway Decide would choose for src's interface and
 // family if src were its only source.
-func GatewayFor(set Settings, src Source, net netstate.State) Gateway {
-	return chooseGateway([]Source{src}, net, foreignDefaults(set, net, src.Addr.Addr.Is6()))
+func (d *Defaults) GatewayFor(src Source) Gateway {
+	return chooseGateway([]Source{src}, d.net, d.of(src.Addr.Addr.Is6()))
+}
+
+// HasDefaultRoute tells whether an interface has a unicast default route of
+// the given family in a table we do not own (require_default_route).
+func (d *Defaults) HasDefaultRoute(ifindex int, ipv6 bool) bool {
+	for _, h := range d.of(ipv6) {
+		if h.hop.IfIndex == ifindex {
+			return true
+		}
+	}
+	return false
 }
 
 // chooseGateway picks the gateway of srcs' link and family from defaults,
@@ -292,17 +330,6 @@ func foreignDefaults(set Settings, net netstate.State, ipv6 bool) []defaultHop {
 		)
 	})
 	return out
-}
-
-// HasDefaultRoute tells whether an interface has a unicast default route of
-// the given family in a table we do not own (require_default_route).
-func HasDefaultRoute(set Settings, net netstate.State, ifindex int, ipv6 bool) bool {
-	for _, d := range foreignDefaults(set, net, ipv6) {
-		if d.hop.IfIndex == ifindex {
-			return true
-		}
-	}
-	return false
 }
 
 func defaultPrefix(ipv6 bool) netip.Prefix {

@@ -217,13 +217,13 @@ func TestNoGatewaySaysWhichKeyToSet(t *testing.T) {
 
 func TestHasDefaultRoute(t *testing.T) {
 	n := network(def(254, 16, 100, "192.0.2.1", eth1), def(10002, 177, RouteMetric, "198.51.100.1", eth2))
-	if !HasDefaultRoute(set, n, eth1.Index, false) {
+	if !NewDefaults(set, n).HasDefaultRoute(eth1.Index, false) {
 		t.Error("eth1 has a DHCP default route, HasDefaultRoute says no")
 	}
-	if HasDefaultRoute(set, n, eth2.Index, false) {
+	if NewDefaults(set, n).HasDefaultRoute(eth2.Index, false) {
 		t.Error("eth2's only default route is ours; HasDefaultRoute must not count it")
 	}
-	if HasDefaultRoute(set, n, eth1.Index, true) {
+	if NewDefaults(set, n).HasDefaultRoute(eth1.Index, true) {
 		t.Error("eth1 has no IPv6 default route")
 	}
 }
