@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"net/netip"
+	"runtime"
 	"slices"
 	"time"
 
@@ -226,9 +227,32 @@ func (e *Engine) enqueue(o *op) {
 	o.seq = e.seq
 	e.pending.note(o)
 	e.queue.enqueue(o)
+	if o.kind == opAdd {
+		// The daemon runs on one P: without a yield the worker would
+		// write the endpoint only once the engine blocks, after the
+		// rest of its bookkeeping.
+		runtime.Gosched()
+	}
 }
 
+// handleResult takes in o and every result already queued behind it, then
+// decides once: a burst's writes cost one decision per batch, not one per
+// endpoint.
 func (e *Engine) handleResult(o *op) {
+	for {
+		e.takeResult(o)
+		select {
+		case o = <-e.results:
+			continue
+		default:
+		}
+		break
+	}
+	e.reconcile()
+}
+
+// takeResult records what a kernel write did.
+func (e *Engine) takeResult(o *op) {
 	now := e.clock.Now()
 	e.pending.done(o)
 	switch o.kind {
@@ -296,7 +320,6 @@ func (e *Engine) handleResult(o *op) {
 		e.limits = o.seenLimits
 		e.prune()
 	}
-	e.reconcile()
 }
 
 // ifName names the interface of an endpoint, for the log.
