@@ -70,8 +70,11 @@ type scaleResult struct {
 	// overCap counts mptcpgd's "more candidate addresses" warnings, refused
 	// its endpoint additions the kernel refused as over the limit.
 	overCap, refused int
-	logSummary       string
-	names            map[int]string
+	// takenBack counts mptcpgd's endpoints and rules added and then removed
+	// before it converged: churn the kernel paid for.
+	epsTakenBack, rulesTakenBack int
+	logSummary                   string
+	names                        map[int]string
 }
 
 // scaleSection makes 64 interfaces with 4 addresses each appear at once
@@ -229,6 +232,7 @@ func scaleRun(c *lab.Scope, e *env, name string) *scaleResult {
 		d.Stop()
 		r.logSummary = summarizeLog(d)
 		r.overCap = strings.Count(d.Log(), overCapMsg)
+		r.epsTakenBack, r.rulesTakenBack = takenBack(d.Log())
 		for line := range strings.Lines(d.Log()) {
 			if strings.Contains(line, "kernel write failed") && strings.Contains(line, "out of range") {
 				r.refused++
@@ -236,6 +240,32 @@ func scaleRun(c *lab.Scope, e *env, name string) *scaleResult {
 		}
 	}
 	return r
+}
+
+// takenBack counts, in mptcpgd's JSON log, the endpoints and the rules it
+// removed after adding them in the same run (the lab starts empty, so every
+// removal takes back one of its own additions).
+func takenBack(log string) (eps, rules int) {
+	added := map[string]bool{}
+	for line := range strings.Lines(log) {
+		var m struct{ Msg, Addr string }
+		if json.Unmarshal([]byte(line), &m) != nil {
+			continue
+		}
+		switch m.Msg {
+		case "endpoint added", "rule added":
+			added[m.Msg+m.Addr] = true
+		case "endpoint removed":
+			if added["endpoint added"+m.Addr] {
+				eps++
+			}
+		case "rule removed":
+			if added["rule added"+m.Addr] {
+				rules++
+			}
+		}
+	}
+	return eps, rules
 }
 
 func candidateOf(cs []candidate, p netip.Prefix) candidate {
@@ -361,6 +391,12 @@ func scaleTable(res map[string]*scaleResult) *table {
 	t.row("endpoints are mptcpgd's choice", yesNo(g.matches), yesNo(d.matches), "", yesNo(f.matches))
 	t.row("rules", fmt.Sprint(g.rules), "–", "", fmt.Sprint(f.rules))
 	t.row("daemon CPU time, batch to converged + "+scaleStable.String(), ms(g.cpu), ms(d.cpu), dratio(g.cpu, d.cpu), "")
+	t.row("endpoints added, then taken back", fmt.Sprint(g.epsTakenBack), "–", "", "0")
+	t.row("rules added, then taken back", fmt.Sprint(g.rulesTakenBack), "–", "", "0")
+	if g.ok && f.ok {
+		t.note("The cost issue's target, converged within twice the floor's time: %s against %s, %s.",
+			ms(g.converged), ms(f.converged), verdict(g.converged <= 2*f.converged))
+	}
 	t.note("In the kernel afterwards: mptcpgd %s; mptcpd %s.", endpointsText(g), endpointsText(d))
 	if !d.matches {
 		t.note("mptcpd keeps the first 8 addresses it hears of and refuses the rest (the kernel answers ERANGE); which 8 " +
@@ -370,8 +406,8 @@ func scaleTable(res map[string]*scaleResult) *table {
 		t.note("**mptcpgd loses here:** it converged after %s, mptcpd after %s. mptcpgd was on the CPU for %s from the "+
 			"batch until %v after it had converged (%.0f%% of one CPU): it works through the batch's notifications on its "+
 			"engine goroutine, deciding the whole state anew, and with 64 links and 256 addresses a decision is not cheap. "+
-			"It also gives a slot to an address that came early and takes it back when a better one comes (the endpoint "+
-			"added and removed counts below), each take-back a DEL_ADDR with its grace period.",
+			"It also gives a slot to an address that came early and takes it back when a better one comes (the rows "+
+			"of what was taken back), each take-back a DEL_ADDR with its grace period.",
 			ms(g.converged), ms(d.converged), ms(g.cpu), scaleStable, 100*g.cpu.Seconds()/(g.converged+scaleStable).Seconds())
 	}
 	if g.refused > 0 {
