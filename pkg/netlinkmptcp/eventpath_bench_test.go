@@ -38,7 +38,7 @@ func BenchmarkEventPath(b *testing.B) {
 	}
 	perConn := len(dgrams) / conns
 
-	src := &countingSource{ev: ev}
+	src := &countingSource{ev: ev, reached: make(chan struct{}, 1)}
 	v := connview.New()
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
@@ -57,8 +57,11 @@ func BenchmarkEventPath(b *testing.B) {
 			send(d)
 		}
 		sent += int64(n * perConn)
+		// Wait blocked, not spinning: on one P a spinning goroutine
+		// would keep the reader from the network poller.
+		src.want.Store(sent)
 		for src.n.Load() < sent {
-			runtime.Gosched()
+			<-src.reached
 		}
 	}
 	elapsed := time.Since(start)
@@ -69,22 +72,29 @@ func BenchmarkEventPath(b *testing.B) {
 	}
 }
 
-// countingSource counts the events its handler was given.
+// countingSource counts the events its handler was given and says when
+// the count reaches want.
 type countingSource struct {
-	ev *netlinkmptcp.Events
-	n  atomic.Int64
+	ev      *netlinkmptcp.Events
+	n, want atomic.Int64
+	reached chan struct{}
 }
 
 func (s *countingSource) Run(ctx context.Context, h netlinkmptcp.EventHandler) error {
-	return s.ev.Run(ctx, countingHandler{h, &s.n})
+	return s.ev.Run(ctx, countingHandler{h, s})
 }
 
 type countingHandler struct {
 	netlinkmptcp.EventHandler
-	n *atomic.Int64
+	s *countingSource
 }
 
 func (c countingHandler) Events(evs []netlinkmptcp.Event) {
 	c.EventHandler.Events(evs)
-	c.n.Add(int64(len(evs)))
+	if n := c.s.n.Add(int64(len(evs))); n == c.s.want.Load() {
+		select {
+		case c.s.reached <- struct{}{}:
+		default:
+		}
+	}
 }
