@@ -21,8 +21,9 @@ type procSnapshot struct {
 	// cpu is utime+stime of the whole process (all threads, the exited
 	// ones included), in USER_HZ ticks.
 	cpu time.Duration
-	// rssKiB is VmRSS.
-	rssKiB int
+	// rssKiB is VmRSS, anonKiB and fileKiB its anonymous (heap, stacks)
+	// and file-backed (the mapped binary) parts.
+	rssKiB, anonKiB, fileKiB int
 	// switches is voluntary plus nonvoluntary context switches, summed over
 	// the threads that exist now: each one is a wakeup.
 	switches int
@@ -56,6 +57,7 @@ func readProc(pid int) (procSnapshot, error) {
 		return p, err
 	}
 	p.rssKiB = statusField(string(status), "VmRSS:")
+	p.anonKiB, p.fileKiB = statusField(string(status), "RssAnon:"), statusField(string(status), "RssFile:")
 	tasks, err := os.ReadDir(filepath.Join(dir, "task"))
 	if err != nil {
 		return p, err
