@@ -10,20 +10,29 @@ import (
 	"github.com/mptcpgd/mptcpgd/pkg/statefile"
 )
 
-// Inspect reads the kernel and explains it under cfg, for `mptcpgd show`
-// when no daemon answers. It changes nothing.
-func Inspect(cfg *config.Config, statePath string) (pm.Status, error) {
+// withKernel runs f with the MPTCP and routing connections a one-shot
+// command needs, closed after it.
+func withKernel(cfg *config.Config, statePath string, f func(k *netlinkmptcp.Client, rt *rtnl.Conn) error) error {
 	k, err := netlinkmptcp.Dial(nil)
 	if err != nil {
-		return pm.Status{}, err
+		return err
 	}
 	defer k.Close()
 	rt, err := rtnl.Dial(rtnl.Config{Filter: routingFilter(cfg, statePath)})
 	if err != nil {
-		return pm.Status{}, err
+		return err
 	}
 	defer rt.Close()
-	st, err := pm.Inspect(cfg, k, rt, statefile.File{Path: statePath}, readARP)
+	return f(k, rt)
+}
+
+// Inspect reads the kernel and explains it under cfg, for `mptcpgd show`
+// when no daemon answers. It changes nothing.
+func Inspect(cfg *config.Config, statePath string) (st pm.Status, err error) {
+	err = withKernel(cfg, statePath, func(k *netlinkmptcp.Client, rt *rtnl.Conn) error {
+		st, err = pm.Inspect(cfg, k, rt, statefile.File{Path: statePath}, readARP)
+		return err
+	})
 	if err == nil && errors.Is(netlinkmptcp.CheckEnabled(), netlinkmptcp.ErrDisabled) {
 		st.Disabled = netlinkmptcp.CheckEnabled().Error()
 	}
@@ -31,18 +40,12 @@ func Inspect(cfg *config.Config, statePath string) (pm.Status, error) {
 }
 
 // Cleanup removes what is ours, for `mptcpgd cleanup`.
-func Cleanup(cfg *config.Config, statePath string) (pm.CleanupReport, error) {
-	k, err := netlinkmptcp.Dial(nil)
-	if err != nil {
-		return pm.CleanupReport{}, err
-	}
-	defer k.Close()
-	rt, err := rtnl.Dial(rtnl.Config{Filter: routingFilter(cfg, statePath)})
-	if err != nil {
-		return pm.CleanupReport{}, err
-	}
-	defer rt.Close()
-	return pm.Cleanup(cfg, k, rt, rt, statefile.File{Path: statePath})
+func Cleanup(cfg *config.Config, statePath string) (r pm.CleanupReport, err error) {
+	err = withKernel(cfg, statePath, func(k *netlinkmptcp.Client, rt *rtnl.Conn) error {
+		r, err = pm.Cleanup(cfg, k, rt, rt, statefile.File{Path: statePath})
+		return err
+	})
+	return r, err
 }
 
 // routingFilter keeps the routes and rules that carry our protocol, and the
@@ -59,16 +62,10 @@ func routingFilter(cfg *config.Config, statePath string) rtnl.Filter {
 
 // Adopt records the foreign endpoints on managed addresses as ours, for
 // `mptcpgd adopt` when no daemon runs.
-func Adopt(cfg *config.Config, statePath string) ([]netlinkmptcp.Endpoint, error) {
-	k, err := netlinkmptcp.Dial(nil)
-	if err != nil {
-		return nil, err
-	}
-	defer k.Close()
-	rt, err := rtnl.Dial(rtnl.Config{Filter: routingFilter(cfg, statePath)})
-	if err != nil {
-		return nil, err
-	}
-	defer rt.Close()
-	return pm.AdoptOffline(cfg, k, rt, statefile.File{Path: statePath})
+func Adopt(cfg *config.Config, statePath string) (eps []netlinkmptcp.Endpoint, err error) {
+	err = withKernel(cfg, statePath, func(k *netlinkmptcp.Client, rt *rtnl.Conn) error {
+		eps, err = pm.AdoptOffline(cfg, k, rt, statefile.File{Path: statePath})
+		return err
+	})
+	return eps, err
 }
