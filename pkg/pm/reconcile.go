@@ -188,11 +188,7 @@ func (e *Engine) holdUngated(d *Decision, kernel []netlinkmptcp.Endpoint, now ti
 			kept = append(kept, ep)
 			continue
 		}
-		for i := range d.Addresses {
-			if d.Addresses[i].Addr.Addr == ep.Addr {
-				d.Addresses[i].Managed, d.Addresses[i].Reason = false, "held: "+why
-			}
-		}
+		d.hold(ep.Addr, why)
 	}
 	d.Endpoints = kept
 	e.gate.forget(wanted)

@@ -34,13 +34,18 @@ func holdUnrouted(d *Decision, kernel []netlinkmptcp.Endpoint, net netstate.Stat
 			kept = append(kept, ep)
 			continue
 		}
-		for i := range d.Addresses {
-			if d.Addresses[i].Addr.Addr == ep.Addr {
-				d.Addresses[i].Managed, d.Addresses[i].Reason = false, "held: "+reason
-			}
-		}
+		d.hold(ep.Addr, reason)
 	}
 	d.Endpoints = kept
+}
+
+// hold marks addr as not managed for now, and why.
+func (d *Decision) hold(addr netip.Addr, why string) {
+	for i := range d.Addresses {
+		if d.Addresses[i].Addr.Addr == addr {
+			d.Addresses[i].Managed, d.Addresses[i].Reason = false, "held: "+why
+		}
+	}
 }
 
 // unrouted says what of ep's source routing the kernel lacks, "" if
