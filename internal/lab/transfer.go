@@ -108,6 +108,10 @@ func (t *Transfer) Wait(tb TB) TransferResult {
 	tb.Helper()
 	writeErr := <-t.wrote
 	res := <-t.done
+	// The transfer is over: close the client's socket as a program would,
+	// so that the kernel ends the connection (a socket left open keeps it,
+	// and its subflows, in every path manager's view until the scope ends).
+	t.Conn.Close()
 	res.WriteErr = writeErr
 	for i, tx := range t.uplinkTx(tb) {
 		if i < len(t.before) {
