@@ -4,9 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"maps"
 	"net/netip"
-	"slices"
 	"time"
 
 	"github.com/mptcpgd/mptcpgd/pkg/logging"
@@ -15,7 +13,6 @@ import (
 	"github.com/mptcpgd/mptcpgd/pkg/netlinkmptcp"
 	"github.com/mptcpgd/mptcpgd/pkg/netstate"
 	"github.com/mptcpgd/mptcpgd/pkg/rejoin"
-	"github.com/mptcpgd/mptcpgd/pkg/rtnl"
 	"github.com/mptcpgd/mptcpgd/pkg/srcroute"
 )
 
@@ -346,166 +343,4 @@ func (e *Engine) Reload(ctx context.Context, cfg *config.Config) error {
 		return cerr
 	}
 	return err
-}
-
-func (e *Engine) readNetwork(ctx context.Context) {
-	for {
-		updates, skipped, err := e.opt.Watcher.Receive(ctx)
-		if ctx.Err() != nil {
-			return
-		}
-		if skipped > 0 {
-			e.log.Debug("skipped rtnetlink messages that could not be decoded", logging.Int("count", skipped))
-		}
-		if err == nil && len(updates) == 0 {
-			// Filtered out (routes we do not keep, our own echoes):
-			// nothing to decide on.
-			continue
-		}
-		select {
-		case e.netCh <- netMsg{updates: updates, err: err}:
-		case <-ctx.Done():
-			return
-		}
-		if err != nil && !errors.Is(err, rtnl.ErrOverflow) {
-			// A broken socket must not spin; the resync it triggers
-			// keeps the state right meanwhile.
-			select {
-			case <-time.After(100 * time.Millisecond):
-			case <-ctx.Done():
-				return
-			}
-		}
-	}
-}
-
-// handleNet applies m and every batch already queued behind it, then
-// decides once: eight addresses removed at once cost one decision, not
-// eight.
-func (e *Engine) handleNet(m netMsg) {
-	now := e.clock.Now()
-	var readErr error
-	for {
-		if m.err != nil && readErr == nil {
-			readErr = m.err
-		}
-		for _, u := range m.updates {
-			if u.Kind == netstate.NeighUpdate && e.gate.neighbour(u.Neigh) {
-				e.superviseSoon()
-			}
-		}
-		e.observe(ApplyUpdates(e.net, m.updates, e.owners), now, false)
-		select {
-		case m = <-e.netCh:
-			continue
-		default:
-		}
-		break
-	}
-	switch {
-	case readErr == nil:
-		e.reconcile()
-	case errors.Is(readErr, rtnl.ErrOverflow):
-		e.resync("rtnetlink overflow")
-	default:
-		e.log.Warn("reading network changes failed", logging.Error(readErr))
-		e.resync("rtnetlink read error")
-	}
-}
-
-// observe takes in observed changes: what they mean for links and
-// addresses, and what someone else removed of ours.
-func (e *Engine) observe(changes []Change, now time.Time, first bool) {
-	e.obs.observe(changes, now, first)
-	e.repairs.observe(changes)
-}
-
-// dumpNetwork replaces the view of the network with a fresh dump and
-// observes what changed; first is the dump at start.
-func (e *Engine) dumpNetwork(first bool) error {
-	s, skipped, err := e.opt.Network.Dump()
-	if err != nil {
-		return fmt.Errorf("read links, addresses, routes and rules: %w", err)
-	}
-	if skipped > 0 {
-		e.log.Debug("skipped rtnetlink messages that could not be decoded", logging.Int("count", skipped))
-	}
-	prev := e.net
-	if first {
-		prev = netstate.New()
-	}
-	e.obs.forgetARP()
-	e.observe(Diff(prev, s, e.owners), e.clock.Now(), first)
-	e.net = s
-	return nil
-}
-
-// resync re-reads everything: the network now, the endpoint table through
-// the worker (so it is read after the writes queued before it).
-func (e *Engine) resync(reason string) {
-	lvl := logging.InfoLevel
-	if reason == "safety-net timer" {
-		lvl = logging.DebugLevel
-	}
-	e.log.Log(lvl, "full resync", logging.String("reason", reason))
-	e.lastResync = e.clock.Now()
-	e.checkEnabled()
-	if err := e.dumpNetwork(false); err != nil {
-		e.log.Warn("resync failed, keeping the previous view", logging.Error(err))
-	}
-	e.enqueue(&op{kind: opDump})
-	e.reconcile()
-}
-
-// safetyNet re-reads on the safety-net timer what the kernel announces no
-// change of: the MPTCP endpoints and limits (`ip mptcp endpoint flush`
-// has no event) and whether MPTCP is enabled; every fullEvery ticks,
-// everything.
-func (e *Engine) safetyNet() {
-	e.ticks++
-	if e.ticks%fullEvery == 0 {
-		e.resync("safety-net timer")
-		return
-	}
-	e.log.Debug("safety-net check of the MPTCP endpoints and limits")
-	e.checkEnabled()
-	e.enqueue(&op{kind: opDump})
-}
-
-// checkEnabled notes whether MPTCP is enabled in the namespace, and says so
-// once per change. Endpoints, limits and routing are kept in line either
-// way: when MPTCP comes back, connections find them ready.
-func (e *Engine) checkEnabled() {
-	if e.opt.Enabled == nil {
-		return
-	}
-	why := ""
-	if err := e.opt.Enabled(); err != nil {
-		why = err.Error()
-	}
-	if why == e.disabled {
-		return
-	}
-	if why != "" {
-		e.log.Warn("MPTCP is off in this network namespace: new connections are plain TCP until it is enabled again", logging.String("reason", why))
-	} else {
-		e.log.Info("MPTCP is enabled again")
-	}
-	e.disabled = why
-}
-
-func (e *Engine) setKernel(eps []netlinkmptcp.Endpoint) {
-	clear(e.kernel)
-	for _, ep := range eps {
-		e.kernel[ep.ID] = ep
-	}
-}
-
-func (e *Engine) kernelList() []netlinkmptcp.Endpoint {
-	ids := slices.Sorted(maps.Keys(e.kernel))
-	out := make([]netlinkmptcp.Endpoint, 0, len(ids))
-	for _, id := range ids {
-		out = append(out, e.kernel[id])
-	}
-	return out
 }
