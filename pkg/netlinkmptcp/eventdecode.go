@@ -6,8 +6,6 @@ import (
 	"fmt"
 	"net/netip"
 	"syscall"
-
-	"golang.org/x/sys/unix"
 )
 
 // Events are decoded in place, without allocating: on a busy server every
@@ -183,6 +181,3 @@ func addrOf(v []byte, n int) (netip.Addr, error) {
 	}
 	return netip.AddrFrom16([16]byte(v)), nil
 }
-
-// isAgain tells whether a non-blocking read found nothing to read.
-func isAgain(err error) bool { return err == unix.EAGAIN || err == unix.EWOULDBLOCK }
