@@ -145,12 +145,17 @@ func TestKernelServerRepliesFromSecondAddressThroughSecondUplink(t *testing.T) {
 			// Besides the join to the server's first address from the
 			// client's eth2, a join to the announced second address must
 			// be answered, and its replies (SYN-ACK, ACKs) leave eth2.
+			// background is what eth2 may send without carrying the
+			// join (neighbour discovery, a refused SYN-ACK): the one bound
+			// both cases are judged by, since how much the join carries
+			// depends on when it came.
+			const background = 1 << 10
 			sentBy2 := after - before
-			if routing && (res.joins < 2 || !slices.Contains(res.remotes, s2.Addr4) || sentBy2 < 4<<10) {
+			if routing && (res.joins < 2 || !slices.Contains(res.remotes, s2.Addr4) || sentBy2 <= background) {
 				t.Errorf("with source routing on the server: joins %d, subflow peers %v, server %s sent %d bytes; want a join to %s answered through %s",
 					res.joins, res.remotes, s2.Dev, sentBy2, s2.Addr4, s2.Dev)
 			}
-			if !routing && (res.joins > 1 || sentBy2 > 1<<10) {
+			if !routing && (res.joins > 1 || sentBy2 > background) {
 				t.Errorf("without the server's source routing: joins %d, server %s sent %d bytes; want the join to %s to fail (its replies leave eth1 and the router drops them)",
 					res.joins, s2.Dev, sentBy2, s2.Addr4)
 			}
