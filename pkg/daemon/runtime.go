@@ -30,9 +30,11 @@ func tuneRuntime() {
 	followLiveHeap()
 }
 
-// minHeapGoal is the least heap the memory limit leaves room for: the
-// runtime's own floor under GOGC=100.
-const minHeapGoal = 4 << 20
+// minHeapGoal is the least heap the memory limit leaves room for. The
+// daemon allocates little per event (decoding does not allocate), so a
+// small floor costs a few collections of a small heap during a burst and
+// keeps its resident memory near idle after one.
+const minHeapGoal = 1 << 20
 
 // followLiveHeap sets the memory limit from the last collection's live heap
 // and again after every collection.
