@@ -66,9 +66,9 @@ deb: build man
 	@deb=$$(deploy/debian/build.sh $(DEB_VERSION) bin/man $(DEB_OUT)) && echo "$$deb" && \
 	if command -v lintian >/dev/null; then lintian --fail-on error "$$deb"; fi
 
-# Debian's mptcpd 0.12 and the libraries it needs, for the systemd guest's
-# test of our package beside it (the guest has no network).
-GUEST_DEBS := mptcpd libmptcpd3 libell0
+# Debian's mptcpd 0.12, its plugins and the libraries they need, for the
+# systemd guest's test of our package beside it (the guest has no network).
+GUEST_DEBS := mptcpd mptcpd-plugins libmptcpd3 libell0
 guest-debs:
 	@mkdir -p bin/guest-debs
 	@cd bin/guest-debs && for p in $(GUEST_DEBS); do ls $${p}_*.deb >/dev/null 2>&1 || apt-get download -q $$p; done

@@ -290,21 +290,7 @@ func ensureRunning(t *testing.T) {
 
 // endpoints are the kernel's endpoints in the guest, by address.
 func endpoints(t *testing.T) map[netip.Addr]netlinkmptcp.Endpoint {
-	t.Helper()
-	c, err := netlinkmptcp.Dial(nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	eps, err := c.Endpoints()
-	if err != nil {
-		t.Fatal(err)
-	}
-	out := map[netip.Addr]netlinkmptcp.Endpoint{}
-	for _, e := range eps {
-		out[e.Addr] = e
-	}
-	return out
+	return guest.Endpoints(t)
 }
 
 func endpointIDs(eps map[netip.Addr]netlinkmptcp.Endpoint) []uint8 {
