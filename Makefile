@@ -71,7 +71,10 @@ deb: build man
 GUEST_DEBS := mptcpd mptcpd-plugins libmptcpd3 libell0
 guest-debs:
 	@mkdir -p bin/guest-debs
-	@cd bin/guest-debs && for p in $(GUEST_DEBS); do ls $${p}_*.deb >/dev/null 2>&1 || apt-get download -q $$p; done
+	@cd bin/guest-debs && for p in $(GUEST_DEBS); do \
+		ls $${p}_*.deb >/dev/null 2>&1 || apt-get download -qq $$p 2>/dev/null || \
+		{ apt-get update -qq && apt-get download -qq $$p; } || exit 1; \
+	done
 
 vmtest:
 	$(GO) build -o $(VMTEST) ./cmd/mptcpgd-vmtest

@@ -36,9 +36,12 @@ install -D -m 0644 "$mandir/mptcpgd.bash" "$root/usr/share/bash-completion/compl
 doc=$root/usr/share/doc/mptcpgd
 install -D -m 0644 "$here/copyright" "$doc/copyright"
 install -D -m 0644 "$repo/configs/mptcpgd.toml" "$repo/configs/client.toml" "$repo/configs/server.toml" -t "$doc/examples"
-# A native package's changelog, dated by the commit so that two builds of
-# one commit are the same.
-date=$(date -R -u -d "@$(git -C "$repo" log -1 --format=%ct)")
+# A native package's changelog, dated by the commit; dpkg-deb clamps the
+# files' times to it too (SOURCE_DATE_EPOCH), so that two builds of one
+# commit are the same.
+SOURCE_DATE_EPOCH=${SOURCE_DATE_EPOCH:-$(git -C "$repo" log -1 --format=%ct)}
+export SOURCE_DATE_EPOCH
+date=$(date -R -u -d "@$SOURCE_DATE_EPOCH")
 printf 'mptcpgd (%s) unstable; urgency=medium\n\n  * Built from commit %s.\n\n -- %s  %s\n' \
 	"$version" "$(git -C "$repo" rev-parse --short HEAD)" "$maintainer" "$date" | gzip -9n >"$doc/changelog.gz"
 chmod 0644 "$doc/changelog.gz"
