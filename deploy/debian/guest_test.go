@@ -10,6 +10,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/mptcpgd/mptcpgd/internal/guest"
 	"github.com/mptcpgd/mptcpgd/internal/lab"
@@ -25,6 +26,9 @@ const (
 	conf    = "/etc/mptcpgd.toml"
 	// ownRulePriority is the default rule_priority: our rules' priority.
 	ownRulePriority = "10000"
+	// guestWait bounds waits in the guest, which runs under software
+	// emulation beside other work; it asserts nothing about speed.
+	guestWait = 90 * time.Second
 )
 
 // editedConfig is the administrator's change: IPv4 only.
@@ -131,7 +135,8 @@ func TestGuestDebLifecycle(t *testing.T) {
 		t.Fatal("make uninstall left the unit or the binary")
 	}
 
-	top := lab.NewTopology(t, lab.TopologyOptions{Variant: lab.DHCP, Client: lab.Machine(t)})
+	top := lab.NewTopology(t, lab.TopologyOptions{Variant: lab.DHCP, Client: lab.Machine(t), RateMbit: 20, Checksums: true})
+	top.Server.IP("mptcp", "limits", "set", "subflows", "4", "add_addr_accepted", "4")
 	eth1, eth2 := top.Uplinks[0].Addr4, top.Uplinks[1].Addr4
 	limitsBefore := guest.Limits(t)
 	deb := newestDeb(t)
@@ -157,12 +162,17 @@ func TestGuestDebLifecycle(t *testing.T) {
 	}
 
 	// Upgrade with a changed conffile: kept, the service restarted, the
-	// endpoints adopted with their ids.
+	// endpoints adopted with their ids, and a transfer over both uplinks
+	// goes on undisturbed.
 	if err := os.WriteFile(conf, []byte(editedConfig), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	pid := guest.Property(t, service, "MainPID")
 	next, version := higherVersion(t, deb)
+	// 128 MiB over two 20 Mbit/s uplinks, about 30 s: long enough for the
+	// upgrade.
+	tr := lab.StartTransfer(t, top, top.ServerAddr(lab.V4), 128<<20)
+	lab.WaitFor(t, guestWait, "a subflow over eth2", func() error { return guest.SubflowFrom(tr, eth2) })
+	pid := guest.Property(t, service, "MainPID")
 	dpkg(t, "-i", next)
 	if got := strings.TrimSpace(guest.Must(t, "dpkg-query", "-W", "-f=${Version}", "mptcpgd")); got != version {
 		t.Errorf("installed version %s after the upgrade, want %s", got, version)
@@ -179,6 +189,19 @@ func TestGuestDebLifecycle(t *testing.T) {
 	if after := ids(t, eth1, eth2); !maps.Equal(before, after) {
 		t.Errorf("the upgrade re-created endpoints (ids %v, then %v): connections lost their subflows", before, after)
 	}
+	if err := guest.SubflowFrom(tr, eth2); err != nil {
+		t.Errorf("after the upgrade the transfer has no subflow over eth2: %v", err)
+	}
+	select {
+	case <-tr.Received():
+		t.Fatal("the transfer ended before the upgrade did: it proves nothing, make it longer")
+	default:
+	}
+	res := tr.Wait(t)
+	if res.WriteErr != nil {
+		t.Fatalf("sending across the upgrade: %v", res.WriteErr)
+	}
+	lab.CheckStream(t, res.Report, top.Client, top.Server)
 
 	// Remove: our endpoints, rules and routes gone and the limits restored
 	// before the binary went; the conffile kept.

@@ -1,8 +1,12 @@
 package guest
 
 import (
+	"fmt"
 	"net/netip"
 	"testing"
+
+	"github.com/mptcpgd/mptcpgd/internal/lab"
+	"github.com/mptcpgd/mptcpgd/pkg/sockdiag"
 
 	"github.com/mptcpgd/mptcpgd/pkg/netlinkmptcp"
 )
@@ -39,4 +43,27 @@ func Limits(t testing.TB) netlinkmptcp.Limits {
 		t.Fatal(err)
 	}
 	return l
+}
+
+// SubflowFrom says whether the transfer's connection has an established
+// subflow from a.
+func SubflowFrom(tr *lab.Transfer, a netip.Addr) error {
+	conns, err := sockdiag.ListMPTCP(nil)
+	if err != nil {
+		return err
+	}
+	local := tr.Conn.LocalAddr().String()
+	var seen []string
+	for _, c := range conns {
+		if c.Local.String() != local {
+			continue
+		}
+		for _, sf := range c.Subflows {
+			if sf.State == sockdiag.StateEstablished && sf.Local.Addr() == a {
+				return nil
+			}
+			seen = append(seen, fmt.Sprintf("%s->%s %s", sf.Local, sf.Remote, sf.State))
+		}
+	}
+	return fmt.Errorf("subflows %v", seen)
 }
