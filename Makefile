@@ -12,7 +12,7 @@ VMTEST  := bin/mptcpgd-vmtest
 KERNELS ?= 6.1 6.12
 export PATH := $(dir $(GO)):$(PATH)
 
-.PHONY: all build deps deps-vm lint test test-host test-kernels test-guest vmtest demo bench install uninstall clean
+.PHONY: all build deps deps-vm lint test test-host test-kernels test-guest vmtest demo bench install uninstall man deb guest-debs clean
 
 all: build
 
@@ -51,6 +51,31 @@ test: deps lint
 test-host: deps
 	$(GO) test -p 1 -count=1 -timeout 15m ./...
 
+# The manual pages mptcpgd(8) and mptcpgd.toml(5) and the bash completion,
+# in bin/man: generated from internal/manual and the reference
+# configuration, dated by the last commit.
+man:
+	$(GO) run ./cmd/mptcpgd-man -configs configs -out bin/man -date $$(git log -1 --format=%cs)
+
+# The Debian package, in bin/ (DEB_OUT): version from git describe
+# (deploy/debian/deb-version.sh), or DEB_VERSION=...; checked by lintian
+# when it is installed.
+DEB_VERSION ?= $(shell deploy/debian/deb-version.sh 2>/dev/null || echo 0~dev)
+DEB_OUT ?= bin
+deb: build man
+	@deb=$$(deploy/debian/build.sh $(DEB_VERSION) bin/man $(DEB_OUT)) && echo "$$deb" && \
+	if command -v lintian >/dev/null; then lintian --fail-on error "$$deb"; fi
+
+# Debian's mptcpd 0.12, its plugins and the libraries they need, for the
+# systemd guest's test of our package beside it (the guest has no network).
+GUEST_DEBS := mptcpd mptcpd-plugins libmptcpd3 libell0
+guest-debs:
+	@mkdir -p bin/guest-debs
+	@cd bin/guest-debs && for p in $(GUEST_DEBS); do \
+		ls $${p}_*.deb >/dev/null 2>&1 || apt-get download -qq $$p 2>/dev/null || \
+		{ apt-get update -qq && apt-get download -qq $$p; } || exit 1; \
+	done
+
 vmtest:
 	$(GO) build -o $(VMTEST) ./cmd/mptcpgd-vmtest
 
@@ -61,7 +86,7 @@ test-kernels: deps deps-vm vmtest
 
 # The guest tests (//go:build guest) in a Debian 12 guest with systemd as
 # PID 1, the unit installed with make install; the image is cached.
-test-guest: deps deps-vm build vmtest
+test-guest: deps deps-vm build deb guest-debs vmtest
 	$(VMTEST) systemd
 
 # A client with two uplinks and a server in network namespaces, both running
@@ -93,8 +118,14 @@ install: build
 	fi
 	@if [ -z "$(DESTDIR)" ] && command -v systemctl >/dev/null && systemctl is-system-running >/dev/null 2>&1; then systemctl daemon-reload; fi
 
+# The unit make install wrote to /etc/systemd/system hides the Debian
+# package's in /lib/systemd/system: say so when removing it.
 uninstall:
+	@if [ -e $(DESTDIR)/etc/systemd/system/mptcpgd.service ]; then \
+		echo "removing /etc/systemd/system/mptcpgd.service: while it was there it hid the unit of the Debian package (/lib/systemd/system/mptcpgd.service)"; \
+	fi
 	rm -f $(DESTDIR)$(PREFIX)/sbin/mptcpgd $(DESTDIR)/etc/systemd/system/mptcpgd.service $(DESTDIR)/etc/iproute2/rt_protos.d/mptcpgd.conf
+	@if [ -z "$(DESTDIR)" ] && command -v systemctl >/dev/null && systemctl is-system-running >/dev/null 2>&1; then systemctl daemon-reload; fi
 
 clean:
 	rm -rf bin out/vmtest

@@ -2,7 +2,8 @@
 # Installs what building, testing and the demo need on Debian, if missing:
 # iproute2 (ip, tc, ss, nstat), ping, systemd-analyze (unit checks), Go, and
 # the programs the tests of mptcpgd run wrap (python3, nc.openbsd, curl,
-# iperf3, a C compiler, strace to check its system calls); with --vm also
+# iperf3, a C compiler, strace to check its system calls), mandoc and
+# lintian (the manual pages and the Debian package); with --vm also
 # what the qemu guests of `make test-kernels` and `make test-guest` need
 # (scripts/vm). Runs as root; does nothing when everything is there.
 set -eu
@@ -24,6 +25,9 @@ need iperf3 iperf3
 need setpriv util-linux
 need strace strace
 need setcap libcap2-bin
+need mandoc mandoc
+need dpkg-deb dpkg
+need lintian lintian
 if [ "${1:-}" = --vm ]; then
 	need qemu-system-x86_64 qemu-system-x86
 	need mmdebstrap mmdebstrap

@@ -19,7 +19,6 @@ import (
 	"github.com/mptcpgd/mptcpgd/internal/guest"
 	"github.com/mptcpgd/mptcpgd/internal/lab"
 	"github.com/mptcpgd/mptcpgd/pkg/netlinkmptcp"
-	"github.com/mptcpgd/mptcpgd/pkg/sockdiag"
 )
 
 // The installed unit under a real systemd (Debian 12's 252, the guest's
@@ -205,7 +204,7 @@ func TestGuestSystemdUnit(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		lab.WaitFor(t, guestWait, "a subflow over eth2", func() error { return subflowFrom(tr, eth2) })
+		lab.WaitFor(t, guestWait, "a subflow over eth2", func() error { return guest.SubflowFrom(tr, eth2) })
 
 		guest.Must(t, "systemctl", "restart", service)
 		if after := endpointIDs(endpoints(t)); !slices.Equal(after, ids) {
@@ -290,21 +289,7 @@ func ensureRunning(t *testing.T) {
 
 // endpoints are the kernel's endpoints in the guest, by address.
 func endpoints(t *testing.T) map[netip.Addr]netlinkmptcp.Endpoint {
-	t.Helper()
-	c, err := netlinkmptcp.Dial(nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	eps, err := c.Endpoints()
-	if err != nil {
-		t.Fatal(err)
-	}
-	out := map[netip.Addr]netlinkmptcp.Endpoint{}
-	for _, e := range eps {
-		out[e.Addr] = e
-	}
-	return out
+	return guest.Endpoints(t)
 }
 
 func endpointIDs(eps map[netip.Addr]netlinkmptcp.Endpoint) []uint8 {
@@ -391,29 +376,6 @@ func (l *eventLog) Events(evs []netlinkmptcp.Event) {
 }
 
 func (l *eventLog) Lost(err error) { l.t.Errorf("MPTCP events: %v", err) }
-
-// subflowFrom says whether the transfer's connection has an established
-// subflow from a.
-func subflowFrom(tr *lab.Transfer, a netip.Addr) error {
-	conns, err := sockdiag.ListMPTCP(nil)
-	if err != nil {
-		return err
-	}
-	local := tr.Conn.LocalAddr().String()
-	var seen []string
-	for _, c := range conns {
-		if c.Local.String() != local {
-			continue
-		}
-		for _, sf := range c.Subflows {
-			if sf.State == sockdiag.StateEstablished && sf.Local.Addr() == a {
-				return nil
-			}
-			seen = append(seen, fmt.Sprintf("%s->%s %s", sf.Local, sf.Remote, sf.State))
-		}
-	}
-	return fmt.Errorf("subflows %v", seen)
-}
 
 // stateDirectory lists the daemon's state directory with owners and
 // modes, for a failure message.
