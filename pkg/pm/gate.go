@@ -60,12 +60,14 @@ func newGatewayGate(n Neighbours, w NeighbourWatcher, log *logging.Logger, timeo
 }
 
 // open tells whether an endpoint whose interface has gateway gw may be
-// added now, and if not, why. Interfaces without a gateway (on-link,
-// point-to-point, none) are not gated; a gateway whose entry is absent or
-// usable opens at once, so the fast path asks the kernel once and waits for
-// nothing.
+// added now, and if not, why. Interfaces without a gateway (point-to-point,
+// an on-link default route, none) are not gated. A gateway installed
+// on-link (the cloud /32 case) is: it has a neighbour entry like any other,
+// which fails the same way after an outage. A gateway whose entry is absent
+// or usable opens at once, so the fast path asks the kernel once and waits
+// for nothing.
 func (g *gatewayGate) open(gw srcroute.Gateway, now time.Time) (bool, string) {
-	if g == nil || !gw.Addr.IsValid() || gw.OnLink {
+	if g == nil || !gw.Addr.IsValid() {
 		return true, ""
 	}
 	k := neighKey{gw.IfIndex, gw.Addr}
