@@ -20,6 +20,14 @@ import (
 // an address and a default route, and a veth that the defaults exclude.
 func client(t *testing.T) *lab.NS {
 	t.Helper()
+	c, _ := clientAndPeer(t)
+	return c
+}
+
+// clientAndPeer is client, with the peer namespace at the other end of its
+// uplinks (p1, p2, p3).
+func clientAndPeer(t *testing.T) (*lab.NS, *lab.NS) {
+	t.Helper()
 	c, peer := lab.New(t, "client"), lab.New(t, "peer")
 	lab.Veth(c, "eth1", peer, "p1")
 	lab.Veth(c, "eth2", peer, "p2")
@@ -31,7 +39,7 @@ func client(t *testing.T) *lab.NS {
 	peer.IP("addr", "add", "198.51.100.1/24", "dev", "p2")
 	c.IP("route", "add", "default", "via", "192.0.2.1", "dev", "eth1", "metric", "100")
 	c.IP("route", "add", "default", "via", "198.51.100.1", "dev", "eth2", "metric", "200")
-	return c
+	return c, peer
 }
 
 func endpointShow(ns *lab.NS) string { return strings.TrimSpace(ns.IP("mptcp", "endpoint", "show")) }
