@@ -92,3 +92,32 @@ func TestProtocolChangeKeepsOwnership(t *testing.T) {
 	}
 	requireLines(t, c, "cleanup", foreign)
 }
+
+// TestRulesOfALinkThatVanishedWhileStopped (issue 11): the rule of an
+// address whose link was deleted while no daemon ran (its routes went with
+// the link, the rule stays in the RPDB) is removed at the next start.
+func TestRulesOfALinkThatVanishedWhileStopped(t *testing.T) {
+	c, peer := clientAndPeer(t)
+	lab.Veth(c, "eth3", peer, "p4")
+	c.IP("addr", "add", "198.18.5.2/24", "dev", "eth3")
+	c.IP("route", "add", "default", "via", "198.18.5.1", "dev", "eth3", "metric", "300")
+	d := daemonlab.Start(t, c, daemonlab.Options{Config: daemonlab.WriteConfig(t, "")})
+	hasRule := func() bool { return strings.Contains(c.IP("rule", "show"), "from 198.18.5.2 lookup") }
+	if !hasRule() {
+		t.Fatalf("no rule for eth3's address:\n%s", c.IP("rule", "show"))
+	}
+	if err := d.Stop(); err != nil {
+		t.Fatal(err)
+	}
+	c.IP("link", "del", "eth3")
+	if !hasRule() {
+		t.Fatal("deleting the link took its rule along: nothing left for the daemon to clean")
+	}
+	daemonlab.Start(t, c, daemonlab.Options{Config: daemonlab.WriteConfig(t, ""), State: d.State})
+	if hasRule() {
+		t.Errorf("the rule of the vanished link survived the start:\n%s", c.IP("rule", "show"))
+	}
+	if !strings.Contains(c.IP("rule", "show"), "from 192.0.2.2 lookup") {
+		t.Errorf("eth1's rule is gone too:\n%s", c.IP("rule", "show"))
+	}
+}
