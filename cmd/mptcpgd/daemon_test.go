@@ -87,9 +87,7 @@ func TestStartupRefusals(t *testing.T) {
 		}
 	})
 	t.Run("no CAP_NET_ADMIN", func(t *testing.T) {
-		if _, err := exec.LookPath("setpriv"); err != nil {
-			t.Skip("setpriv (util-linux) is not installed")
-		}
+		requireSetpriv(t)
 		c := client(t)
 		dir := t.TempDir()
 		cmd := c.Command(t.Context(), "setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", "--inh-caps=-all",
