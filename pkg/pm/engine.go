@@ -126,6 +126,8 @@ type Engine struct {
 	lastResync time.Time
 	// ticks counts the safety-net timer's ticks.
 	ticks int
+	// left are the interfaces left to NetworkManager (LeaveTo).
+	left map[string]string
 }
 
 // fullEvery is how many safety-net ticks make one full resync; the others

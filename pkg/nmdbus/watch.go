@@ -1,0 +1,69 @@
+package nmdbus
+
+import (
+	"context"
+	"errors"
+	"reflect"
+	"time"
+
+	"github.com/godbus/dbus/v5"
+
+	"github.com/mptcpgd/mptcpgd/pkg/nmpolicy"
+)
+
+// Settle is how long Watch waits after a signal for the rest of its burst:
+// one activation emits dozens (state changes, new IP configurations, their
+// properties), and one read after them all is enough.
+const Settle = 500 * time.Millisecond
+
+// ErrClosed says the bus connection was lost.
+var ErrClosed = errors.New("the D-Bus system bus connection closed")
+
+// Watch calls onChange with what NetworkManager does now, then again each
+// time that changes, until ctx is done or the bus connection is lost
+// (ErrClosed). It follows every signal NetworkManager emits (a device's
+// StateChanged, PropertiesChanged of devices and IP configurations) and its
+// name's owner, so it sees NetworkManager start and stop; it does not poll.
+// A read that fails is tried again at the next signal; onError hears of it.
+func (r *Reader) Watch(ctx context.Context, onChange func(nmpolicy.Report), onError func(error)) error {
+	if err := r.conn.AddMatchSignal(dbus.WithMatchSender(busName)); err != nil {
+		return err
+	}
+	if err := r.conn.AddMatchSignal(dbus.WithMatchInterface("org.freedesktop.DBus"),
+		dbus.WithMatchMember("NameOwnerChanged"), dbus.WithMatchArg(0, busName)); err != nil {
+		return err
+	}
+	signals := make(chan *dbus.Signal, 64)
+	r.conn.Signal(signals)
+	defer r.conn.RemoveSignal(signals)
+
+	var last *nmpolicy.Report
+	read := func() {
+		rep, err := r.Read()
+		if err != nil {
+			onError(err)
+			return
+		}
+		if last == nil || !reflect.DeepEqual(*last, rep) {
+			last = &rep
+			onChange(rep)
+		}
+	}
+	read()
+	settle := time.NewTimer(time.Hour)
+	settle.Stop()
+	defer settle.Stop()
+	for {
+		select {
+		case _, ok := <-signals:
+			if !ok {
+				return ErrClosed
+			}
+			settle.Reset(Settle)
+		case <-settle.C:
+			read()
+		case <-ctx.Done():
+			return nil
+		}
+	}
+}
