@@ -100,6 +100,7 @@ func Run(ctx context.Context, o Options) error {
 		Neighbours:  k.rt,
 		Connections: view,
 		OnSummary:   status.setSummary,
+		Left:        networkManagerAtStart(ctx),
 		Competitor: func() string {
 			if networkManagerRunning() {
 				return "NetworkManager is running (it removes endpoints it does not want on reapply: connection.mptcp-flags)"

@@ -75,6 +75,25 @@ func (n *networkManager) run(ctx context.Context) error {
 	}
 }
 
+// networkManagerAtStart reads once, before the path manager's first
+// decision, the interfaces on which NetworkManager manages MPTCP, so that
+// the path manager never touches them, not even until the follower's first
+// report. It says nothing: the follower does.
+func networkManagerAtStart(ctx context.Context) map[string]string {
+	r, err := nmdbus.Dial(nmdbus.DefaultFiles)
+	if err != nil {
+		return nil
+	}
+	defer r.Close()
+	ctx, cancel := context.WithTimeout(ctx, nmdbus.CallTimeout)
+	defer cancel()
+	rep, err := r.Read(ctx)
+	if err != nil {
+		return nil
+	}
+	return rep.Left()
+}
+
 var errNoSystemBus = errors.New("no D-Bus system bus")
 
 func watchSystemBus(ctx context.Context, onChange func(nmpolicy.Report), onError func(error)) error {

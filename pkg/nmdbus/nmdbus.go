@@ -7,6 +7,7 @@
 package nmdbus
 
 import (
+	"context"
 	"fmt"
 	"maps"
 	"os"
@@ -66,10 +67,10 @@ func Dial(files Files) (*Reader, error) {
 // Close closes the bus connection.
 func (r *Reader) Close() error { return r.conn.Close() }
 
-// Read reads what NetworkManager does with MPTCP now.
-func (r *Reader) Read() (nmpolicy.Report, error) {
+// Read reads what NetworkManager does with MPTCP now; ctx bounds the calls.
+func (r *Reader) Read(ctx context.Context) (nmpolicy.Report, error) {
 	var owned bool
-	if err := r.conn.BusObject().Call("org.freedesktop.DBus.NameHasOwner", 0, busName).Store(&owned); err != nil {
+	if err := r.conn.BusObject().CallWithContext(ctx, "org.freedesktop.DBus.NameHasOwner", 0, busName).Store(&owned); err != nil {
 		return nmpolicy.Report{}, fmt.Errorf("ask the bus whether %s runs: %w", busName, err)
 	}
 	if !owned {
@@ -77,17 +78,17 @@ func (r *Reader) Read() (nmpolicy.Report, error) {
 	}
 	root := r.conn.Object(busName, rootPath)
 	rep := nmpolicy.Report{Running: true}
-	if v, err := root.GetProperty(busName + ".Version"); err == nil {
+	if v, err := getProperty(ctx, root, busName, "Version"); err == nil {
 		rep.Version, _ = v.Value().(string)
 	}
 	var devices []dbus.ObjectPath
-	if err := root.Call(busName+".GetDevices", 0).Store(&devices); err != nil {
+	if err := root.CallWithContext(ctx, busName+".GetDevices", 0).Store(&devices); err != nil {
 		return nmpolicy.Report{}, fmt.Errorf("list NetworkManager's devices: %w", err)
 	}
 	host := nmpolicy.Host{SysctlEnabled: readSysctl(r.files.Sysctl)}
 	conf := readConf(r.files)
 	for _, p := range devices {
-		d, ok := r.device(p)
+		d, ok := r.device(ctx, p)
 		if !ok {
 			continue
 		}
@@ -103,10 +104,10 @@ func (r *Reader) Read() (nmpolicy.Report, error) {
 
 // device reads one device; false when it has no connection applied, or
 // went away meanwhile.
-func (r *Reader) device(p dbus.ObjectPath) (nmpolicy.Device, bool) {
+func (r *Reader) device(ctx context.Context, p dbus.ObjectPath) (nmpolicy.Device, bool) {
 	obj := r.conn.Object(busName, p)
 	var props map[string]dbus.Variant
-	if err := obj.Call(propertiesIf+".GetAll", 0, deviceIface).Store(&props); err != nil {
+	if err := obj.CallWithContext(ctx, propertiesIf+".GetAll", 0, deviceIface).Store(&props); err != nil {
 		return nmpolicy.Device{}, false
 	}
 	ac, _ := props["ActiveConnection"].Value().(dbus.ObjectPath)
@@ -119,7 +120,7 @@ func (r *Reader) device(p dbus.ObjectPath) (nmpolicy.Device, bool) {
 	}
 	var settings map[string]map[string]dbus.Variant
 	var version uint64
-	if err := obj.Call(deviceIface+".GetAppliedConnection", 0, uint32(0)).Store(&settings, &version); err != nil {
+	if err := obj.CallWithContext(ctx, deviceIface+".GetAppliedConnection", 0, uint32(0)).Store(&settings, &version); err != nil {
 		return nmpolicy.Device{}, false
 	}
 	con := settings["connection"]
@@ -127,19 +128,19 @@ func (r *Reader) device(p dbus.ObjectPath) (nmpolicy.Device, bool) {
 	if f, ok := con["mptcp-flags"].Value().(uint32); ok {
 		d.ProfileFlags = nmpolicy.Flags(f)
 	}
-	d.DefaultRoute4 = r.hasDefaultRoute(props["Ip4Config"], ipConfig4)
-	d.DefaultRoute6 = r.hasDefaultRoute(props["Ip6Config"], ipConfig6)
+	d.DefaultRoute4 = r.hasDefaultRoute(ctx, props["Ip4Config"], ipConfig4)
+	d.DefaultRoute6 = r.hasDefaultRoute(ctx, props["Ip6Config"], ipConfig6)
 	return d, d.Profile != ""
 }
 
 // hasDefaultRoute tells whether the device's IP configuration holds a
 // default route in the main table.
-func (r *Reader) hasDefaultRoute(cfg dbus.Variant, iface string) bool {
+func (r *Reader) hasDefaultRoute(ctx context.Context, cfg dbus.Variant, iface string) bool {
 	p, _ := cfg.Value().(dbus.ObjectPath)
 	if p == "" || p == "/" {
 		return false
 	}
-	v, err := r.conn.Object(busName, p).GetProperty(iface + ".RouteData")
+	v, err := getProperty(ctx, r.conn.Object(busName, p), iface, "RouteData")
 	if err != nil {
 		return false
 	}
@@ -153,6 +154,12 @@ func (r *Reader) hasDefaultRoute(cfg dbus.Variant, iface string) bool {
 		}
 	}
 	return false
+}
+
+func getProperty(ctx context.Context, obj dbus.BusObject, iface, name string) (dbus.Variant, error) {
+	var v dbus.Variant
+	err := obj.CallWithContext(ctx, propertiesIf+".Get", 0, iface, name).Store(&v)
+	return v, err
 }
 
 func str(v dbus.Variant) string {

@@ -16,6 +16,10 @@ import (
 // properties), and one read after them all is enough.
 const Settle = 500 * time.Millisecond
 
+// CallTimeout bounds one Read: NetworkManager answers at once unless it is
+// stuck, and a stuck NetworkManager must not stall who waits for the read.
+const CallTimeout = 5 * time.Second
+
 // ErrClosed says the bus connection was lost.
 var ErrClosed = errors.New("the D-Bus system bus connection closed")
 
@@ -39,7 +43,9 @@ func (r *Reader) Watch(ctx context.Context, onChange func(nmpolicy.Report), onEr
 
 	var last *nmpolicy.Report
 	read := func() {
-		rep, err := r.Read()
+		rctx, cancel := context.WithTimeout(ctx, CallTimeout)
+		defer cancel()
+		rep, err := r.Read(rctx)
 		if err != nil {
 			onError(err)
 			return
