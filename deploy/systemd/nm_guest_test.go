@@ -3,6 +3,7 @@
 package systemd_test
 
 import (
+	"errors"
 	"fmt"
 	"net/netip"
 	"os"
@@ -11,6 +12,7 @@ import (
 	"time"
 
 	"github.com/mptcpgd/mptcpgd/internal/guest"
+	"github.com/mptcpgd/mptcpgd/internal/lab"
 	"github.com/mptcpgd/mptcpgd/pkg/netlinkmptcp"
 )
 
@@ -49,6 +51,10 @@ mptcp_devices = "manage"
 func TestGuestNetworkManager(t *testing.T) {
 	guest.Install(t)
 	t.Cleanup(func() {
+		if t.Failed() {
+			out, _ := guest.Run("journalctl", "--no-pager", "-u", "mptcpgd", "-u", "NetworkManager", "-n", "80")
+			t.Logf("journal:\n%s", out)
+		}
 		_, _ = guest.Run("systemctl", "stop", service)
 		_, _ = guest.Run("/usr/local/sbin/mptcpgd", "cleanup")
 		_, _ = guest.Run("nmcli", "connection", "delete", nmProfile)
@@ -177,20 +183,13 @@ func showSays(want ...string) func() (bool, string) {
 	}
 }
 
-// waitFor waits, at most guestWait, until cond holds; it fails the test
-// with cond's last explanation otherwise.
+// waitFor waits, at most guestWait, until cond holds.
 func waitFor(t *testing.T, what string, cond func() (bool, string)) {
 	t.Helper()
-	deadline := time.Now().Add(guestWait)
-	for {
-		ok, why := cond()
-		if ok {
-			return
+	lab.WaitFor(t, guestWait, what, func() error {
+		if ok, why := cond(); !ok {
+			return errors.New(why)
 		}
-		if time.Now().After(deadline) {
-			out, _ := guest.Run("journalctl", "--no-pager", "-u", "mptcpgd", "-u", "NetworkManager", "-n", "60")
-			t.Fatalf("waiting for %s: %s\njournal:\n%s", what, why, out)
-		}
-		time.Sleep(500 * time.Millisecond)
-	}
+		return nil
+	})
 }

@@ -16,6 +16,8 @@ package nmpolicy
 import (
 	"fmt"
 	"strings"
+
+	"github.com/mptcpgd/mptcpgd/internal/bitnames"
 )
 
 // Flags are connection.mptcp-flags (NMMptcpFlags).
@@ -38,33 +40,18 @@ const (
 // NetworkManager.conf sets the flags.
 const BuiltinDefault = Enabled | Subflow
 
-var flagNames = []struct {
-	f    Flags
-	name string
-}{
-	{Disabled, "disabled"}, {Enabled, "enabled"}, {AlsoWithoutSysctl, "also-without-sysctl"},
-	{AlsoWithoutDefaultRoute, "also-without-default-route"}, {Signal, "signal"}, {Subflow, "subflow"},
-	{Backup, "backup"}, {Fullmesh, "fullmesh"}, {Laminar, "laminar"},
+var flagNames = []bitnames.Name{
+	{Bit: uint32(Disabled), Word: "disabled"}, {Bit: uint32(Enabled), Word: "enabled"},
+	{Bit: uint32(AlsoWithoutSysctl), Word: "also-without-sysctl"},
+	{Bit: uint32(AlsoWithoutDefaultRoute), Word: "also-without-default-route"},
+	{Bit: uint32(Signal), Word: "signal"}, {Bit: uint32(Subflow), Word: "subflow"},
+	{Bit: uint32(Backup), Word: "backup"}, {Bit: uint32(Fullmesh), Word: "fullmesh"},
+	{Bit: uint32(Laminar), Word: "laminar"},
 }
 
 // String writes the flags as nmcli does: "enabled,subflow"; unknown bits in
 // hexadecimal.
-func (f Flags) String() string {
-	if f == 0 {
-		return "none"
-	}
-	var names []string
-	for _, n := range flagNames {
-		if f&n.f != 0 {
-			names = append(names, n.name)
-			f &^= n.f
-		}
-	}
-	if f != 0 {
-		names = append(names, fmt.Sprintf("0x%x", uint32(f)))
-	}
-	return strings.Join(names, ",")
-}
+func (f Flags) String() string { return bitnames.Format(uint32(f), flagNames) }
 
 // normalize is what NetworkManager does to flags before it uses them:
 // "disabled" alone when set, else unknown bits dropped and "enabled" added;
@@ -75,7 +62,7 @@ func normalize(f Flags) Flags {
 	}
 	known := Flags(0)
 	for _, n := range flagNames {
-		known |= n.f
+		known |= Flags(n.Bit)
 	}
 	f = f&known | Enabled
 	if f&(Signal|Fullmesh) == Signal|Fullmesh {
