@@ -52,7 +52,7 @@ func TestGuestNetworkManager(t *testing.T) {
 	guest.Install(t)
 	t.Cleanup(func() {
 		if t.Failed() {
-			out, _ := guest.Run("journalctl", "--no-pager", "-u", "mptcpgd", "-u", "NetworkManager", "-n", "80")
+			out, _ := guest.Run("journalctl", "--no-pager", "-u", "mptcpgd", "-u", "NetworkManager", "-u", "dbus", "-n", "100")
 			t.Logf("journal:\n%s", out)
 		}
 		_, _ = guest.Run("systemctl", "stop", service)

@@ -56,8 +56,14 @@ func (n *networkManager) run(ctx context.Context) error {
 			return nil
 		}
 		if errors.Is(err, errNoSystemBus) && n.Report() == nil {
-			// No bus at start: nothing will start one under us.
-			n.log.Info("not following NetworkManager: no D-Bus system bus", logging.Error(err))
+			// No bus at start (or one that refuses us): nothing will
+			// change that under us.
+			if networkManagerRunning() {
+				n.log.Warn("NetworkManager runs, but the D-Bus system bus cannot be used to ask it which interfaces it manages MPTCP on: they are managed as if it did not run, and the two may undo each other's work",
+					logging.Error(err), logging.String("fix", "run the service as the static user of /etc/sysusers.d/mptcpgd.conf (dbus-daemon drops dynamic users' connections), or set connection.mptcp-flags disabled in NetworkManager's profiles"))
+			} else {
+				n.log.Info("not following NetworkManager: no D-Bus system bus", logging.Error(err))
+			}
 			<-ctx.Done()
 			return nil
 		}
