@@ -128,6 +128,11 @@ func (r *Reader) device(ctx context.Context, p dbus.ObjectPath) (nmpolicy.Device
 	if f, ok := con["mptcp-flags"].Value().(uint32); ok {
 		d.ProfileFlags = nmpolicy.Flags(f)
 	}
+	// NMDeviceState: prepare (40) to secondaries (90) are the steps of an
+	// activation, activated is 100.
+	if st, ok := props["State"].Value().(uint32); ok && st >= 40 && st < 100 {
+		d.Activating = true
+	}
 	d.DefaultRoute4 = r.hasDefaultRoute(ctx, props["Ip4Config"], ipConfig4)
 	d.DefaultRoute6 = r.hasDefaultRoute(ctx, props["Ip6Config"], ipConfig6)
 	return d, d.Profile != ""

@@ -13,7 +13,7 @@ import (
 
 // Settle is how long Watch waits after a signal for the rest of its burst:
 // one activation emits dozens (state changes, new IP configurations, their
-// properties), and one read after them all is enough.
+// properties); it reads at the first and once after them all.
 const Settle = 500 * time.Millisecond
 
 // CallTimeout bounds one Read: NetworkManager answers at once unless it is
@@ -59,14 +59,23 @@ func (r *Reader) Watch(ctx context.Context, onChange func(nmpolicy.Report), onEr
 	settle := time.NewTimer(time.Hour)
 	settle.Stop()
 	defer settle.Stop()
+	settling := false
 	for {
 		select {
 		case _, ok := <-signals:
 			if !ok {
 				return ErrClosed
 			}
+			if !settling {
+				// The first signal of a burst is read at once too: a
+				// device starting to activate is known before its
+				// address comes.
+				read()
+			}
+			settling = true
 			settle.Reset(Settle)
 		case <-settle.C:
+			settling = false
 			read()
 		case <-ctx.Done():
 			return nil

@@ -83,6 +83,9 @@ type Device struct {
 	// DefaultRoute4 and DefaultRoute6: NetworkManager configured a default
 	// route on the device for the family.
 	DefaultRoute4, DefaultRoute6 bool
+	// Activating: the connection is being activated; its addresses and
+	// routes are on their way.
+	Activating bool
 }
 
 // Host is what applies to every device.
@@ -134,6 +137,12 @@ func Decide(d Device, h Host) Verdict {
 	case v.Flags&AlsoWithoutDefaultRoute != 0:
 		v.On, v.IPv4, v.IPv6 = true, true, true
 		v.Reason = origin
+	case d.Activating && !d.DefaultRoute4 && !d.DefaultRoute6:
+		// Its address comes a moment before its default route: taken as
+		// NetworkManager's until the activation says otherwise, so that
+		// nobody writes an endpoint NetworkManager removes a moment later.
+		v.On, v.IPv4, v.IPv6 = true, true, true
+		v.Reason = origin + " (activating)"
 	default:
 		v.IPv4, v.IPv6 = d.DefaultRoute4, d.DefaultRoute6
 		v.On = v.IPv4 || v.IPv6

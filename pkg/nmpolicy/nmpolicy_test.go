@@ -54,6 +54,12 @@ func TestDecide(t *testing.T) {
 		{"signal drops fullmesh, unknown bits go", wired(Signal|Fullmesh|0x10000, true, false), on,
 			Verdict{On: true, IPv4: true, Flags: Enabled | Signal},
 			"profile 'wired1' has mptcp-flags signal,fullmesh,0x10000 (IPv4 only: NetworkManager gave it no IPv6 default route)"},
+		{"activating, no default route yet", Device{Interface: "eth1", Profile: "wired1", Activating: true}, on,
+			Verdict{On: true, IPv4: true, IPv6: true, Flags: Enabled | Subflow},
+			"profile 'wired1' takes NetworkManager's default mptcp-flags enabled,subflow (activating)"},
+		{"activating with the sysctl off", Device{Interface: "eth1", Profile: "wired1", Activating: true}, off,
+			Verdict{Flags: Enabled | Subflow},
+			"profile 'wired1' takes NetworkManager's default mptcp-flags enabled,subflow, off while net.mptcp.enabled is 0"},
 		{"a quote in the profile's name", Device{Profile: "Bob's LTE", ProfileFlags: Disabled}, on,
 			Verdict{Flags: Disabled}, `profile 'Bob'\''s LTE' has mptcp-flags disabled`},
 	}
