@@ -50,6 +50,8 @@ mptcp_devices = "manage"
 
 func TestGuestNetworkManager(t *testing.T) {
 	guest.Install(t)
+	// The journal outlives a test: only this run's entries count.
+	since := fmt.Sprintf("--since=@%d", time.Now().Unix())
 	t.Cleanup(func() {
 		if t.Failed() {
 			out, _ := guest.Run("journalctl", "--no-pager", "-u", "mptcpgd", "-u", "NetworkManager", "-u", "dbus", "-n", "100")
@@ -123,7 +125,7 @@ func TestGuestNetworkManager(t *testing.T) {
 				}
 			}
 		}
-		for _, e := range guest.Journal(t, "-u", "mptcpgd", "IFACE="+nmDevice) {
+		for _, e := range guest.Journal(t, since, "-u", "mptcpgd", "IFACE="+nmDevice) {
 			// An endpoint write logs "endpoint added/removed ..." with
 			// ENDPOINT_ID, or a failed write "... op=add endpoint ...".
 			if msg := e.Field("MESSAGE"); e.Field("ENDPOINT_ID") != "" || strings.HasPrefix(msg, "endpoint ") || strings.Contains(msg, "add endpoint") {
@@ -144,7 +146,7 @@ func TestGuestNetworkManager(t *testing.T) {
 		guest.Must(t, "systemctl", "restart", service)
 		waitFor(t, "show to print the nmcli command", showSays("NetworkManager manages MPTCP here too", nmDisable))
 		logged := false
-		for _, e := range guest.Journal(t, "-u", "mptcpgd", "IFACE="+nmDevice) {
+		for _, e := range guest.Journal(t, since, "-u", "mptcpgd", "IFACE="+nmDevice) {
 			logged = logged || e.Field("COMMAND") == nmDisable
 		}
 		if !logged {
