@@ -92,11 +92,11 @@ func TestGuestNetworkManager(t *testing.T) {
 		start := time.Now()
 		step := 0
 		for time.Since(start) < time.Minute {
-			switch since := time.Since(start); {
-			case step == 0 && since > 10*time.Second, step == 2 && since > 40*time.Second:
+			switch elapsed := time.Since(start); {
+			case step == 0 && elapsed > 10*time.Second, step == 2 && elapsed > 40*time.Second:
 				guest.Must(t, "nmcli", "device", "reapply", nmDevice)
 				step++
-			case step == 1 && since > 25*time.Second:
+			case step == 1 && elapsed > 25*time.Second:
 				guest.Must(t, "systemctl", "reload", service)
 				step++
 			}
