@@ -111,11 +111,13 @@ install: build
 	sed 's|/usr/local/sbin/mptcpgd|$(PREFIX)/sbin/mptcpgd|g' deploy/systemd/mptcpgd.service > $(DESTDIR)/etc/systemd/system/mptcpgd.service
 	chmod 0644 $(DESTDIR)/etc/systemd/system/mptcpgd.service
 	install -D -m 0644 deploy/rt_protos.d/mptcpgd.conf $(DESTDIR)/etc/iproute2/rt_protos.d/mptcpgd.conf
+	install -D -m 0644 deploy/sysusers.d/mptcpgd.conf $(DESTDIR)/etc/sysusers.d/mptcpgd.conf
 	@if [ -e $(DESTDIR)/etc/mptcpgd.toml ]; then \
 		echo "keeping the existing /etc/mptcpgd.toml"; \
 	else \
 		install -D -m 0644 configs/mptcpgd.toml $(DESTDIR)/etc/mptcpgd.toml; \
 	fi
+	@if [ -z "$(DESTDIR)" ] && command -v systemd-sysusers >/dev/null; then systemd-sysusers /etc/sysusers.d/mptcpgd.conf; fi
 	@if [ -z "$(DESTDIR)" ] && command -v systemctl >/dev/null && systemctl is-system-running >/dev/null 2>&1; then systemctl daemon-reload; fi
 
 # The unit make install wrote to /etc/systemd/system hides the Debian
@@ -124,7 +126,7 @@ uninstall:
 	@if [ -e $(DESTDIR)/etc/systemd/system/mptcpgd.service ]; then \
 		echo "removing /etc/systemd/system/mptcpgd.service: while it was there it hid the unit of the Debian package (/lib/systemd/system/mptcpgd.service)"; \
 	fi
-	rm -f $(DESTDIR)$(PREFIX)/sbin/mptcpgd $(DESTDIR)/etc/systemd/system/mptcpgd.service $(DESTDIR)/etc/iproute2/rt_protos.d/mptcpgd.conf
+	rm -f $(DESTDIR)$(PREFIX)/sbin/mptcpgd $(DESTDIR)/etc/systemd/system/mptcpgd.service $(DESTDIR)/etc/iproute2/rt_protos.d/mptcpgd.conf $(DESTDIR)/etc/sysusers.d/mptcpgd.conf
 	@if [ -z "$(DESTDIR)" ] && command -v systemctl >/dev/null && systemctl is-system-running >/dev/null 2>&1; then systemctl daemon-reload; fi
 
 clean:

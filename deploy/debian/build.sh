@@ -27,6 +27,11 @@ install -D -m 0644 "$here/lintian-overrides" "$root/usr/share/lintian/overrides/
 mkdir -p "$root/lib/systemd/system"
 mv "$root/etc/systemd/system/mptcpgd.service" "$root/lib/systemd/system/"
 rmdir "$root/etc/systemd/system" "$root/etc/systemd"
+# The service's static user (see deploy/sysusers.d): a package's sysusers.d
+# file lives under /usr, postinst applies it.
+mkdir -p "$root/usr/lib/sysusers.d"
+mv "$root/etc/sysusers.d/mptcpgd.conf" "$root/usr/lib/sysusers.d/"
+rmdir "$root/etc/sysusers.d"
 
 install -D -m 0644 "$mandir/mptcpgd.8" "$root/usr/share/man/man8/mptcpgd.8"
 install -D -m 0644 "$mandir/mptcpgd.toml.5" "$root/usr/share/man/man5/mptcpgd.toml.5"

@@ -57,6 +57,7 @@ func TestMakeDeb(t *testing.T) {
 		"./lib/systemd/system/mptcpgd.service":            "-rw-r--r-- root/root",
 		"./etc/mptcpgd.toml":                              "-rw-r--r-- root/root",
 		"./etc/iproute2/rt_protos.d/mptcpgd.conf":         "-rw-r--r-- root/root",
+		"./usr/lib/sysusers.d/mptcpgd.conf":               "-rw-r--r-- root/root",
 		"./usr/share/man/man8/mptcpgd.8.gz":               "-rw-r--r-- root/root",
 		"./usr/share/man/man5/mptcpgd.toml.5.gz":          "-rw-r--r-- root/root",
 		"./usr/share/bash-completion/completions/mptcpgd": "-rw-r--r-- root/root",

@@ -65,6 +65,8 @@ type Config struct {
 	Interfaces []Interface
 	Routing    Routing
 	Rejoin     Rejoin
+	// NetworkManager is the [networkmanager] table.
+	NetworkManager NetworkManager
 	// lines are the keys' lines in Source, for Validate's errors.
 	lines map[string]int
 }
@@ -164,6 +166,27 @@ type Rejoin struct {
 	RetryMax time.Duration
 }
 
+// What [networkmanager] mptcp_devices may say.
+const (
+	NMLeave  = "leave"  // NetworkManager's MPTCP devices are its own
+	NMManage = "manage" // manage them anyway
+)
+
+// NetworkManager is the [networkmanager] table: what to do with the devices
+// on which NetworkManager (1.40+) manages MPTCP endpoints itself
+// (connection.mptcp-flags). On every reapply it removes the endpoints on
+// its devices that it does not want, ours too, so the two would fight.
+type NetworkManager struct {
+	// MPTCPDevices is NMLeave or NMManage.
+	MPTCPDevices string
+}
+
+// LeaveToNetworkManager says whether interfaces on which NetworkManager
+// manages MPTCP are left to it.
+func (c *Config) LeaveToNetworkManager() bool {
+	return c.NetworkManager.MPTCPDevices != NMManage
+}
+
 // Routing is the [routing] table: per-interface source routing.
 type Routing struct {
 	// Enabled installs a rule and a table for each managed address.
@@ -212,6 +235,7 @@ func Default() *Config {
 			JoinTimeout:    5 * time.Second,
 			RetryMax:       time.Minute,
 		},
+		NetworkManager: NetworkManager{MPTCPDevices: NMLeave},
 	}
 }
 

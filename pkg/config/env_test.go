@@ -74,3 +74,17 @@ func TestRejoinAndOnLinkKeys(t *testing.T) {
 		t.Errorf("parsed %+v, policy %+v", cfg.Rejoin, cfg.Interface("eth1"))
 	}
 }
+
+func TestNetworkManagerKey(t *testing.T) {
+	if _, err := Parse("test.toml", []byte("[networkmanager]\nmptcp_devices = \"fight\"\n")); err == nil ||
+		err.Error() != `test.toml:2: networkmanager.mptcp_devices: unknown value "fight" (want "leave" or "manage")` {
+		t.Errorf("bad value: got %v", err)
+	}
+	if !Default().LeaveToNetworkManager() {
+		t.Error("the default does not leave NetworkManager's devices to it")
+	}
+	cfg, err := Parse("test.toml", []byte("[networkmanager]\nmptcp_devices = \"manage\"\n"))
+	if err != nil || cfg.LeaveToNetworkManager() {
+		t.Errorf("mptcp_devices = \"manage\": %v, leave %v", err, err == nil && cfg.LeaveToNetworkManager())
+	}
+}

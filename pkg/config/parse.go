@@ -50,6 +50,7 @@ type file struct {
 	Endpoints fileEndpoints   `toml:"endpoints"`
 	Routing   fileRouting     `toml:"routing"`
 	Rejoin    fileRejoin      `toml:"rejoin"`
+	NM        fileNM          `toml:"networkmanager"`
 	Interface []fileInterface `toml:"interface,omitempty"`
 }
 
@@ -94,6 +95,10 @@ type fileRejoin struct {
 	GatewayTimeout any `toml:"gateway_timeout,omitempty"`
 	JoinTimeout    any `toml:"join_timeout,omitempty"`
 	RetryMax       any `toml:"retry_max,omitempty"`
+}
+
+type fileNM struct {
+	MPTCPDevices any `toml:"mptcp_devices,omitempty"`
 }
 
 type fileRouting struct {
@@ -171,12 +176,14 @@ func tooLarge(name string) error {
 
 // tableWants says what each table key must hold.
 var tableWants = map[string]string{
-	"daemon":    "a [daemon] table",
-	"log":       "a [log] table",
-	"limits":    "a [limits] table",
-	"endpoints": "an [endpoints] table",
-	"routing":   "a [routing] table",
-	"interface": "[[interface]] tables",
+	"daemon":         "a [daemon] table",
+	"log":            "a [log] table",
+	"limits":         "a [limits] table",
+	"endpoints":      "an [endpoints] table",
+	"routing":        "a [routing] table",
+	"rejoin":         "a [rejoin] table",
+	"networkmanager": "a [networkmanager] table",
+	"interface":      "[[interface]] tables",
 }
 
 // maxShown bounds how much of a value or key an error message repeats.

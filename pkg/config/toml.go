@@ -49,6 +49,7 @@ func (c *Config) TOML() string {
 			JoinTimeout:    c.Rejoin.JoinTimeout.String(),
 			RetryMax:       c.Rejoin.RetryMax.String(),
 		},
+		NM: fileNM{MPTCPDevices: c.NetworkManager.MPTCPDevices},
 	}
 	if c.Limits.SubflowsAuto {
 		f.Limits.Subflows = "auto"

@@ -41,14 +41,16 @@ func TestTOMLRoundTrip(t *testing.T) {
 				{Match: "wwan*", Flags: flagsPtr(0), Priority: 2147483647},
 				{Match: "eth2", Manage: true, Gateway6: netip.MustParseAddr("2001:db8::9"), OnLink: true},
 			},
-			Routing: Routing{TableBase: 1 << 31, RulePriority: 32765, Protocol: 255},
-			Rejoin:  Rejoin{GatewayTimeout: 0, JoinTimeout: 2 * time.Minute, RetryMax: time.Hour},
+			Routing:        Routing{TableBase: 1 << 31, RulePriority: 32765, Protocol: 255},
+			Rejoin:         Rejoin{GatewayTimeout: 0, JoinTimeout: 2 * time.Minute, RetryMax: time.Hour},
+			NetworkManager: NetworkManager{MPTCPDevices: NMManage},
 		}},
 		{"nil lists", &Config{
-			Log:       Log{Level: LevelError, Format: FormatConsole},
-			Endpoints: Endpoints{IPv4: true},
-			Routing:   Routing{TableBase: 256, RulePriority: 1, Protocol: 5},
-			Rejoin:    Rejoin{GatewayTimeout: time.Second, JoinTimeout: time.Second, RetryMax: time.Second},
+			Log:            Log{Level: LevelError, Format: FormatConsole},
+			Endpoints:      Endpoints{IPv4: true},
+			Routing:        Routing{TableBase: 256, RulePriority: 1, Protocol: 5},
+			Rejoin:         Rejoin{GatewayTimeout: time.Second, JoinTimeout: time.Second, RetryMax: time.Second},
+			NetworkManager: NetworkManager{MPTCPDevices: NMLeave},
 		}},
 	}
 	for _, tt := range tests {
@@ -103,6 +105,9 @@ protocol = 177
 gateway_timeout = '30s'
 join_timeout = '5s'
 retry_max = '1m0s'
+
+[networkmanager]
+mptcp_devices = 'leave'
 `
 	_, got, _ := strings.Cut(Default().TOML(), "\n\n")
 	if got != want {

@@ -61,7 +61,20 @@ func (c *checker) config(f *file) *Config {
 	}
 	c.routing(f.Routing, &cfg.Routing)
 	c.rejoin(f.Rejoin, &cfg.Rejoin)
+	c.networkManager(f.NM, &cfg.NetworkManager)
 	return cfg
+}
+
+func (c *checker) networkManager(f fileNM, n *NetworkManager) {
+	const key = "networkmanager.mptcp_devices"
+	if s, ok := c.str(key, f.MPTCPDevices, `"leave" or "manage"`); ok {
+		switch s {
+		case NMLeave, NMManage:
+			n.MPTCPDevices = s
+		default:
+			c.fail(key, `unknown value %s (want "leave" or "manage")`, quote(s))
+		}
+	}
 }
 
 func (c *checker) rejoin(f fileRejoin, r *Rejoin) {

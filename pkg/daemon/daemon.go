@@ -84,10 +84,6 @@ func Run(ctx context.Context, o Options) error {
 	if err := config.ServiceCanRead(cfg.Source); err != nil {
 		log.Warn("the service's own user may not read the configuration file", logging.Error(err))
 	}
-	if networkManagerRunning() {
-		log.Warn("NetworkManager is running; from version 1.40 it also manages MPTCP endpoints (connection.mptcp-flags) and the two will undo each other's work: " +
-			"disable it there with `nmcli connection modify ID connection.mptcp-flags disabled` for each connection, or stop mptcpgd")
-	}
 
 	view := connview.New()
 	status := newStatusLine(view)
@@ -104,6 +100,7 @@ func Run(ctx context.Context, o Options) error {
 		Neighbours:  k.rt,
 		Connections: view,
 		OnSummary:   status.setSummary,
+		Left:        networkManagerAtStart(ctx),
 		Competitor: func() string {
 			if networkManagerRunning() {
 				return "NetworkManager is running (it removes endpoints it does not want on reapply: connection.mptcp-flags)"
@@ -121,6 +118,7 @@ func Run(ctx context.Context, o Options) error {
 	notify := sdnotify.Notifier{}
 	rl := &reloader{opts: o, engine: engine, level: atomicLevel, log: log, notify: notify, status: status}
 	rl.current.Store(cfg)
+	nm := &networkManager{log: log, config: rl.current.Load, leaveTo: engine.LeaveTo}
 	n := &notifier{notify: notify, log: log, engine: engine, status: status, onReady: func() {
 		log.Info("mptcpgd running", logging.String(logging.FieldConfig, cfg.Source), logging.String("version", o.Version))
 	}}
@@ -129,10 +127,11 @@ func Run(ctx context.Context, o Options) error {
 		task{"path manager", engine.Run},
 		task{"connection view", followConnections(k, engine, view, log)},
 		task{"control socket", func(ctx context.Context) error {
-			return control.Serve(ctx, ln, controlHandler(o.Version, engine, view, rl))
+			return control.Serve(ctx, ln, controlHandler(o.Version, engine, view, rl, nm))
 		}},
 		task{"systemd notifier", n.run},
 		task{"reloader", rl.run},
+		task{"NetworkManager follower", nm.run},
 	)
 	if cur := rl.current.Load(); cur.Daemon.CleanupOnExit {
 		cleanupOnExit(cur, k, o.StatePath, log)
@@ -152,7 +151,7 @@ func followConnections(k *kernel, engine *pm.Engine, view *connview.View, log *l
 }
 
 // controlHandler answers the control socket's commands.
-func controlHandler(version string, engine *pm.Engine, view *connview.View, rl *reloader) control.Handler {
+func controlHandler(version string, engine *pm.Engine, view *connview.View, rl *reloader, nm *networkManager) control.Handler {
 	return func(ctx context.Context, cmd string) (any, error) {
 		switch cmd {
 		case control.Status:
@@ -161,7 +160,7 @@ func controlHandler(version string, engine *pm.Engine, view *connview.View, rl *
 				return nil, err
 			}
 			snap := liveConnections(view)
-			return show.Report{Version: version, Live: true, Status: st, Connections: &snap}, nil
+			return show.Report{Version: version, Live: true, Status: st, Connections: &snap, NetworkManager: nm.Report()}, nil
 		case control.Reload:
 			// Same path as SIGHUP; the verdict goes back to `mptcpgd
 			// reload`, so systemctl reload fails when it is refused.

@@ -37,6 +37,9 @@ type Input struct {
 	// ARP reads an interface's effective ARP sysctls; it is asked only
 	// about interfaces that share a subnet. Nil never warns.
 	ARP func(ifname string) srcroute.ARP
+	// Left are interfaces another program manages MPTCP on, and why
+	// (Engine.LeaveTo).
+	Left map[string]string
 }
 
 // Endpoint is an endpoint the configuration asks for.
@@ -133,7 +136,7 @@ func Decide(in Input) Decision {
 	seen := map[netip.Addr]string{}
 	addrsByLink := in.Net.AddrsByLink()
 	for _, link := range in.Net.SortedLinks() {
-		pol := cfg.Interface(link.Name)
+		pol := in.interfacePolicy(link.Name)
 		st := InterfaceStatus{Link: link, Managed: pol.Managed, Policy: pol.Reason, Carrier: link.Carrier()}
 		usable := ""
 		switch {

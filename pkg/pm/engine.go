@@ -63,6 +63,9 @@ type Options struct {
 	// OnSummary is called from the engine's goroutine whenever the
 	// one-line summary (for systemd's STATUS=) changes.
 	OnSummary func(string)
+	// Left are the interfaces left to NetworkManager from the start
+	// (LeaveTo changes them).
+	Left map[string]string
 }
 
 // Engine keeps the kernel's endpoints, limits and source routing equal to
@@ -123,6 +126,8 @@ type Engine struct {
 	lastResync time.Time
 	// ticks counts the safety-net timer's ticks.
 	ticks int
+	// left are the interfaces left to NetworkManager (LeaveTo).
+	left map[string]string
 }
 
 // fullEvery is how many safety-net ticks make one full resync; the others
@@ -180,6 +185,7 @@ func New(o Options) (*Engine, error) {
 		resyncCh: make(chan string, 1),
 		ready:    make(chan struct{}),
 		cfg:      o.Config,
+		left:     o.Left,
 		kernel:   map[uint8]netlinkmptcp.Endpoint{},
 		own:      newOwnership(o.Store, o.Log, o.Clock),
 		obs:      newObservations(o.Log, o.Flap, o.ARP),

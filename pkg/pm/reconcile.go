@@ -28,6 +28,7 @@ func (e *Engine) reconcile() {
 		Now:         now,
 		FirstSeen:   e.obs.firstSeen,
 		GatewayWait: e.opt.GatewayWait,
+		Left:        e.left,
 	}
 	if e.opt.ARP != nil {
 		in.ARP = e.obs.arp

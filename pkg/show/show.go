@@ -15,6 +15,7 @@ import (
 	"github.com/mptcpgd/mptcpgd/pkg/connview"
 	"github.com/mptcpgd/mptcpgd/pkg/netlinkmptcp"
 	"github.com/mptcpgd/mptcpgd/pkg/netstate"
+	"github.com/mptcpgd/mptcpgd/pkg/nmpolicy"
 	"github.com/mptcpgd/mptcpgd/pkg/pm"
 	"github.com/mptcpgd/mptcpgd/pkg/srcroute"
 )
@@ -33,6 +34,9 @@ type Report struct {
 	Units []WrappedUnit `json:"units,omitempty"`
 	// Kernel is what the running kernel lacks, when known.
 	Kernel *Kernel `json:"kernel,omitempty"`
+	// NetworkManager is what NetworkManager does with MPTCP, when the
+	// daemon follows it.
+	NetworkManager *nmpolicy.Report `json:"networkmanager,omitempty"`
 }
 
 // WrappedUnit is a unit that `mptcpgd enable` gave a drop-in.
@@ -73,6 +77,13 @@ func Render(w io.Writer, r Report) error {
 		names[i.Link.Index] = i.Link.Name
 	}
 
+	nmOn := map[string]nmpolicy.DeviceVerdict{}
+	if r.NetworkManager != nil {
+		for _, d := range r.NetworkManager.MPTCPOn() {
+			nmOn[d.Interface] = d
+		}
+	}
+
 	p.section("Interfaces")
 	tw := p.table()
 	for _, i := range st.Interfaces {
@@ -88,6 +99,10 @@ func Render(w io.Writer, r Report) error {
 			}
 		}
 		fmt.Fprintf(tw, "  %s\t%s\t%s\n", i.Link.Name, state, what)
+		if d, ok := nmOn[i.Link.Name]; ok && i.Managed {
+			fmt.Fprintf(tw, "  \t\tNetworkManager manages MPTCP here too (%s) and removes our endpoints when it reapplies; turn it off: %s\n",
+				d.Reason, nmpolicy.DisableCommand(d.Profile))
+		}
 		for _, g := range i.Gateways {
 			line := gatewayText(g)
 			if g.Origin != srcroute.GatewayNone && !hasDefaultVia(st.Routes, g) {
@@ -171,6 +186,10 @@ func Render(w io.Writer, r Report) error {
 		p.f("  table %d: %s\n", r.Table, routeText(r, names))
 	}
 
+	if nm := r.NetworkManager; nm != nil {
+		renderNetworkManager(p, *nm)
+	}
+
 	if len(st.Warnings) > 0 {
 		p.section("Warnings")
 		for _, w := range st.Warnings {
@@ -212,6 +231,27 @@ func Render(w io.Writer, r Report) error {
 		renderConnections(p, *r.Connections, names, lacks(st, *r.Connections))
 	}
 	return p.err
+}
+
+func renderNetworkManager(p *printer, nm nmpolicy.Report) {
+	p.section("NetworkManager")
+	if !nm.Running {
+		p.f("  not running\n")
+		return
+	}
+	p.f("  %s runs; MPTCP handling per device (connection.mptcp-flags):\n", strings.TrimSpace("NetworkManager "+nm.Version))
+	if len(nm.Devices) == 0 {
+		p.f("  no device has a connection\n")
+	}
+	tw := p.table()
+	for _, d := range nm.Devices {
+		what := "off: " + d.Reason
+		if d.On {
+			what = "on: " + d.Reason
+		}
+		fmt.Fprintf(tw, "  %s\t%s\n", d.Interface, what)
+	}
+	tw.Flush()
 }
 
 var ownerText = map[pm.Owner]string{

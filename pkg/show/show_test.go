@@ -10,6 +10,7 @@ import (
 
 	"github.com/mptcpgd/mptcpgd/pkg/netlinkmptcp"
 	"github.com/mptcpgd/mptcpgd/pkg/netstate"
+	"github.com/mptcpgd/mptcpgd/pkg/nmpolicy"
 	"github.com/mptcpgd/mptcpgd/pkg/pm"
 	"github.com/mptcpgd/mptcpgd/pkg/srcroute"
 )
@@ -91,5 +92,34 @@ func TestRenderListsWrappedUnits(t *testing.T) {
 	b.Reset()
 	if err := Render(&b, Report{}); err != nil || strings.Contains(b.String(), "mptcpgd run") {
 		t.Errorf("show without wrapped units mentions them: %v\n%s", err, b.String())
+	}
+}
+
+func TestRenderNetworkManager(t *testing.T) {
+	r := report()
+	r.Status.Interfaces[1].Managed = false
+	r.Status.Interfaces[1].Policy = "left to NetworkManager: profile 'uplink2' has mptcp-flags enabled,subflow"
+	r.NetworkManager = &nmpolicy.Report{Running: true, Version: "1.42.4", Devices: []nmpolicy.DeviceVerdict{
+		{Interface: "eth0", Profile: "lan", Flags: "disabled", Reason: "profile 'lan' has mptcp-flags disabled"},
+		{Interface: "eth1", Profile: "wired1", On: true, Flags: "enabled,subflow", Reason: "profile 'wired1' takes NetworkManager's default mptcp-flags enabled,subflow"},
+		{Interface: "eth2", Profile: "uplink2", On: true, Flags: "enabled,subflow", Reason: "profile 'uplink2' has mptcp-flags enabled,subflow"},
+	}}
+	var b strings.Builder
+	if err := Render(&b, r); err != nil {
+		t.Fatal(err)
+	}
+	text := b.String()
+	for _, want := range []string{
+		"eth2  carrier  not managed: left to NetworkManager: profile 'uplink2' has mptcp-flags enabled,subflow",
+		"NetworkManager manages MPTCP here too (profile 'wired1' takes NetworkManager's default mptcp-flags enabled,subflow) and removes our endpoints when it reapplies; turn it off: nmcli connection modify 'wired1' connection.mptcp-flags disabled",
+		"NetworkManager 1.42.4 runs",
+		"eth0  off: profile 'lan' has mptcp-flags disabled",
+	} {
+		if !strings.Contains(text, want) {
+			t.Errorf("show does not say %q:\n%s", want, text)
+		}
+	}
+	if strings.Count(text, "nmcli") != 1 {
+		t.Errorf("show prints the nmcli command for other than the managed interface eth1:\n%s", text)
 	}
 }

@@ -43,3 +43,6 @@ chroot "$root" systemctl enable vmtest.service
 # No login prompt on the console: nobody logs in, and it would interleave with
 # the test output there.
 chroot "$root" systemctl mask serial-getty@ttyS0.service getty@tty1.service
+# NetworkManager is there for the coexistence tests, which start it; the
+# others expect a host without it (it would take over their links).
+chroot "$root" systemctl disable NetworkManager.service NetworkManager-wait-online.service

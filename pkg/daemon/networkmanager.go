@@ -1,0 +1,154 @@
+package daemon
+
+import (
+	"context"
+	"errors"
+	"sync/atomic"
+	"time"
+
+	"github.com/mptcpgd/mptcpgd/pkg/config"
+	"github.com/mptcpgd/mptcpgd/pkg/logging"
+	"github.com/mptcpgd/mptcpgd/pkg/nmdbus"
+	"github.com/mptcpgd/mptcpgd/pkg/nmpolicy"
+)
+
+// networkManager follows NetworkManager over D-Bus and tells the path
+// manager which interfaces it manages MPTCP on; without a system bus or
+// without NetworkManager it changes nothing.
+type networkManager struct {
+	log *logging.Logger
+	// config is the configuration in effect (the reloader's).
+	config func() *config.Config
+	// leaveTo is the path manager's LeaveTo.
+	leaveTo func(ctx context.Context, left map[string]string) error
+	// watch follows NetworkManager until ctx is done or the bus is lost;
+	// nil means nmdbus on the system bus.
+	watch func(ctx context.Context, onChange func(nmpolicy.Report), onError func(error)) error
+
+	report atomic.Pointer[nmpolicy.Report]
+	// seen are the devices with MPTCP on already logged, by interface.
+	seen map[string]nmpolicy.DeviceVerdict
+}
+
+// Report is what NetworkManager does with MPTCP, as last read; nil when it
+// was never reached.
+func (n *networkManager) Report() *nmpolicy.Report { return n.report.Load() }
+
+// nmRetryMax caps the wait between two attempts to reach a system bus that
+// went away.
+const nmRetryMax = 5 * time.Minute
+
+func (n *networkManager) run(ctx context.Context) error {
+	watch := n.watch
+	if watch == nil {
+		watch = watchSystemBus
+	}
+	wait := time.Second
+	for {
+		reached := false
+		err := watch(ctx, func(r nmpolicy.Report) {
+			reached = true
+			n.changed(ctx, r)
+		}, func(err error) {
+			n.log.Debug("reading NetworkManager's devices failed; trying again at its next change", logging.Error(err))
+		})
+		if ctx.Err() != nil {
+			return nil
+		}
+		if errors.Is(err, errNoSystemBus) && n.Report() == nil {
+			// No bus at start (or one that refuses us): nothing will
+			// change that under us.
+			if networkManagerRunning() {
+				n.log.Warn("NetworkManager runs, but the D-Bus system bus cannot be used to ask it which interfaces it manages MPTCP on: they are managed as if it did not run, and the two may undo each other's work",
+					logging.Error(err), logging.String("fix", "run the service as the static user of /etc/sysusers.d/mptcpgd.conf (dbus-daemon drops dynamic users' connections), or set connection.mptcp-flags disabled in NetworkManager's profiles"))
+			} else {
+				n.log.Info("not following NetworkManager: no D-Bus system bus", logging.Error(err))
+			}
+			<-ctx.Done()
+			return nil
+		}
+		n.log.Debug("lost the D-Bus system bus; trying again", logging.Error(err), logging.Duration("in", wait))
+		n.changed(ctx, nmpolicy.Report{})
+		if reached {
+			wait = time.Second
+		}
+		select {
+		case <-time.After(wait):
+		case <-ctx.Done():
+			return nil
+		}
+		wait = min(2*wait, nmRetryMax)
+	}
+}
+
+// networkManagerAtStart reads once, before the path manager's first
+// decision, the interfaces on which NetworkManager manages MPTCP, so that
+// the path manager never touches them, not even until the follower's first
+// report. It says nothing: the follower does.
+func networkManagerAtStart(ctx context.Context) map[string]string {
+	r, err := nmdbus.Dial(nmdbus.DefaultFiles)
+	if err != nil {
+		return nil
+	}
+	defer r.Close()
+	ctx, cancel := context.WithTimeout(ctx, nmdbus.CallTimeout)
+	defer cancel()
+	rep, err := r.Read(ctx)
+	if err != nil {
+		return nil
+	}
+	return rep.Left()
+}
+
+var errNoSystemBus = errors.New("no D-Bus system bus")
+
+func watchSystemBus(ctx context.Context, onChange func(nmpolicy.Report), onError func(error)) error {
+	r, err := nmdbus.Dial(nmdbus.DefaultFiles)
+	if err != nil {
+		return errors.Join(errNoSystemBus, err)
+	}
+	defer r.Close()
+	return r.Watch(ctx, onChange, onError)
+}
+
+// changed takes in a new report: one log line per device whose verdict
+// changed, and the new set for the path manager.
+func (n *networkManager) changed(ctx context.Context, r nmpolicy.Report) {
+	prev := n.report.Swap(&r)
+	if prev == nil || prev.Running != r.Running {
+		switch {
+		case r.Running:
+			n.log.Info("NetworkManager runs", logging.String("version", r.Version), logging.Int("mptcp_devices", len(r.MPTCPOn())))
+		case prev != nil:
+			n.log.Info("NetworkManager stopped")
+		default:
+			n.log.Debug("NetworkManager does not run; following the bus for it to start")
+		}
+	}
+	leave := n.config().LeaveToNetworkManager()
+	on := map[string]nmpolicy.DeviceVerdict{}
+	for _, d := range r.MPTCPOn() {
+		on[d.Interface] = d
+		if n.seen[d.Interface] == d {
+			continue
+		}
+		if leave {
+			n.log.Info("leaving the interface to NetworkManager, which manages MPTCP endpoints on it",
+				logging.String(logging.FieldIface, d.Interface), logging.String("reason", d.Reason),
+				logging.String("manage_anyway", "[networkmanager] mptcp_devices = \"manage\", after "+nmpolicy.DisableCommand(d.Profile)))
+		} else {
+			n.log.Warn("NetworkManager manages MPTCP endpoints on this interface too, and removes ours when it reapplies: turn its MPTCP handling off",
+				logging.String(logging.FieldIface, d.Interface), logging.String("reason", d.Reason),
+				logging.String("command", nmpolicy.DisableCommand(d.Profile)))
+		}
+	}
+	for iface := range n.seen {
+		if _, ok := on[iface]; !ok {
+			n.log.Info("NetworkManager no longer manages MPTCP on the interface", logging.String(logging.FieldIface, iface))
+		}
+	}
+	n.seen = on
+	if err := n.leaveTo(ctx, r.Left()); err != nil && ctx.Err() == nil {
+		n.log.Warn("telling the path manager about NetworkManager's interfaces failed", logging.Error(err))
+	}
+}
