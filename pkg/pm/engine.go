@@ -66,6 +66,8 @@ type Options struct {
 	// OnSummary is called from the engine's goroutine whenever the
 	// one-line summary (for systemd's STATUS=) changes.
 	OnSummary func(string)
+	// Metrics counts resyncs, repairs and join retries; nil counts nothing.
+	Metrics Metrics
 }
 
 // Engine keeps the kernel's endpoints, limits and source routing equal to
@@ -164,6 +166,7 @@ func New(o Options) (*Engine, error) {
 	}
 	retry := newRetrier(o.Backoff, o.Log)
 	repairs := newRepairs(o.Repair, o.Log, o.Competitor)
+	repairs.repaired = metricsOf(o).Repair
 	var gate *gatewayGate
 	if o.Neighbours != nil {
 		nw, _ := o.Watcher.(NeighbourWatcher)
@@ -448,6 +451,7 @@ func (e *Engine) resync(reason string) {
 		lvl = logging.DebugLevel
 	}
 	e.log.Log(lvl, "full resync", logging.String("reason", reason))
+	e.metrics().Resync(reason)
 	e.lastResync = e.clock.Now()
 	e.checkEnabled()
 	if err := e.dumpNetwork(false); err != nil {
