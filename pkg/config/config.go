@@ -65,6 +65,7 @@ type Config struct {
 	Interfaces []Interface
 	Routing    Routing
 	Rejoin     Rejoin
+	Metrics    Metrics
 	// lines are the keys' lines in Source, for Validate's errors.
 	lines map[string]int
 }
@@ -164,6 +165,21 @@ type Rejoin struct {
 	RetryMax time.Duration
 }
 
+// Metrics is the [metrics] table: where the daemon publishes its metrics
+// besides the control socket (`mptcpgd metrics`). Both outputs are off by
+// default; they are set up when the daemon starts, not on reload.
+type Metrics struct {
+	// Textfile is the node_exporter textfile-collector file to keep
+	// up to date ("" for none): an absolute path ending in ".prom".
+	Textfile string
+	// TextfileInterval is how often the file is brought up to date; it is
+	// rewritten only when the metrics changed.
+	TextfileInterval time.Duration
+	// Listen is the address of the HTTP listener serving /metrics
+	// (invalid for none).
+	Listen netip.AddrPort
+}
+
 // Routing is the [routing] table: per-interface source routing.
 type Routing struct {
 	// Enabled installs a rule and a table for each managed address.
@@ -211,6 +227,9 @@ func Default() *Config {
 			GatewayTimeout: 30 * time.Second,
 			JoinTimeout:    5 * time.Second,
 			RetryMax:       time.Minute,
+		},
+		Metrics: Metrics{
+			TextfileInterval: 15 * time.Second,
 		},
 	}
 }

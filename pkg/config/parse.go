@@ -50,6 +50,7 @@ type file struct {
 	Endpoints fileEndpoints   `toml:"endpoints"`
 	Routing   fileRouting     `toml:"routing"`
 	Rejoin    fileRejoin      `toml:"rejoin"`
+	Metrics   fileMetrics     `toml:"metrics"`
 	Interface []fileInterface `toml:"interface,omitempty"`
 }
 
@@ -94,6 +95,12 @@ type fileRejoin struct {
 	GatewayTimeout any `toml:"gateway_timeout,omitempty"`
 	JoinTimeout    any `toml:"join_timeout,omitempty"`
 	RetryMax       any `toml:"retry_max,omitempty"`
+}
+
+type fileMetrics struct {
+	Textfile         any `toml:"textfile"`
+	TextfileInterval any `toml:"textfile_interval,omitempty"`
+	Listen           any `toml:"listen"`
 }
 
 type fileRouting struct {

@@ -49,6 +49,14 @@ func (c *Config) TOML() string {
 			JoinTimeout:    c.Rejoin.JoinTimeout.String(),
 			RetryMax:       c.Rejoin.RetryMax.String(),
 		},
+		Metrics: fileMetrics{
+			Textfile:         c.Metrics.Textfile,
+			TextfileInterval: c.Metrics.TextfileInterval.String(),
+			Listen:           "",
+		},
+	}
+	if c.Metrics.Listen.IsValid() {
+		f.Metrics.Listen = c.Metrics.Listen.String()
 	}
 	if c.Limits.SubflowsAuto {
 		f.Limits.Subflows = "auto"

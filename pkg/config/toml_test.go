@@ -43,12 +43,15 @@ func TestTOMLRoundTrip(t *testing.T) {
 			},
 			Routing: Routing{TableBase: 1 << 31, RulePriority: 32765, Protocol: 255},
 			Rejoin:  Rejoin{GatewayTimeout: 0, JoinTimeout: 2 * time.Minute, RetryMax: time.Hour},
+			Metrics: Metrics{Textfile: "/var/lib/prometheus/node-exporter/mptcpgd.prom", TextfileInterval: time.Hour,
+				Listen: netip.MustParseAddrPort("[2001:db8::1]:9477")},
 		}},
 		{"nil lists", &Config{
 			Log:       Log{Level: LevelError, Format: FormatConsole},
 			Endpoints: Endpoints{IPv4: true},
 			Routing:   Routing{TableBase: 256, RulePriority: 1, Protocol: 5},
 			Rejoin:    Rejoin{GatewayTimeout: time.Second, JoinTimeout: time.Second, RetryMax: time.Second},
+			Metrics:   Metrics{TextfileInterval: time.Second},
 		}},
 	}
 	for _, tt := range tests {
@@ -103,6 +106,11 @@ protocol = 177
 gateway_timeout = '30s'
 join_timeout = '5s'
 retry_max = '1m0s'
+
+[metrics]
+textfile = ''
+textfile_interval = '15s'
+listen = ''
 `
 	_, got, _ := strings.Cut(Default().TOML(), "\n\n")
 	if got != want {
