@@ -136,6 +136,7 @@ func main() {
 		{"burst", burstSection},
 		{"scale", scaleSection},
 		{"seed", seedSection},
+		{"metrics", metricsSection},
 	}
 	for _, sec := range sections {
 		if *only != "" && !strings.Contains(sec.name, *only) {

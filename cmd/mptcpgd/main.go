@@ -35,6 +35,9 @@ const usage = `Usage:
   mptcpgd reload [flags]     ask the running daemon to reload its configuration; exit 1 with
                              its reason when it refuses the new one (systemctl reload runs it)
   mptcpgd rejoin [flags]     retry every failed join now (after fixing a firewall, say)
+  mptcpgd metrics [flags]    print the running daemon's metrics in the Prometheus text format
+  mptcpgd top [flags]        live view of the interfaces: MPTCP throughput, subflows, joins and
+                             failures, endpoint state and why; q or Ctrl-C quits
   mptcpgd adopt [flags]      take over endpoints someone else made on addresses mptcpgd
                              manages (after a lost state file); --dry-run only lists them
   mptcpgd run [--] CMD ...   run CMD with its TCP sockets made MPTCP (mptcpgd run --help)
@@ -53,6 +56,7 @@ type options struct {
 	json     bool
 	version  bool
 	dryRun   bool
+	count    int
 }
 
 func main() {
@@ -83,6 +87,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	fs.BoolVar(&o.json, "json", false, "show: print the report as JSON")
 	fs.BoolVar(&o.version, "version", false, "print the version and exit")
 	fs.BoolVar(&o.dryRun, "dry-run", false, "adopt: only list what it would take over")
+	fs.IntVar(&o.count, "count", 0, "top: stop after `n` refreshes (0: until q or Ctrl-C)")
 	fs.Usage = func() {
 		fmt.Fprint(stderr, usage)
 		fs.PrintDefaults()
@@ -126,6 +131,10 @@ func run(args []string, stdout, stderr io.Writer) int {
 		err = adopt(o, explicit, stdout)
 	case "rejoin":
 		err = rejoinNow(o)
+	case "metrics":
+		err = printMetrics(o, stdout)
+	case "top":
+		err = topCmd(o, stdout, os.Stdin)
 	case "version":
 		fmt.Fprintln(stdout, "mptcpgd", version)
 	case "help":

@@ -67,6 +67,7 @@ type Config struct {
 	Rejoin     Rejoin
 	// NetworkManager is the [networkmanager] table.
 	NetworkManager NetworkManager
+	Metrics        Metrics
 	// lines are the keys' lines in Source, for Validate's errors.
 	lines map[string]int
 }
@@ -187,6 +188,21 @@ func (c *Config) LeaveToNetworkManager() bool {
 	return c.NetworkManager.MPTCPDevices != NMManage
 }
 
+// Metrics is the [metrics] table: where the daemon publishes its metrics
+// besides the control socket (`mptcpgd metrics`). Both outputs are off by
+// default; they are set up when the daemon starts, not on reload.
+type Metrics struct {
+	// Textfile is the node_exporter textfile-collector file to keep
+	// up to date ("" for none): an absolute path ending in ".prom".
+	Textfile string
+	// TextfileInterval is how often the file is brought up to date; it is
+	// rewritten only when the metrics changed.
+	TextfileInterval time.Duration
+	// Listen is the address of the HTTP listener serving /metrics
+	// (invalid for none).
+	Listen netip.AddrPort
+}
+
 // Routing is the [routing] table: per-interface source routing.
 type Routing struct {
 	// Enabled installs a rule and a table for each managed address.
@@ -236,6 +252,9 @@ func Default() *Config {
 			RetryMax:       time.Minute,
 		},
 		NetworkManager: NetworkManager{MPTCPDevices: NMLeave},
+		Metrics: Metrics{
+			TextfileInterval: 15 * time.Second,
+		},
 	}
 }
 

@@ -18,6 +18,7 @@ import (
 // cmpConfig compares Configs: addresses by value, nil and empty lists alike.
 var cmpConfig = []cmp.Option{
 	cmp.Comparer(func(a, b netip.Addr) bool { return a == b }),
+	cmp.Comparer(func(a, b netip.AddrPort) bool { return a == b }),
 	cmpopts.EquateEmpty(),
 	// Where each key stood is no part of what it says.
 	cmpopts.IgnoreUnexported(Config{}),
@@ -236,6 +237,37 @@ func TestParseErrors(t *testing.T) {
 		doc  string
 		want string
 	}{
+		// Metrics.
+		{
+			name: "relative textfile",
+			doc:  "[metrics]\ntextfile = \"mptcpgd.prom\"\n",
+			want: `test.toml:2: metrics.textfile: "mptcpgd.prom" is not a clean absolute path`,
+		},
+		{
+			name: "textfile not .prom",
+			doc:  "[metrics]\ntextfile = \"/var/lib/x/mptcpgd.txt\"\n",
+			want: `test.toml:2: metrics.textfile: "/var/lib/x/mptcpgd.txt" does not end in .prom, which node_exporter's textfile collector reads`,
+		},
+		{
+			name: "textfile interval too short",
+			doc:  "[metrics]\ntextfile_interval = \"100ms\"\n",
+			want: `test.toml:2: metrics.textfile_interval: "100ms" is out of range (1s..1h0m0s)`,
+		},
+		{
+			name: "listen without port",
+			doc:  "[metrics]\nlisten = \"127.0.0.1\"\n",
+			want: `test.toml:2: metrics.listen: "127.0.0.1" is not an address and port (want e.g. "127.0.0.1:9477" or "[2001:db8::1]:9477")`,
+		},
+		{
+			name: "listen on a host name",
+			doc:  "[metrics]\nlisten = \"localhost:9477\"\n",
+			want: `test.toml:2: metrics.listen: "localhost:9477" is not an address and port (want e.g. "127.0.0.1:9477" or "[2001:db8::1]:9477")`,
+		},
+		{
+			name: "listen on port 0",
+			doc:  "[metrics]\nlisten = \"127.0.0.1:0\"\n",
+			want: `test.toml:2: metrics.listen: "127.0.0.1:0" has port 0: give the port Prometheus scrapes`,
+		},
 		// Syntax.
 		{
 			name: "unclosed table header",

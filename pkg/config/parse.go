@@ -51,6 +51,7 @@ type file struct {
 	Routing   fileRouting     `toml:"routing"`
 	Rejoin    fileRejoin      `toml:"rejoin"`
 	NM        fileNM          `toml:"networkmanager"`
+	Metrics   fileMetrics     `toml:"metrics"`
 	Interface []fileInterface `toml:"interface,omitempty"`
 }
 
@@ -99,6 +100,12 @@ type fileRejoin struct {
 
 type fileNM struct {
 	MPTCPDevices any `toml:"mptcp_devices,omitempty"`
+}
+
+type fileMetrics struct {
+	Textfile         any `toml:"textfile"`
+	TextfileInterval any `toml:"textfile_interval,omitempty"`
+	Listen           any `toml:"listen"`
 }
 
 type fileRouting struct {

@@ -50,6 +50,14 @@ func (c *Config) TOML() string {
 			RetryMax:       c.Rejoin.RetryMax.String(),
 		},
 		NM: fileNM{MPTCPDevices: c.NetworkManager.MPTCPDevices},
+		Metrics: fileMetrics{
+			Textfile:         c.Metrics.Textfile,
+			TextfileInterval: c.Metrics.TextfileInterval.String(),
+			Listen:           "",
+		},
+	}
+	if c.Metrics.Listen.IsValid() {
+		f.Metrics.Listen = c.Metrics.Listen.String()
 	}
 	if c.Limits.SubflowsAuto {
 		f.Limits.Subflows = "auto"

@@ -44,6 +44,8 @@ func TestTOMLRoundTrip(t *testing.T) {
 			Routing:        Routing{TableBase: 1 << 31, RulePriority: 32765, Protocol: 255},
 			Rejoin:         Rejoin{GatewayTimeout: 0, JoinTimeout: 2 * time.Minute, RetryMax: time.Hour},
 			NetworkManager: NetworkManager{MPTCPDevices: NMManage},
+			Metrics: Metrics{Textfile: "/var/lib/prometheus/node-exporter/mptcpgd.prom", TextfileInterval: time.Hour,
+				Listen: netip.MustParseAddrPort("[2001:db8::1]:9477")},
 		}},
 		{"nil lists", &Config{
 			Log:            Log{Level: LevelError, Format: FormatConsole},
@@ -51,6 +53,7 @@ func TestTOMLRoundTrip(t *testing.T) {
 			Routing:        Routing{TableBase: 256, RulePriority: 1, Protocol: 5},
 			Rejoin:         Rejoin{GatewayTimeout: time.Second, JoinTimeout: time.Second, RetryMax: time.Second},
 			NetworkManager: NetworkManager{MPTCPDevices: NMLeave},
+			Metrics:        Metrics{TextfileInterval: time.Second},
 		}},
 	}
 	for _, tt := range tests {
@@ -108,6 +111,11 @@ retry_max = '1m0s'
 
 [networkmanager]
 mptcp_devices = 'leave'
+
+[metrics]
+textfile = ''
+textfile_interval = '15s'
+listen = ''
 `
 	_, got, _ := strings.Cut(Default().TOML(), "\n\n")
 	if got != want {

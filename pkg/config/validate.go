@@ -5,6 +5,7 @@ import (
 	"math"
 	"net/netip"
 	"path"
+	"strings"
 	"time"
 
 	"github.com/mptcpgd/mptcpgd/pkg/netlinkmptcp"
@@ -62,6 +63,7 @@ func (c *checker) config(f *file) *Config {
 	c.routing(f.Routing, &cfg.Routing)
 	c.rejoin(f.Rejoin, &cfg.Rejoin)
 	c.networkManager(f.NM, &cfg.NetworkManager)
+	c.metrics(f.Metrics, &cfg.Metrics)
 	return cfg
 }
 
@@ -73,6 +75,33 @@ func (c *checker) networkManager(f fileNM, n *NetworkManager) {
 			n.MPTCPDevices = s
 		default:
 			c.fail(key, `unknown value %s (want "leave" or "manage")`, quote(s))
+		}
+	}
+}
+
+func (c *checker) metrics(f fileMetrics, m *Metrics) {
+	if s, ok := c.str("metrics.textfile", f.Textfile, "a file path"); ok && s != "" {
+		switch {
+		case !path.IsAbs(s) || path.Clean(s) != s:
+			c.fail("metrics.textfile", "%s is not a clean absolute path", quote(s))
+		case !strings.HasSuffix(s, ".prom") || path.Base(s) == ".prom":
+			c.fail("metrics.textfile", "%s does not end in .prom, which node_exporter's textfile collector reads", quote(s))
+		default:
+			m.Textfile = s
+		}
+	}
+	c.duration("metrics.textfile_interval", f.TextfileInterval, time.Second, time.Hour, &m.TextfileInterval)
+	if s, ok := c.str("metrics.listen", f.Listen, `an address and port such as "127.0.0.1:9477"`); ok && s != "" {
+		ap, err := netip.ParseAddrPort(s)
+		switch {
+		case err != nil:
+			c.fail("metrics.listen", `%s is not an address and port (want e.g. "127.0.0.1:9477" or "[2001:db8::1]:9477")`, quote(s))
+		case ap.Port() == 0:
+			c.fail("metrics.listen", "%s has port 0: give the port Prometheus scrapes", quote(s))
+		case ap.Addr().Zone() != "":
+			c.fail("metrics.listen", "%s has a zone: listen on an address without one", quote(s))
+		default:
+			m.Listen = ap
 		}
 	}
 }

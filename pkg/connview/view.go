@@ -149,6 +149,8 @@ type View struct {
 	joins      chan struct{}
 	joinsArmed bool
 	now        func() time.Time
+	// joinObs hears of joins (ObserveJoins); nil hears nothing.
+	joinObs JoinObserver
 }
 
 // connection is a Connection with its subflows and announced addresses
@@ -176,6 +178,23 @@ func New() *View {
 		joinsArmed: true,
 		now:        time.Now,
 	}
+}
+
+// JoinObserver hears of the joins of the connections the view follows
+// (those this host opened): each join established, and each that the
+// kernel closed with an error before it was. Its methods are called with
+// the view locked: they must be quick and must not call the view.
+type JoinObserver interface {
+	JoinEstablished(local netip.Addr, ifindex int)
+	JoinFailed(local netip.Addr, ifindex int, errno syscall.Errno)
+}
+
+// ObserveJoins makes o hear of joins from now on; call it before events
+// are applied.
+func (v *View) ObserveJoins(o JoinObserver) {
+	v.mu.Lock()
+	v.joinObs = o
+	v.mu.Unlock()
 }
 
 // JoinsChanged receives a value after a change that join supervision

@@ -113,6 +113,9 @@ func (v *View) apply(ev *netlinkmptcp.Event, describe bool) (change string, ok b
 		if ev.Type == netlinkmptcp.EventSubEstablished {
 			delete(c.failed, local.Addr())
 			v.notifyJoins()
+			if !known && v.joinObs != nil {
+				v.joinObs.JoinEstablished(local.Addr(), sf.IfIndex)
+			}
 		}
 		if ev.Type == netlinkmptcp.EventSubPriority && known {
 			return say(describe, func() string {
@@ -136,6 +139,9 @@ func (v *View) apply(ev *netlinkmptcp.Event, describe bool) (change string, ok b
 		delete(c.subflows, key)
 		if ev.Error != 0 {
 			c.failed[local.Addr()] = FailedJoin{Local: local.Addr(), LocalID: ev.LocalID, Errno: ev.Error, At: v.now()}
+			if !ok && v.joinObs != nil {
+				v.joinObs.JoinFailed(local.Addr(), sf.IfIndex, ev.Error)
+			}
 		}
 		v.notifyJoins()
 		text := say(describe, func() string {

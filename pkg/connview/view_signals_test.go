@@ -1,12 +1,16 @@
 package connview
 
 import (
+	"fmt"
+	"net/netip"
 	"slices"
 	"syscall"
 	"testing"
 	"time"
 
+	"github.com/google/go-cmp/cmp"
 	"github.com/mptcpgd/mptcpgd/pkg/netlinkmptcp"
+	"golang.org/x/sys/unix"
 )
 
 func TestChangedIsSignalledAndCoalesced(t *testing.T) {
@@ -79,5 +83,36 @@ func TestClientsAndFailedJoins(t *testing.T) {
 	v.Apply(joined)
 	if cs := v.Clients(); len(cs[0].FailedJoins) != 0 || len(cs[0].Subflows) != 2 {
 		t.Errorf("after the join succeeded: %+v", cs[0])
+	}
+}
+
+type joinLog []string
+
+func (j *joinLog) JoinEstablished(local netip.Addr, ifindex int) {
+	*j = append(*j, fmt.Sprintf("established %s %d", local, ifindex))
+}
+
+func (j *joinLog) JoinFailed(local netip.Addr, ifindex int, errno syscall.Errno) {
+	*j = append(*j, fmt.Sprintf("failed %s %d %s", local, ifindex, unix.ErrnoName(errno)))
+}
+
+// TestJoinObserver: a join is reported once when it is established, a join
+// that closes with an error before it was as failed, and a working subflow
+// that breaks, or the joins of a connection this host accepted, not at all.
+func TestJoinObserver(t *testing.T) {
+	v := New()
+	v.Rebuild(nil)
+	var log joinLog
+	v.ObserveJoins(&log)
+	failedJoin := withType(joined, netlinkmptcp.EventSubClosed)
+	failedJoin.Error = syscall.EHOSTUNREACH
+	serverJoin := joined
+	serverJoin.Token = token + 1
+	for _, ev := range []netlinkmptcp.Event{created, established, failedJoin, joined, toBackup, joinClosed, serverEstablished, serverJoin} {
+		v.Apply(ev)
+	}
+	want := joinLog{"failed 198.51.100.2 42 EHOSTUNREACH", "established 198.51.100.2 42"}
+	if diff := cmp.Diff(want, log); diff != "" {
+		t.Errorf("joins heard (-want +got):\n%s", diff)
 	}
 }

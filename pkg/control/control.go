@@ -36,6 +36,9 @@ const (
 	Adopt = "adopt"
 	// Rejoin: retry every failed join now.
 	Rejoin = "rejoin"
+	// Metrics: the current metrics in the Prometheus text format, as a
+	// string.
+	Metrics = "metrics"
 )
 
 // MaxRequest bounds a request line.

@@ -14,6 +14,7 @@ import (
 	"github.com/mptcpgd/mptcpgd/pkg/config"
 	"github.com/mptcpgd/mptcpgd/pkg/connview"
 	"github.com/mptcpgd/mptcpgd/pkg/control"
+	"github.com/mptcpgd/mptcpgd/pkg/daemonmetrics"
 	"github.com/mptcpgd/mptcpgd/pkg/logging"
 	"github.com/mptcpgd/mptcpgd/pkg/netlinkmptcp"
 	"github.com/mptcpgd/mptcpgd/pkg/netnslock"
@@ -86,12 +87,14 @@ func Run(ctx context.Context, o Options) error {
 	}
 
 	view := connview.New()
+	hub := newMetricsHub(cfg.Metrics, view, k.rt, log)
 	status := newStatusLine(view)
 	engine, err := pm.New(pm.Options{
 		Config:      cfg,
 		Log:         log,
-		MPTCP:       k.mptcp,
-		Routing:     k.rt,
+		MPTCP:       daemonmetrics.TimedMPTCP{MPTCP: k.mptcp, M: hub.m},
+		Routing:     daemonmetrics.TimedRouting{Routing: k.rt, M: hub.m},
+		Metrics:     hub.m,
 		Network:     k.rt,
 		Watcher:     k.watch,
 		Store:       statefile.File{Path: o.StatePath},
@@ -111,6 +114,11 @@ func Run(ctx context.Context, o Options) error {
 	if err != nil {
 		return err
 	}
+	hub.engine = engine
+	outputs, err := hub.tasks()
+	if err != nil {
+		return err
+	}
 	ln, err := control.Listen(o.SocketPath)
 	if err != nil {
 		return err
@@ -123,16 +131,16 @@ func Run(ctx context.Context, o Options) error {
 		log.Info("mptcpgd running", logging.String(logging.FieldConfig, cfg.Source), logging.String("version", o.Version))
 	}}
 
-	err = runTasks(ctx, log,
+	err = runTasks(ctx, log, append(outputs,
 		task{"path manager", engine.Run},
 		task{"connection view", followConnections(k, engine, view, log)},
 		task{"control socket", func(ctx context.Context) error {
-			return control.Serve(ctx, ln, controlHandler(o.Version, engine, view, rl, nm))
+			return control.Serve(ctx, ln, controlHandler(o.Version, engine, view, rl, nm, hub))
 		}},
 		task{"systemd notifier", n.run},
 		task{"reloader", rl.run},
 		task{"NetworkManager follower", nm.run},
-	)
+	)...)
 	if cur := rl.current.Load(); cur.Daemon.CleanupOnExit {
 		cleanupOnExit(cur, k, o.StatePath, log)
 	}
@@ -151,7 +159,7 @@ func followConnections(k *kernel, engine *pm.Engine, view *connview.View, log *l
 }
 
 // controlHandler answers the control socket's commands.
-func controlHandler(version string, engine *pm.Engine, view *connview.View, rl *reloader, nm *networkManager) control.Handler {
+func controlHandler(version string, engine *pm.Engine, view *connview.View, rl *reloader, nm *networkManager, hub *metricsHub) control.Handler {
 	return func(ctx context.Context, cmd string) (any, error) {
 		switch cmd {
 		case control.Status:
@@ -169,6 +177,9 @@ func controlHandler(version string, engine *pm.Engine, view *connview.View, rl *
 			return engine.Adopt(ctx)
 		case control.Rejoin:
 			return nil, engine.RetryJoins(ctx)
+		case control.Metrics:
+			text, err := hub.gather(ctx)
+			return string(text), err
 		}
 		return nil, fmt.Errorf("unknown command %q", cmd)
 	}

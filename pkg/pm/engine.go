@@ -66,6 +66,8 @@ type Options struct {
 	// Left are the interfaces left to NetworkManager from the start
 	// (LeaveTo changes them).
 	Left map[string]string
+	// Metrics counts resyncs, repairs and join retries; nil counts nothing.
+	Metrics Metrics
 }
 
 // Engine keeps the kernel's endpoints, limits and source routing equal to
@@ -166,6 +168,7 @@ func New(o Options) (*Engine, error) {
 	}
 	retry := newRetrier(o.Backoff, o.Log)
 	repairs := newRepairs(o.Repair, o.Log, o.Competitor)
+	repairs.repaired = metricsOf(o).Repair
 	var gate *gatewayGate
 	if o.Neighbours != nil {
 		nw, _ := o.Watcher.(NeighbourWatcher)

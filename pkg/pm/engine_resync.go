@@ -16,6 +16,7 @@ func (e *Engine) resync(reason string) {
 		lvl = logging.DebugLevel
 	}
 	e.log.Log(lvl, "full resync", logging.String("reason", reason))
+	e.metrics().Resync(reason)
 	e.lastResync = e.clock.Now()
 	e.checkEnabled()
 	if err := e.dumpNetwork(false); err != nil {

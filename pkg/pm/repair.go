@@ -38,6 +38,8 @@ type repairs struct {
 	competitor func() string
 	drifted    map[opKey]bool
 	hist       map[opKey]*repairHistory
+	// repaired is called for each repair (metrics); nil is not called.
+	repaired func()
 }
 
 func newRepairs(p RepairPolicy, log *logging.Logger, competitor func() string) *repairs {
@@ -78,6 +80,9 @@ func (r *repairs) done(k opKey, now time.Time) bool {
 		return false
 	}
 	delete(r.drifted, k)
+	if r.repaired != nil {
+		r.repaired()
+	}
 	h, ok := r.hist[k]
 	if !ok || (len(h.at) > 0 && now.Sub(h.at[len(h.at)-1]) > r.policy.Window && !now.Before(h.until)) {
 		// New, or quiet for a window: a new episode.

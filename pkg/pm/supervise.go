@@ -77,6 +77,7 @@ func (e *Engine) supervise(now time.Time) {
 	for _, a := range p.ReAdd {
 		e.readd[a] = true
 	}
+	e.countJoinRetries(eps, p.ReAdd)
 	e.superviseAt = p.Next
 	if len(p.ReAdd) > 0 {
 		e.reconcile()

@@ -106,10 +106,15 @@ func TestCapturedServer(t *testing.T) {
 			JoinedSubflows: 1, MaxSubflows: 2, BytesSent: 1, BytesReceived: 1, ByteCounters: true,
 		}
 		for _, sf := range c.Subflows {
-			want.Subflows = append(want.Subflows, Subflow{
+			w := Subflow{
 				Local: sf.Remote, Remote: sf.Local, State: sf.State,
 				LocalID: sf.RemoteID, RemoteID: sf.LocalID, Initial: sf.Initial, Backup: sf.Backup,
-			})
+			}
+			if sf.Initial {
+				// The capture's one byte each way.
+				w.BytesSent, w.BytesReceived = 1, 1
+			}
+			want.Subflows = append(want.Subflows, w)
 		}
 		if diff := cmp.Diff(want, s, equateAddrs); diff != "" {
 			t.Errorf("server connection from %s (-want +got):\n%s", c.Local, diff)
@@ -146,9 +151,11 @@ func clientConnection(token uint32, local, remote netip.AddrPort, join netip.Add
 		Token: token, Local: local, Remote: remote, State: StateEstablished,
 		JoinedSubflows: 1, MaxSubflows: 2, LocalAddrUsed: 2, BytesSent: 1, BytesReceived: 1, ByteCounters: true,
 		Subflows: []Subflow{
-			{Local: local, Remote: remote, State: StateEstablished, Initial: true},
+			// One byte each way over the initial subflow; tcpi_bytes_acked
+			// also counts the SYN of a subflow this end opened.
+			{Local: local, Remote: remote, State: StateEstablished, Initial: true, BytesSent: 2, BytesReceived: 1},
 			{Local: netip.AddrPortFrom(join, port), Remote: remote, State: StateEstablished,
-				LocalID: endpoint, Backup: backup, IfIndex: ifindexC2},
+				LocalID: endpoint, Backup: backup, IfIndex: ifindexC2, BytesSent: 1},
 		},
 	}
 }

@@ -196,7 +196,23 @@ func checkConnection(t *testing.T, name string, conns []Connection, sock *net.TC
 		want = append(want, sf)
 	}
 	slices.SortFunc(want, CompareSubflows)
-	if diff := cmp.Diff(want, c.Subflows, equateAddrs); diff != "" {
+	// The test's byte each way crossed one subflow; tcpi_bytes_acked also
+	// counts the SYN of each subflow the client opened.
+	wantSent := uint64(1)
+	if !serverSide {
+		wantSent += uint64(len(c.Subflows))
+	}
+	var sent, received uint64
+	got := slices.Clone(c.Subflows)
+	for i := range got {
+		sent += got[i].BytesSent
+		received += got[i].BytesReceived
+		got[i].BytesSent, got[i].BytesReceived = 0, 0
+	}
+	if sent != wantSent || received != 1 {
+		t.Errorf("%s: the subflows count %d bytes sent and %d received, want %d and 1: %+v", name, sent, received, wantSent, c.Subflows)
+	}
+	if diff := cmp.Diff(want, got, equateAddrs); diff != "" {
 		t.Errorf("%s: subflows (-want, from MPTCP_SUBFLOW_ADDRS and the endpoint, +got):\n%s", name, diff)
 	}
 	if !slices.ContainsFunc(c.Subflows, func(sf Subflow) bool { return sf.Local.Addr() == join || sf.Remote.Addr() == join }) {

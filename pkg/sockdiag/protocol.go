@@ -70,6 +70,13 @@ const (
 	infoFlagFallback = 1 << 0 // MPTCP_INFO_FLAG_FALLBACK
 )
 
+// Offsets in struct tcp_info (Linux 4.1+ has both; a shorter struct has
+// neither).
+const (
+	tcpInfoBytesAcked    = 120 // u64 tcpi_bytes_acked
+	tcpInfoBytesReceived = 128 // u64 tcpi_bytes_received
+)
+
 // State masks for idiag_states: bit n asks for sockets in state n.
 const (
 	allStates uint32 = 1<<(StateNewSynRecv+1) - 2 // states 1..12
@@ -229,9 +236,16 @@ func parseSubflow(b []byte) (rec subflowRecord, ok bool, err error) {
 		return subflowRecord{}, false, fmt.Errorf("decode TCP socket %s: %w", m.local, err)
 	}
 	var si subflowInfo
+	var sent, received uint64
 	for ad.Next() {
-		if ad.Type() == diagAttrULPInfo {
+		switch ad.Type() {
+		case diagAttrULPInfo:
 			ad.Nested(si.decodeULP)
+		case diagAttrInfo:
+			if info := ad.Bytes(); len(info) >= tcpInfoBytesReceived+8 {
+				sent = binary.NativeEndian.Uint64(info[tcpInfoBytesAcked:])
+				received = binary.NativeEndian.Uint64(info[tcpInfoBytesReceived:])
+			}
 		}
 	}
 	if err := ad.Err(); err != nil {
@@ -244,14 +258,16 @@ func parseSubflow(b []byte) (rec subflowRecord, ok bool, err error) {
 		token: si.token,
 		flags: si.flags,
 		Subflow: Subflow{
-			Local:    m.local,
-			Remote:   m.remote,
-			State:    m.state,
-			LocalID:  si.localID,
-			RemoteID: si.remoteID,
-			Initial:  si.flags&subflowFlagsInitial != 0,
-			Backup:   si.flags&subflowFlagsBackup != 0,
-			IfIndex:  int(m.ifIndex),
+			Local:         m.local,
+			Remote:        m.remote,
+			State:         m.state,
+			LocalID:       si.localID,
+			RemoteID:      si.remoteID,
+			Initial:       si.flags&subflowFlagsInitial != 0,
+			Backup:        si.flags&subflowFlagsBackup != 0,
+			IfIndex:       int(m.ifIndex),
+			BytesSent:     sent,
+			BytesReceived: received,
 		},
 	}, true, nil
 }

@@ -88,6 +88,14 @@ type Subflow struct {
 	Backup bool
 	// IfIndex is the device the subflow is bound to, 0 if none.
 	IfIndex int
+	// BytesSent counts the bytes the peer acknowledged over this subflow
+	// (tcpi_bytes_acked: retransmissions count once; the SYN of a subflow
+	// this end opened, and a FIN, count one each), and
+	// BytesReceived those received in order (tcpi_bytes_received), since
+	// the subflow opened: TCP payload, which is the connection's data
+	// (and, rarely, the same data again on another subflow after a
+	// reinjection). Zero for a socket the kernel gave no tcp_info.
+	BytesSent, BytesReceived uint64
 }
 
 // ListMPTCP returns every MPTCP connection in cfg's namespace (nil: the
