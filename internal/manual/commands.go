@@ -56,6 +56,19 @@ The unit's ExecReload= runs it, so that
 .Ic systemctl reload mptcpgd
 fails visibly.`},
 	{Name: "rejoin", Flags: []string{"socket"}, Text: `Retry every failed join now, for example after fixing a firewall.`},
+	{Name: "metrics", Flags: []string{"socket"}, Text: `Print the running daemon's metrics in the Prometheus text format, from
+its control socket: per interface its endpoints, carrier, gateway, subflows,
+joins and bytes over MPTCP subflows; for the daemon its connections,
+repairs, resyncs, event losses and netlink write latency.
+The [metrics] table of
+.Xr mptcpgd.toml 5
+publishes the same for node_exporter's textfile collector or over HTTP.`},
+	{Name: "top", Flags: []string{"count", "socket"}, Text: `A live view of the interfaces, refreshed every second from the running
+daemon: MPTCP throughput each way, subflows, joins and failures, and each
+endpoint's state and why.
+.Ic q
+or Ctrl-C leaves the terminal as it was; when standard output is not a
+terminal it prints plain blocks instead.`},
 	{Name: "adopt", Flags: append([]string{"dry-run"}, common...), Text: `Take over endpoints that someone else made on addresses mptcpgd
 manages, for example after the state file was lost; the daemon then
 converges them to the configuration.
@@ -113,6 +126,9 @@ under systemd, else
 configuration's [log] level.`},
 	{Name: "json", Text: `show: print the report as JSON, for scripts.`},
 	{Name: "dry-run", Text: `adopt: only list what it would take over.`},
+	{Name: "count", Arg: "n", Text: `top: stop after
+.Ar n
+refreshes; 0, the default, runs until q or Ctrl-C.`},
 	{Name: "version", Text: `Print the version and exit.`},
 	{Name: "check", Text: `run: report the sockets of running processes instead of running a
 program.`},
