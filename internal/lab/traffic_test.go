@@ -71,7 +71,10 @@ func TestMPTCPJoinedSubflow(t *testing.T) {
 			wrote := make(chan error, 1)
 			go func() { wrote <- WriteStream(c, n) }()
 			joined := SubflowAddrs{Local: netip.AddrPortFrom(second.Addr(f), 0), Remote: netip.AddrPortFrom(topo.ServerAddr(f), 0)}
-			WaitFor(t, 10*time.Second, "a subflow joins over "+second.Dev, func() error {
+			// A bound, not a speed: a join SYN lost while the gateway's
+			// neighbour entry resolves is sent again after 1, 2, 4 and 8 s,
+			// and a loaded machine (CI beside qemu guests) can need them.
+			WaitFor(t, 30*time.Second, "a subflow joins over "+second.Dev, func() error {
 				sfs, err := MPTCPSubflows(c)
 				if err != nil {
 					return err
