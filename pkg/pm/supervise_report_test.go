@@ -1,6 +1,7 @@
 package pm
 
 import (
+	"context"
 	"net/netip"
 	"strings"
 	"sync"
@@ -53,8 +54,23 @@ func TestEngineReportsFailedJoins(t *testing.T) {
 			FailedJoins: []connview.FailedJoin{{Local: eth2.Addr(), LocalID: 2, Errno: unix.EHOSTUNREACH, At: now.Add(time.Millisecond)}}}
 	}
 	conns.set(failed(1, eth1), failed(2, netip.AddrPortFrom(eth1.Addr(), 40002)))
-	h.clock.Advance(superviseDelay)
-	h.waitStatus("both connections reported missing eth2", func(st Status) bool { return missingConns(st.Missing) == 2 })
+	// The engine arms its look at the joins when it hears of the change,
+	// which on a slow machine can come after one advance of the clock:
+	// advance until the look has happened.
+	for deadline := time.Now().Add(10 * time.Second); ; {
+		h.clock.Advance(superviseDelay)
+		st, err := h.e.Status(context.Background())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if missingConns(st.Missing) == 2 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("both connections never reported missing eth2: %+v", st.Missing)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
 
 	lines := h.logs.FilterMessage("joins failed").All()
 	if len(lines) != 1 {
