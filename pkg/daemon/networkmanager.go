@@ -1,8 +1,10 @@
 package daemon
 
 import (
+	"cmp"
 	"context"
 	"errors"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -26,9 +28,23 @@ type networkManager struct {
 	watch func(ctx context.Context, onChange func(nmpolicy.Report), onError func(error)) error
 
 	report atomic.Pointer[nmpolicy.Report]
+	// grace is how long an interface NetworkManager stopped managing MPTCP
+	// on stays left to it (nmReleaseGrace when 0).
+	grace time.Duration
+
+	mu sync.Mutex
 	// seen are the devices with MPTCP on already logged, by interface.
 	seen map[string]nmpolicy.DeviceVerdict
+	// offSince is when NetworkManager's verdict for a seen device turned
+	// off, while the device is still held for grace.
+	offSince map[string]time.Time
 }
+
+// nmReleaseGrace is how long a device NetworkManager managed MPTCP on stays
+// left to it after its verdict turns off: a reapply takes the device's
+// default route away for a moment, and taking the device then would add an
+// endpoint that NetworkManager removes when the route is back.
+const nmReleaseGrace = 5 * time.Second
 
 // Report is what NetworkManager does with MPTCP, as last read; nil when it
 // was never reached.
@@ -114,6 +130,8 @@ func watchSystemBus(ctx context.Context, onChange func(nmpolicy.Report), onError
 // changed takes in a new report: one log line per device whose verdict
 // changed, and the new set for the path manager.
 func (n *networkManager) changed(ctx context.Context, r nmpolicy.Report) {
+	n.mu.Lock()
+	defer n.mu.Unlock()
 	prev := n.report.Swap(&r)
 	if prev == nil || prev.Running != r.Running {
 		switch {
@@ -142,13 +160,39 @@ func (n *networkManager) changed(ctx context.Context, r nmpolicy.Report) {
 				logging.String("command", nmpolicy.DisableCommand(d.Profile)))
 		}
 	}
-	for iface := range n.seen {
-		if _, ok := on[iface]; !ok {
-			n.log.Info("NetworkManager no longer manages MPTCP on the interface", logging.String(logging.FieldIface, iface))
+	left := r.Left()
+	now := time.Now()
+	grace := cmp.Or(n.grace, nmReleaseGrace)
+	for iface, d := range n.seen {
+		if _, ok := on[iface]; ok {
+			delete(n.offSince, iface)
+			continue
 		}
+		since, held := n.offSince[iface]
+		if !held {
+			since = now
+		}
+		if r.Running && now.Sub(since) < grace {
+			if n.offSince == nil {
+				n.offSince = map[string]time.Time{}
+			}
+			n.offSince[iface] = since
+			on[iface] = d
+			left[iface] = "left to NetworkManager: " + d.Reason + "; it stopped a moment ago (a reapply?), taken back after " + grace.String()
+			// Look again once the grace is over, whether or not
+			// NetworkManager says anything meanwhile.
+			time.AfterFunc(since.Add(grace).Sub(now), func() {
+				if cur := n.report.Load(); cur != nil && ctx.Err() == nil {
+					n.changed(ctx, *cur)
+				}
+			})
+			continue
+		}
+		delete(n.offSince, iface)
+		n.log.Info("NetworkManager no longer manages MPTCP on the interface", logging.String(logging.FieldIface, iface))
 	}
 	n.seen = on
-	if err := n.leaveTo(ctx, r.Left()); err != nil && ctx.Err() == nil {
+	if err := n.leaveTo(ctx, left); err != nil && ctx.Err() == nil {
 		n.log.Warn("telling the path manager about NetworkManager's interfaces failed", logging.Error(err))
 	}
 }

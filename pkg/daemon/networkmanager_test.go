@@ -123,3 +123,43 @@ func TestNetworkManagerFollowed(t *testing.T) {
 		}
 	}
 }
+
+// A reapply takes a device's default route away for a moment, and with it
+// NetworkManager's MPTCP verdict: the device stays left to NetworkManager
+// for the grace, so that mptcpgd adds no endpoint NetworkManager removes a
+// moment later; a verdict that stays off past the grace releases it.
+func TestNetworkManagerReapplyIsNotARelease(t *testing.T) {
+	on := nmpolicy.DeviceVerdict{Interface: "eth1", Profile: "wired1", On: true, Flags: "enabled,subflow", Reason: "profile 'wired1' has mptcp-flags enabled,subflow"}
+	off := on
+	off.On, off.Reason = false, "profile 'wired1' has mptcp-flags enabled,subflow, off without a default route from NetworkManager"
+	report := func(d nmpolicy.DeviceVerdict) nmpolicy.Report {
+		return nmpolicy.Report{Running: true, Version: "1.42.4", Devices: []nmpolicy.DeviceVerdict{d}}
+	}
+	core, logs := observer.New(zapcore.InfoLevel)
+	var calls leaveCalls
+	cfg := config.Default()
+	nm := &networkManager{log: logging.NewLogger(core), config: func() *config.Config { return cfg }, leaveTo: calls.leaveTo, grace: time.Hour}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+
+	nm.changed(ctx, report(on))
+	nm.changed(ctx, report(off))
+	if _, ok := calls.last()["eth1"]; !ok {
+		t.Fatalf("a moment after NetworkManager's verdict turned off, eth1 was taken: path manager told %v", calls.last())
+	}
+	nm.changed(ctx, report(on))
+	if logs.FilterMessage("NetworkManager no longer manages MPTCP on the interface").Len() != 0 {
+		t.Errorf("a verdict off for a moment was logged as a release: %v", logs.AllUntimed())
+	}
+
+	nm.grace = time.Nanosecond
+	nm.changed(ctx, report(off))
+	time.Sleep(time.Millisecond)
+	nm.changed(ctx, report(off))
+	if _, ok := calls.last()["eth1"]; ok {
+		t.Errorf("past the grace eth1 is still left to NetworkManager: %v", calls.last())
+	}
+	if n := logs.FilterMessage("NetworkManager no longer manages MPTCP on the interface").Len(); n != 1 {
+		t.Errorf("%d release lines, want 1", n)
+	}
+}
