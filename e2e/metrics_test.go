@@ -1,11 +1,7 @@
 package e2e
 
 import (
-	"bufio"
 	"fmt"
-	"io"
-	"net"
-	"net/textproto"
 	"os"
 	"path/filepath"
 	"slices"
@@ -171,32 +167,7 @@ func familyNames(t *testing.T, text []byte) []string {
 // scrape GETs /metrics from the daemon's listener inside ns.
 func scrape(t *testing.T, ns *lab.NS) []byte {
 	t.Helper()
-	var body []byte
-	err := ns.Do(func() error {
-		c, err := net.DialTimeout("tcp", fmt.Sprintf("127.0.0.1:%d", metricsPort), 5*time.Second)
-		if err != nil {
-			return err
-		}
-		defer c.Close()
-		_ = c.SetDeadline(time.Now().Add(10 * time.Second))
-		if _, err := io.WriteString(c, "GET /metrics HTTP/1.1\r\nHost: localhost\r\n\r\n"); err != nil {
-			return err
-		}
-		r := textproto.NewReader(bufio.NewReader(c))
-		status, err := r.ReadLine()
-		if err != nil {
-			return err
-		}
-		h, err := r.ReadMIMEHeader()
-		if err != nil {
-			return err
-		}
-		if status != "HTTP/1.1 200 OK" || h.Get("Content-Type") != metrics.ContentType {
-			return fmt.Errorf("scrape answered %q, %v", status, h)
-		}
-		body, err = io.ReadAll(r.R)
-		return err
-	})
+	body, err := ns.ScrapeMetrics(metricsPort)
 	if err != nil {
 		t.Fatal(err)
 	}

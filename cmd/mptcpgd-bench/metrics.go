@@ -5,7 +5,6 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"net"
 	"net/netip"
 	"os"
 	"path/filepath"
@@ -101,26 +100,8 @@ func metricsSection(s *lab.Scope, e *env) {
 
 // scrapeOnce GETs /metrics in ns and returns the body's size.
 func scrapeOnce(ns *lab.NS) (int, error) {
-	n := 0
-	err := ns.Do(func() error {
-		c, err := net.DialTimeout("tcp", fmt.Sprintf("127.0.0.1:%d", metricsPort), 5*time.Second)
-		if err != nil {
-			return err
-		}
-		defer c.Close()
-		_ = c.SetDeadline(time.Now().Add(10 * time.Second))
-		if _, err := io.WriteString(c, "GET /metrics HTTP/1.1\r\nHost: localhost\r\n\r\n"); err != nil {
-			return err
-		}
-		b, err := io.ReadAll(c)
-		_, body, ok := strings.Cut(string(b), "\r\n\r\n")
-		if !ok || !strings.HasPrefix(string(b), "HTTP/1.1 200 ") {
-			return fmt.Errorf("scrape: %v %.80q", err, b)
-		}
-		n = len(body)
-		return nil
-	})
-	return n, err
+	body, err := ns.ScrapeMetrics(metricsPort)
+	return len(body), err
 }
 
 // measureTop runs `mptcpgd top` with its output in a pipe for a minute.
