@@ -179,13 +179,16 @@ func (n *networkManager) changed(ctx context.Context, r nmpolicy.Report) {
 			n.offSince[iface] = since
 			on[iface] = d
 			left[iface] = "left to NetworkManager: " + d.Reason + "; it stopped a moment ago (a reapply?), taken back after " + grace.String()
-			// Look again once the grace is over, whether or not
-			// NetworkManager says anything meanwhile.
-			time.AfterFunc(since.Add(grace).Sub(now), func() {
-				if cur := n.report.Load(); cur != nil && ctx.Err() == nil {
-					n.changed(ctx, *cur)
-				}
-			})
+			if !held {
+				// Look again once the grace is over, whether or not
+				// NetworkManager says anything meanwhile: one look per
+				// device held.
+				time.AfterFunc(grace, func() {
+					if cur := n.report.Load(); cur != nil && ctx.Err() == nil {
+						n.changed(ctx, *cur)
+					}
+				})
+			}
 			continue
 		}
 		delete(n.offSince, iface)
