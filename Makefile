@@ -38,13 +38,10 @@ lint: $(STATICCHECK)
 	$(STATICCHECK) -tags guest ./...
 
 # Everything: the host suite, then Debian's kernels and the systemd guest in
-# qemu. All three run even when one fails; the target fails if any did.
+# qemu. All three run even when one fails; the target fails if any did, and
+# ends with a summary of what failed and why (scripts/test.sh).
 test: deps lint
-	@rc=0; \
-	$(MAKE) --no-print-directory test-host || rc=1; \
-	$(MAKE) --no-print-directory test-kernels || rc=1; \
-	$(MAKE) --no-print-directory test-guest || rc=1; \
-	exit $$rc
+	@MAKE="$(MAKE)" scripts/test.sh
 
 # The host suite on this machine's kernel. Kernel tests share the host-wide
 # generic-netlink lock: one package at a time.
@@ -82,12 +79,12 @@ vmtest:
 # The kernel test packages on Debian's kernels (KERNELS="6.1 6.12"), each
 # booted under qemu; kernels and initramfs are cached in /var/cache/mptcpgd-test.
 test-kernels: deps deps-vm vmtest
-	$(VMTEST) kernels $(KERNELS)
+	$(VMTEST) kernels $(if $(VMTEST_SUMMARY),-summary $(VMTEST_SUMMARY)) $(KERNELS)
 
 # The guest tests (//go:build guest) in a Debian 12 guest with systemd as
 # PID 1, the unit installed with make install; the image is cached.
 test-guest: deps deps-vm build deb guest-debs vmtest
-	$(VMTEST) systemd
+	$(VMTEST) systemd $(if $(VMTEST_SUMMARY),-summary $(VMTEST_SUMMARY))
 
 # A client with two uplinks and a server in network namespaces, both running
 # mptcpgd; an MPTCP transfer with a cable pulled and plugged back.

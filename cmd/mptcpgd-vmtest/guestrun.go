@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -82,8 +84,9 @@ type result struct {
 	// Status is "ok", "FAIL" or "no result" (the guest never finished it).
 	Status string
 	Took   time.Duration
-	// Failed are the tests that failed ("--- FAIL: TestX"), from the log.
-	Failed []string
+	// Failed are the tests that failed ("--- FAIL: TestX"), from the log;
+	// Errors the first of their messages ("file_test.go:12: ...").
+	Failed, Errors []string
 	// Log is the job's output on the host.
 	Log string
 }
@@ -102,7 +105,7 @@ func readResults(dir string, jobs []guestJob) []result {
 		if t, err := os.ReadFile(filepath.Join(dir, j.Name+".time")); err == nil {
 			r.Took = parseTimes(string(t))
 		}
-		r.Failed = failedTests(r.Log)
+		r.Failed, r.Errors = failedTests(r.Log)
 		out = append(out, r)
 	}
 	return out
@@ -122,27 +125,61 @@ func parseTimes(s string) time.Duration {
 	return time.Duration((end - start) * float64(time.Second))
 }
 
+// maxErrors is how many test messages a failed package shows in the table:
+// the first say why, the rest are in its log.
+const maxErrors = 6
+
+// testMessage is a go test message line: "    file_test.go:12: text".
+var testMessage = regexp.MustCompile(`^\s+[\w.-]+\.go:\d+: `)
+
 // failedTests lists the "--- FAIL: Name" lines of a go test -v log, and a
-// panic or timeout line if the binary died.
-func failedTests(log string) []string {
+// panic or timeout line if the binary died; and the first messages the
+// failed tests logged, each attributed by the "=== RUN/NAME/CONT Name" line
+// above it.
+func failedTests(log string) (failed, messages []string) {
 	f, err := os.Open(log)
 	if err != nil {
-		return nil
+		return nil, nil
 	}
 	defer f.Close()
-	var out []string
 	s := bufio.NewScanner(f)
 	s.Buffer(make([]byte, 0, 64<<10), 1<<20)
+	type message struct{ test, text string }
+	var all []message
+	current := ""
 	for s.Scan() {
-		line := strings.TrimSpace(s.Text())
+		line := s.Text()
+		if testMessage.MatchString(line) {
+			all = append(all, message{current, shorten(strings.TrimSpace(line), 240)})
+			continue
+		}
+		line = strings.TrimSpace(line)
+		for _, p := range []string{"=== RUN ", "=== NAME ", "=== CONT "} {
+			if name, ok := strings.CutPrefix(line, p); ok {
+				current = strings.TrimSpace(name)
+			}
+		}
 		if name, ok := strings.CutPrefix(line, "--- FAIL: "); ok {
-			out = append(out, strings.Fields(name)[0])
+			failed = append(failed, strings.Fields(name)[0])
 		}
 		if strings.HasPrefix(line, "panic: ") {
-			out = append(out, line)
+			failed = append(failed, line)
 		}
 	}
-	return out
+	for _, m := range all {
+		if len(messages) < maxErrors && slices.Contains(failed, m.test) {
+			messages = append(messages, m.text)
+		}
+	}
+	return failed, messages
+}
+
+// shorten cuts s to at most n bytes, marking the cut.
+func shorten(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return s[:n] + " [...]"
 }
 
 // keepLogs moves the jobs' logs from the work share to dir and points the

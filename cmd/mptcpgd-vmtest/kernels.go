@@ -6,6 +6,7 @@ import (
 	"os"
 	"path"
 	"path/filepath"
+	"time"
 
 	"github.com/mptcpgd/mptcpgd/internal/runlab"
 	"github.com/mptcpgd/mptcpgd/internal/vm"
@@ -125,8 +126,24 @@ func (r kernelRun) kernel(ctx context.Context, series string) (guestResults, err
 			{Tag: "repo", Path: r.root, ReadOnly: true},
 		},
 	}
-	return r.boot(ctx, k.Release, m, run, r.work, out)
+	g, err := r.boot(ctx, k.Release, m, run, r.work, out)
+	if err == nil && ctx.Err() == nil && len(g.Results) > 0 && g.ranNothing() && g.Wall < bootFailureWall {
+		// A guest that stopped early without running anything never got
+		// to the tests: boot it once more, and keep the first one's
+		// console lines in the table either way.
+		r.progress("Linux %s: the guest stopped after %s without running a package; booting it once more", series, round(g.Wall))
+		for _, line := range g.ConsoleTail {
+			r.progress("  | %s", line)
+		}
+		return r.boot(ctx, k.Release, m, run, r.work, out)
+	}
+	return g, err
 }
+
+// bootFailureWall: a kernel guest that ran nothing and stopped sooner than
+// this failed to boot or to start its run (a boot takes 5-15 s); one that
+// took longer hung in a test, and booting it again would only hang again.
+const bootFailureWall = 2 * time.Minute
 
 // initramfs builds (cached) the kernel guest's initramfs for k.
 func (r kernelRun) initramfs(k unpackedKernel) (string, error) {

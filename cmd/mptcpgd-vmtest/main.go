@@ -88,7 +88,25 @@ func (o opts) boot(ctx context.Context, guest string, m vm.Machine, run guestRun
 	runErr := m.Run(ctx)
 	g := guestResults{Guest: guest, Wall: time.Since(start), Err: runErr}
 	g.Results = readResults(out, run.Jobs)
+	if g.ranNothing() {
+		closeConsole()
+		g.ConsoleTail = tailLines(filepath.Join(logs, "console.log"), consoleTail)
+	}
 	return g, keepLogs(g.Results, logs)
+}
+
+// consoleTail is how many console lines a guest that ran nothing shows.
+const consoleTail = 15
+
+// tailLines returns the last n lines of the file at path (none if it cannot
+// be read).
+func tailLines(path string, n int) []string {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil
+	}
+	lines := strings.Split(strings.TrimRight(string(b), "\n"), "\n")
+	return lines[max(0, len(lines)-n):]
 }
 
 // progressFilter passes on the lines that carry "vmtest: ", or all of them.
@@ -136,6 +154,7 @@ func main() {
 	monitor := fs.Bool("monitor", false, "log `ip mptcp monitor` of every lab namespace in the tests' output ("+lab.MonitorEnv+")")
 	fs.BoolVar(&o.verbose, "v", false, "echo the guests' consoles")
 	pkgPattern := fs.String("packages", "", "only the packages whose directory matches this regexp")
+	summary := fs.String("summary", "", "also write the failures (or that all passed) to this file, for a summary at the end of a longer run")
 	_ = fs.Parse(os.Args[2:])
 	var err error
 	if o.packages, err = regexp.Compile(*pkgPattern); err != nil {
@@ -186,6 +205,11 @@ func main() {
 	}
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "mptcpgd-vmtest %s: %v\n", cmd, err)
+	}
+	if *summary != "" {
+		if werr := writeSummary(*summary, cmd, runs, err); werr != nil {
+			fmt.Fprintf(os.Stderr, "mptcpgd-vmtest: %v\n", werr)
+		}
 	}
 	if failed {
 		os.Exit(1)

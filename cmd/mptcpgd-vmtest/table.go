@@ -1,8 +1,10 @@
 package main
 
 import (
+	"bytes"
 	"fmt"
 	"io"
+	"os"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -17,6 +19,19 @@ type guestResults struct {
 	Wall time.Duration
 	// Err is why the guest did not finish (a timeout, qemu failing), if so.
 	Err error
+	// ConsoleTail are the last lines of its console when no job finished:
+	// why the guest never ran them.
+	ConsoleTail []string
+}
+
+// ranNothing reports whether no job of g finished.
+func (g guestResults) ranNothing() bool {
+	for _, r := range g.Results {
+		if r.Status != "no result" {
+			return false
+		}
+	}
+	return true
 }
 
 // failed reports whether anything in g did not pass.
@@ -50,7 +65,25 @@ func writeTable(w io.Writer, runs []guestResults) {
 		fmt.Fprintf(tw, "%s\t(whole guest, boot included)\t%s\t%s\n", g.Guest, status, round(g.Wall))
 	}
 	tw.Flush()
+	writeFailures(w, runs)
+}
+
+// writeFailures writes what failed, and why as far as the logs say: the
+// failed tests and their first messages; for a guest that ran none of its
+// jobs, the end of its console.
+func writeFailures(w io.Writer, runs []guestResults) {
 	for _, g := range runs {
+		if len(g.Results) > 0 && g.ranNothing() {
+			why := "its console ended with:"
+			if g.Err != nil {
+				why = g.Err.Error() + "; " + why
+			}
+			fmt.Fprintf(w, "\n%s: none of its %d packages ran: %s\n", g.Guest, len(g.Results), why)
+			for _, line := range g.ConsoleTail {
+				fmt.Fprintf(w, "  | %s\n", line)
+			}
+			continue
+		}
 		for _, r := range g.Results {
 			if r.Status == "ok" {
 				continue
@@ -58,6 +91,9 @@ func writeTable(w io.Writer, runs []guestResults) {
 			fmt.Fprintf(w, "\n%s %s: %s; log %s\n", g.Guest, r.Label, r.Status, r.Log)
 			if len(r.Failed) > 0 {
 				fmt.Fprintf(w, "  %s\n", strings.Join(r.Failed, "\n  "))
+			}
+			for _, m := range r.Errors {
+				fmt.Fprintf(w, "    %s\n", m)
 			}
 		}
 	}
@@ -69,4 +105,25 @@ func round(d time.Duration) string {
 		return "-"
 	}
 	return d.Round(100 * time.Millisecond).String()
+}
+
+// writeSummary writes to path one line per guest (ok, FAIL or why it did
+// not finish) and the failures, or the error that stopped the run.
+func writeSummary(path, cmd string, runs []guestResults, runErr error) error {
+	var b bytes.Buffer
+	if runErr != nil {
+		fmt.Fprintf(&b, "mptcpgd-vmtest %s: %v\n", cmd, runErr)
+	}
+	for _, g := range runs {
+		status := "ok"
+		switch {
+		case g.Err != nil:
+			status = g.Err.Error()
+		case g.failed():
+			status = "FAIL"
+		}
+		fmt.Fprintf(&b, "%s: %s (%s)\n", g.Guest, status, round(g.Wall))
+	}
+	writeFailures(&b, runs)
+	return os.WriteFile(path, b.Bytes(), 0o644)
 }

@@ -105,7 +105,8 @@ func TestRunScriptInAShell(t *testing.T) {
 		Env: []string{"GREETING=it's here"},
 		Jobs: []guestJob{
 			{Name: "pass", Label: "pkg/pass", Dir: work, Argv: []string{"sh", "-c", `echo "$GREETING" in "$(pwd)"; echo "--- FAIL: TestNotReally" >/dev/null`}},
-			{Name: "fail", Label: "pkg/fail", Dir: work, Argv: []string{"sh", "-c", "echo '--- FAIL: TestX (0.00s)'; echo '    --- FAIL: TestX/sub (0.00s)'; exit 1"}},
+			{Name: "fail", Label: "pkg/fail", Dir: work, Argv: []string{"sh", "-c", "echo '=== RUN   TestOK'; echo '    ok_test.go:3: a log line'; " +
+				"echo '=== RUN   TestX/sub'; echo '    x_test.go:12: got 1, want 2'; echo '--- FAIL: TestX (0.00s)'; echo '    --- FAIL: TestX/sub (0.00s)'; exit 1"}},
 		},
 	}
 	script := filepath.Join(work, "run.sh")
@@ -128,7 +129,7 @@ func TestRunScriptInAShell(t *testing.T) {
 	if log, _ := os.ReadFile(results[0].Log); !strings.Contains(string(log), "it's here in "+work) {
 		t.Errorf("pass's log %q: the environment or the directory is wrong", log)
 	}
-	if r := results[1]; r.Status != "FAIL" || !slices.Equal(r.Failed, []string{"TestX", "TestX/sub"}) {
+	if r := results[1]; r.Status != "FAIL" || !slices.Equal(r.Failed, []string{"TestX", "TestX/sub"}) || !slices.Equal(r.Errors, []string{"x_test.go:12: got 1, want 2"}) {
 		t.Errorf("fail: %+v", r)
 	}
 	if r := results[2]; r.Status != "no result" {
@@ -143,15 +144,19 @@ func TestWriteTable(t *testing.T) {
 			{Label: "e2e", Status: "FAIL", Took: 90 * time.Second, Failed: []string{"TestX"}, Log: "/logs/e2e.log"},
 		}},
 		{Guest: "6.12.113+deb12-amd64", Err: errors.New("guest still running at its deadline (30m0s): killed"), Results: []result{
-			{Label: "pkg/pm", Status: "no result"},
+			{Label: "pkg/pm", Status: "ok"}, {Label: "e2e", Status: "no result"},
 		}},
+		{Guest: "6.13.0-1-amd64", Results: []result{{Label: "pkg/pm", Status: "no result"}, {Label: "e2e", Status: "no result"}},
+			ConsoleTail: []string{"vmtest: mount 9p out on /host/run/vmtest-out failed"}},
 	}
+	runs[0].Results[1].Errors = []string{"e2e_test.go:40: eth2 carried nothing"}
 	var b bytes.Buffer
 	writeTable(&b, runs)
 	for _, want := range []string{
 		"6.1.0-57-amd64        pkg/pm", "1m1s", "(whole guest, boot included)  FAIL",
-		"guest still running at its deadline", "e2e: FAIL; log /logs/e2e.log\n  TestX",
-		"pkg/pm: no result",
+		"guest still running at its deadline", "e2e: FAIL; log /logs/e2e.log\n  TestX\n    e2e_test.go:40: eth2 carried nothing",
+		"6.12.113+deb12-amd64 e2e: no result",
+		"6.13.0-1-amd64: none of its 2 packages ran: its console ended with:\n  | vmtest: mount 9p out on /host/run/vmtest-out failed",
 	} {
 		if !strings.Contains(b.String(), want) {
 			t.Errorf("table lacks %q:\n%s", want, b.String())

@@ -1,0 +1,33 @@
+#!/bin/bash
+# make test: the host suite, Debian's kernels and the systemd guest, all
+# three even when one fails; then a short summary of what failed and why,
+# last, where a reader of only the end of the output (CI) finds it.
+set -uo pipefail
+make=${MAKE:-make}
+out=out/summary
+rm -rf "$out"
+mkdir -p "$out"
+
+rc=0
+$make --no-print-directory test-host 2>&1 | tee "$out/host.log" || rc=1
+$make --no-print-directory test-kernels VMTEST_SUMMARY="$out/kernels.txt" || rc=1
+$make --no-print-directory test-guest VMTEST_SUMMARY="$out/guest.txt" || rc=1
+
+echo
+echo "== make test: summary =="
+if grep -q -e '^--- FAIL' -e '^FAIL' "$out/host.log"; then
+	echo "host suite: FAIL"
+	# The failed tests and their first messages (go test's "file.go:N:").
+	grep -E -e '^\s*--- FAIL' -e '^FAIL\s' -e '^\s+[[:alnum:]_.-]+\.go:[0-9]+: ' "$out/host.log" | head -n 20 | cut -c1-240
+else
+	echo "host suite: ok"
+fi
+for part in kernels guest; do
+	echo "-- test-$part:"
+	if [ -s "$out/$part.txt" ]; then
+		cat "$out/$part.txt"
+	else
+		echo "no summary: it stopped before running a guest (see above)"
+	fi
+done
+exit $rc
