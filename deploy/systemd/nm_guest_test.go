@@ -54,7 +54,8 @@ func TestGuestNetworkManager(t *testing.T) {
 	since := fmt.Sprintf("--since=@%d", time.Now().Unix())
 	t.Cleanup(func() {
 		if t.Failed() {
-			out, _ := guest.Run("journalctl", "--no-pager", "-u", "mptcpgd", "-u", "NetworkManager", "-u", "dbus", "-n", "100")
+			// The whole run, to the microsecond: a fight is a race.
+			out, _ := guest.Run("journalctl", "--no-pager", "-o", "short-precise", since, "-u", "mptcpgd", "-u", "NetworkManager")
 			t.Logf("journal:\n%s", out)
 		}
 		_, _ = guest.Run("systemctl", "stop", service)
