@@ -89,21 +89,25 @@ func Run(ctx context.Context, o Options) error {
 	view := connview.New()
 	hub := newMetricsHub(cfg.Metrics, view, k.rt, log)
 	status := newStatusLine(view)
+	nmLeft, nmAsOf := networkManagerAtStart(ctx)
+	nmRefresh, askNetworkManager := newRefresh()
 	engine, err := pm.New(pm.Options{
-		Config:      cfg,
-		Log:         log,
-		MPTCP:       daemonmetrics.TimedMPTCP{MPTCP: k.mptcp, M: hub.m},
-		Routing:     daemonmetrics.TimedRouting{Routing: k.rt, M: hub.m},
-		Metrics:     hub.m,
-		Network:     k.rt,
-		Watcher:     k.watch,
-		Store:       statefile.File{Path: o.StatePath},
-		ARP:         readARP,
-		Enabled:     netlinkmptcp.CheckEnabled,
-		Neighbours:  k.rt,
-		Connections: view,
-		OnSummary:   status.setSummary,
-		Left:        networkManagerAtStart(ctx),
+		Config:            cfg,
+		Log:               log,
+		MPTCP:             daemonmetrics.TimedMPTCP{MPTCP: k.mptcp, M: hub.m},
+		Routing:           daemonmetrics.TimedRouting{Routing: k.rt, M: hub.m},
+		Metrics:           hub.m,
+		Network:           k.rt,
+		Watcher:           k.watch,
+		Store:             statefile.File{Path: o.StatePath},
+		ARP:               readARP,
+		Enabled:           netlinkmptcp.CheckEnabled,
+		Neighbours:        k.rt,
+		Connections:       view,
+		OnSummary:         status.setSummary,
+		Left:              nmLeft,
+		LeftAsOf:          nmAsOf,
+		AskNetworkManager: askNetworkManager,
 		Competitor: func() string {
 			if networkManagerRunning() {
 				return "NetworkManager is running (it removes endpoints it does not want on reapply: connection.mptcp-flags)"
@@ -126,7 +130,7 @@ func Run(ctx context.Context, o Options) error {
 	notify := sdnotify.Notifier{}
 	rl := &reloader{opts: o, engine: engine, level: atomicLevel, log: log, notify: notify, status: status}
 	rl.current.Store(cfg)
-	nm := &networkManager{log: log, config: rl.current.Load, leaveTo: engine.LeaveTo}
+	nm := &networkManager{log: log, config: rl.current.Load, leaveTo: engine.LeaveTo, refresh: nmRefresh}
 	n := &notifier{notify: notify, log: log, engine: engine, status: status, onReady: func() {
 		log.Info("mptcpgd running", logging.String(logging.FieldConfig, cfg.Source), logging.String("version", o.Version))
 	}}

@@ -22,10 +22,14 @@ type networkManager struct {
 	// config is the configuration in effect (the reloader's).
 	config func() *config.Config
 	// leaveTo is the path manager's LeaveTo.
-	leaveTo func(ctx context.Context, left map[string]string) error
-	// watch follows NetworkManager until ctx is done or the bus is lost;
-	// nil means nmdbus on the system bus.
-	watch func(ctx context.Context, onChange func(nmpolicy.Report), onError func(error)) error
+	leaveTo func(ctx context.Context, left map[string]string, asOf time.Time) error
+	// watch follows NetworkManager until ctx is done or the bus is lost,
+	// reading at once when refresh receives; nil means nmdbus on the
+	// system bus.
+	watch func(ctx context.Context, refresh <-chan struct{}, onChange func(nmpolicy.Report), onError func(error)) error
+	// refresh asks the watch for a read now (the path manager's
+	// AskNetworkManager); nil never asks.
+	refresh chan struct{}
 
 	report atomic.Pointer[nmpolicy.Report]
 	// grace is how long an interface NetworkManager stopped managing MPTCP
@@ -62,7 +66,7 @@ func (n *networkManager) run(ctx context.Context) error {
 	wait := time.Second
 	for {
 		reached := false
-		err := watch(ctx, func(r nmpolicy.Report) {
+		err := watch(ctx, n.refresh, func(r nmpolicy.Report) {
 			reached = true
 			n.changed(ctx, r)
 		}, func(err error) {
@@ -100,31 +104,53 @@ func (n *networkManager) run(ctx context.Context) error {
 // networkManagerAtStart reads once, before the path manager's first
 // decision, the interfaces on which NetworkManager manages MPTCP, so that
 // the path manager never touches them, not even until the follower's first
-// report. It says nothing: the follower does.
-func networkManagerAtStart(ctx context.Context) map[string]string {
+// report; and when that read began (zero if NetworkManager does not run).
+// It says nothing: the follower does.
+func networkManagerAtStart(ctx context.Context) (map[string]string, time.Time) {
 	r, err := nmdbus.Dial(nmdbus.DefaultFiles)
 	if err != nil {
-		return nil
+		return nil, time.Time{}
 	}
 	defer r.Close()
 	ctx, cancel := context.WithTimeout(ctx, nmdbus.CallTimeout)
 	defer cancel()
 	rep, err := r.Read(ctx)
 	if err != nil {
-		return nil
+		return nil, time.Time{}
 	}
-	return rep.Left()
+	return rep.Left(), asOf(rep)
 }
 
 var errNoSystemBus = errors.New("no D-Bus system bus")
 
-func watchSystemBus(ctx context.Context, onChange func(nmpolicy.Report), onError func(error)) error {
+func watchSystemBus(ctx context.Context, refresh <-chan struct{}, onChange func(nmpolicy.Report), onError func(error)) error {
 	r, err := nmdbus.Dial(nmdbus.DefaultFiles)
 	if err != nil {
 		return errors.Join(errNoSystemBus, err)
 	}
 	defer r.Close()
-	return r.Watch(ctx, onChange, onError)
+	return r.Watch(ctx, refresh, onChange, onError)
+}
+
+// newRefresh returns the channel that asks the follower for a read, and the
+// path manager's side of it, which never blocks: one pending ask is enough.
+func newRefresh() (chan struct{}, func()) {
+	ch := make(chan struct{}, 1)
+	return ch, func() {
+		select {
+		case ch <- struct{}{}:
+		default:
+		}
+	}
+}
+
+// asOf is the report's read time when NetworkManager runs, the path
+// manager's LeftAsOf: zero when there is no NetworkManager to wait for.
+func asOf(r nmpolicy.Report) time.Time {
+	if !r.Running {
+		return time.Time{}
+	}
+	return r.ReadAt
 }
 
 // changed takes in a new report: one log line per device whose verdict
@@ -195,7 +221,7 @@ func (n *networkManager) changed(ctx context.Context, r nmpolicy.Report) {
 		n.log.Info("NetworkManager no longer manages MPTCP on the interface", logging.String(logging.FieldIface, iface))
 	}
 	n.seen = on
-	if err := n.leaveTo(ctx, left); err != nil && ctx.Err() == nil {
+	if err := n.leaveTo(ctx, left, asOf(r)); err != nil && ctx.Err() == nil {
 		n.log.Warn("telling the path manager about NetworkManager's interfaces failed", logging.Error(err))
 	}
 }

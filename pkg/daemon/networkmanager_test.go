@@ -21,12 +21,14 @@ import (
 type leaveCalls struct {
 	mu    sync.Mutex
 	calls []map[string]string
+	asOf  []time.Time
 }
 
-func (l *leaveCalls) leaveTo(_ context.Context, left map[string]string) error {
+func (l *leaveCalls) leaveTo(_ context.Context, left map[string]string, asOf time.Time) error {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	l.calls = append(l.calls, left)
+	l.asOf = append(l.asOf, asOf)
 	return nil
 }
 
@@ -78,7 +80,8 @@ func TestNetworkManagerWithoutSystemBus(t *testing.T) {
 // decides whether to leave it), then of nothing. The log says once that
 // eth1 is left, or with mptcp_devices = "manage" names the nmcli command.
 func TestNetworkManagerFollowed(t *testing.T) {
-	running := nmpolicy.Report{Running: true, Version: "1.42.4", Devices: []nmpolicy.DeviceVerdict{
+	readAt := time.Date(2026, 12, 1, 3, 0, 0, 0, time.UTC)
+	running := nmpolicy.Report{Running: true, Version: "1.42.4", ReadAt: readAt, Devices: []nmpolicy.DeviceVerdict{
 		{Interface: "eth0", Profile: "lan", Flags: "disabled", Reason: "profile 'lan' has mptcp-flags disabled"},
 		{Interface: "eth1", Profile: "wired1", On: true, Flags: "enabled,subflow", Reason: "profile 'wired1' has mptcp-flags enabled,subflow"},
 	}}
@@ -92,7 +95,7 @@ func TestNetworkManagerFollowed(t *testing.T) {
 		ctx, cancel := context.WithCancel(context.Background())
 		var seen []map[string]string
 		nm := &networkManager{log: logging.NewLogger(core), config: func() *config.Config { return cfg }, leaveTo: calls.leaveTo,
-			watch: func(ctx context.Context, onChange func(nmpolicy.Report), _ func(error)) error {
+			watch: func(ctx context.Context, _ <-chan struct{}, onChange func(nmpolicy.Report), _ func(error)) error {
 				if len(seen) > 0 {
 					seen = append(seen, calls.last())
 					cancel()
@@ -109,6 +112,11 @@ func TestNetworkManagerFollowed(t *testing.T) {
 		want := "left to NetworkManager: profile 'wired1' has mptcp-flags enabled,subflow"
 		if got := seen[0]["eth1"]; got != want || len(seen[0]) != 1 {
 			t.Errorf("manage=%v: path manager told %v, want eth1 %q", manage, seen[0], want)
+		}
+		// New addresses wait for a look at NetworkManager begun after
+		// them while it runs, and for nothing once it is gone.
+		if n := len(calls.asOf); n < 2 || !calls.asOf[0].Equal(readAt) || !calls.asOf[n-1].IsZero() {
+			t.Errorf("manage=%v: the path manager was told the looks began at %v, want %v, then zero", manage, calls.asOf, readAt)
 		}
 		if len(seen) != 2 || len(seen[1]) != 0 || logs.FilterMessage("NetworkManager stopped").Len() != 1 {
 			t.Errorf("manage=%v: after the bus went away the path manager was told %v; logs %v", manage, seen, logs.AllUntimed())

@@ -14,6 +14,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/godbus/dbus/v5"
 
@@ -69,15 +70,16 @@ func (r *Reader) Close() error { return r.conn.Close() }
 
 // Read reads what NetworkManager does with MPTCP now; ctx bounds the calls.
 func (r *Reader) Read(ctx context.Context) (nmpolicy.Report, error) {
+	readAt := time.Now()
 	var owned bool
 	if err := r.conn.BusObject().CallWithContext(ctx, "org.freedesktop.DBus.NameHasOwner", 0, busName).Store(&owned); err != nil {
 		return nmpolicy.Report{}, fmt.Errorf("ask the bus whether %s runs: %w", busName, err)
 	}
 	if !owned {
-		return nmpolicy.Report{}, nil
+		return nmpolicy.Report{ReadAt: readAt}, nil
 	}
 	root := r.conn.Object(busName, rootPath)
-	rep := nmpolicy.Report{Running: true}
+	rep := nmpolicy.Report{Running: true, ReadAt: readAt}
 	if v, err := getProperty(ctx, root, busName, "Version"); err == nil {
 		rep.Version, _ = v.Value().(string)
 	}

@@ -3,7 +3,6 @@ package nmdbus
 import (
 	"context"
 	"errors"
-	"reflect"
 	"time"
 
 	"github.com/godbus/dbus/v5"
@@ -23,13 +22,15 @@ const CallTimeout = 5 * time.Second
 // ErrClosed says the bus connection was lost.
 var ErrClosed = errors.New("the D-Bus system bus connection closed")
 
-// Watch calls onChange with what NetworkManager does now, then again each
-// time that changes, until ctx is done or the bus connection is lost
-// (ErrClosed). It follows every signal NetworkManager emits (a device's
-// StateChanged, PropertiesChanged of devices and IP configurations) and its
-// name's owner, so it sees NetworkManager start and stop; it does not poll.
-// A read that fails is tried again at the next signal; onError hears of it.
-func (r *Reader) Watch(ctx context.Context, onChange func(nmpolicy.Report), onError func(error)) error {
+// Watch calls onChange with what NetworkManager does now, then again after
+// each read, until ctx is done or the bus connection is lost (ErrClosed).
+// It reads after every signal NetworkManager emits (a device's StateChanged,
+// PropertiesChanged of devices and IP configurations) and its name's owner,
+// so it sees NetworkManager start and stop, and at once whenever refresh
+// receives; it does not poll. A read that fails is tried again at the next
+// signal; onError hears of it. Every read is reported, changed or not: its
+// ReadAt says up to when NetworkManager's work is known.
+func (r *Reader) Watch(ctx context.Context, refresh <-chan struct{}, onChange func(nmpolicy.Report), onError func(error)) error {
 	if err := r.conn.AddMatchSignal(dbus.WithMatchSender(busName)); err != nil {
 		return err
 	}
@@ -41,7 +42,6 @@ func (r *Reader) Watch(ctx context.Context, onChange func(nmpolicy.Report), onEr
 	r.conn.Signal(signals)
 	defer r.conn.RemoveSignal(signals)
 
-	var last *nmpolicy.Report
 	read := func() {
 		rctx, cancel := context.WithTimeout(ctx, CallTimeout)
 		defer cancel()
@@ -50,10 +50,7 @@ func (r *Reader) Watch(ctx context.Context, onChange func(nmpolicy.Report), onEr
 			onError(err)
 			return
 		}
-		if last == nil || !reflect.DeepEqual(*last, rep) {
-			last = &rep
-			onChange(rep)
-		}
+		onChange(rep)
 	}
 	read()
 	settle := time.NewTimer(time.Hour)
@@ -76,6 +73,8 @@ func (r *Reader) Watch(ctx context.Context, onChange func(nmpolicy.Report), onEr
 			settle.Reset(Settle)
 		case <-settle.C:
 			settling = false
+			read()
+		case <-refresh:
 			read()
 		case <-ctx.Done():
 			return nil

@@ -16,6 +16,7 @@ package nmpolicy
 import (
 	"fmt"
 	"strings"
+	"time"
 
 	"github.com/mptcpgd/mptcpgd/internal/bitnames"
 )
@@ -180,6 +181,9 @@ type Report struct {
 	Version string `json:"version,omitempty"`
 	// Devices are its devices with a connection applied, by interface.
 	Devices []DeviceVerdict `json:"devices,omitempty"`
+	// ReadAt is when the read that made the report began: what
+	// NetworkManager did before that, it shows.
+	ReadAt time.Time `json:"-"`
 }
 
 // DeviceVerdict is the verdict on one device.

@@ -40,7 +40,18 @@ type Input struct {
 	// Left are interfaces another program manages MPTCP on, and why
 	// (Engine.LeaveTo).
 	Left map[string]string
+	// LeftAsOf is when the look at NetworkManager that Left comes from
+	// began; zero when NetworkManager does not run. A new address that
+	// appeared after it waits (up to NetworkManagerWait) for a later look:
+	// NetworkManager may be configuring the device, and an endpoint added
+	// meanwhile would be taken back a moment later.
+	LeftAsOf time.Time
 }
+
+// NetworkManagerWait bounds how long a new address waits for NetworkManager
+// to be asked about its device, when it runs: one D-Bus read normally takes
+// milliseconds.
+const NetworkManagerWait = 2 * time.Second
 
 // Endpoint is an endpoint the configuration asks for.
 type Endpoint struct {
@@ -111,6 +122,9 @@ type Decision struct {
 	// Warnings are conditions an administrator should fix; the same
 	// warning is logged once while it lasts.
 	Warnings []Warning
+	// WaitingForNetworkManager: a new address waits for a look at
+	// NetworkManager (Input.LeftAsOf), which the engine then asks for.
+	WaitingForNetworkManager bool
 }
 
 // RoutingSettings returns the [routing] settings in srcroute's terms.
@@ -186,6 +200,7 @@ func Decide(in Input) Decision {
 	}
 
 	d.Foreign = foreignEndpoints(in.Kernel, d.Owned, seen)
+	candidates, d.WaitingForNetworkManager = waitForNetworkManager(in, candidates, d.Addresses)
 	if cfg.Routing.Enabled {
 		candidates = waitForGateways(in, defaults, candidates, d.Addresses)
 	}
@@ -265,13 +280,52 @@ func waitForGateways(in Input, defaults *srcroute.Defaults, candidates []Endpoin
 	return kept
 }
 
+// waitForNetworkManager holds back the new addresses that appeared after
+// the last look at NetworkManager began (Input.LeftAsOf), for at most
+// NetworkManagerWait: NetworkManager configures a device's address before
+// its D-Bus view says it manages MPTCP there.
+func waitForNetworkManager(in Input, candidates []Endpoint, addrs []AddressStatus) (kept []Endpoint, waiting bool) {
+	if in.LeftAsOf.IsZero() {
+		return candidates, false
+	}
+	kept = candidates[:0]
+	for _, c := range candidates {
+		key := netstate.AddrKey{IfIndex: c.IfIndex, Addr: c.Addr}
+		if until, waits := waitsForNetworkManager(in, key); waits {
+			waiting = true
+			for i := range addrs {
+				if addrs[i].Addr.Key() == key {
+					addrs[i].Reason = fmt.Sprintf("waiting for NetworkManager to say whether it manages %s, until %s", c.IfName, until.Format(time.TimeOnly))
+				}
+			}
+			continue
+		}
+		kept = append(kept, c)
+	}
+	return kept, waiting
+}
+
+// waitsForNetworkManager says whether the address waits for a look at
+// NetworkManager, and until when.
+func waitsForNetworkManager(in Input, key netstate.AddrKey) (time.Time, bool) {
+	seen, isNew := in.FirstSeen[key]
+	until := seen.Add(NetworkManagerWait)
+	return until, isNew && !in.LeftAsOf.IsZero() && !seen.Before(in.LeftAsOf) && in.Now.Before(until)
+}
+
 // WaitingUntil returns the earliest time an address waiting for its
-// gateway stops waiting, zero if none waits.
+// gateway or for NetworkManager stops waiting, zero if none waits.
 func WaitingUntil(in Input) time.Time {
 	var next time.Time
-	for _, seen := range in.FirstSeen {
-		if t := seen.Add(in.GatewayWait); t.After(in.Now) && (next.IsZero() || t.Before(next)) {
+	earlier := func(t time.Time) {
+		if t.After(in.Now) && (next.IsZero() || t.Before(next)) {
 			next = t
+		}
+	}
+	for key, seen := range in.FirstSeen {
+		earlier(seen.Add(in.GatewayWait))
+		if until, waits := waitsForNetworkManager(in, key); waits {
+			earlier(until)
 		}
 	}
 	return next

@@ -63,9 +63,15 @@ type Options struct {
 	// OnSummary is called from the engine's goroutine whenever the
 	// one-line summary (for systemd's STATUS=) changes.
 	OnSummary func(string)
-	// Left are the interfaces left to NetworkManager from the start
-	// (LeaveTo changes them).
-	Left map[string]string
+	// Left are the interfaces left to NetworkManager from the start, as
+	// read at LeftAsOf (zero: NetworkManager does not run); LeaveTo
+	// changes them.
+	Left     map[string]string
+	LeftAsOf time.Time
+	// AskNetworkManager asks for a new look at NetworkManager, whose result
+	// comes through LeaveTo; it must not block. It is called while a new
+	// address waits for one (Input.LeftAsOf); nil never asks.
+	AskNetworkManager func()
 	// Metrics counts resyncs, repairs and join retries; nil counts nothing.
 	Metrics Metrics
 }
@@ -128,8 +134,10 @@ type Engine struct {
 	lastResync time.Time
 	// ticks counts the safety-net timer's ticks.
 	ticks int
-	// left are the interfaces left to NetworkManager (LeaveTo).
-	left map[string]string
+	// left are the interfaces left to NetworkManager (LeaveTo), as read
+	// at leftAsOf.
+	left     map[string]string
+	leftAsOf time.Time
 }
 
 // fullEvery is how many safety-net ticks make one full resync; the others
@@ -189,6 +197,7 @@ func New(o Options) (*Engine, error) {
 		ready:    make(chan struct{}),
 		cfg:      o.Config,
 		left:     o.Left,
+		leftAsOf: o.LeftAsOf,
 		kernel:   map[uint8]netlinkmptcp.Endpoint{},
 		own:      newOwnership(o.Store, o.Log, o.Clock),
 		obs:      newObservations(o.Log, o.Flap, o.ARP),

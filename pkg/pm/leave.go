@@ -3,19 +3,23 @@ package pm
 import (
 	"context"
 	"maps"
+	"time"
 
 	"github.com/mptcpgd/mptcpgd/pkg/config"
 )
 
 // LeaveTo sets the interfaces on which another program (NetworkManager)
-// manages MPTCP endpoints itself, each with why; the configuration
+// manages MPTCP endpoints itself, each with why, as read by a look at it
+// that began at asOf (zero when it does not run); the configuration
 // ([networkmanager] mptcp_devices) says whether they are left to it.
-func (e *Engine) LeaveTo(ctx context.Context, left map[string]string) error {
+func (e *Engine) LeaveTo(ctx context.Context, left map[string]string, asOf time.Time) error {
 	return e.call(ctx, func() {
-		if maps.Equal(e.left, left) {
+		waited := e.decision.WaitingForNetworkManager
+		same := maps.Equal(e.left, left) && e.leftAsOf.IsZero() == asOf.IsZero()
+		e.left, e.leftAsOf = left, asOf
+		if same && !waited {
 			return
 		}
-		e.left = left
 		e.reconcile()
 	})
 }

@@ -29,12 +29,16 @@ func (e *Engine) reconcile() {
 		FirstSeen:   e.obs.firstSeen,
 		GatewayWait: e.opt.GatewayWait,
 		Left:        e.left,
+		LeftAsOf:    e.leftAsOf,
 	}
 	if e.opt.ARP != nil {
 		in.ARP = e.obs.arp
 	}
 	d := Decide(in)
 	e.logOverCap(d)
+	if d.WaitingForNetworkManager && e.opt.AskNetworkManager != nil {
+		e.opt.AskNetworkManager()
+	}
 
 	rp := PlanRouting(d.Routing.Rules, d.Routing.Routes, e.net, e.owners)
 	e.routing.apply(rp, e.net, now, e.later)
