@@ -35,6 +35,8 @@ func NewSupervisor(l *seccomp.Listener, warn *Warnings) (*Supervisor, error) {
 		return nil, fmt.Errorf("supervisor stop eventfd: %w", err)
 	}
 	netns, _ := os.Readlink("/proc/self/ns/net")
+	// Linux 6.6+; on older kernels a socket() only costs more.
+	_ = l.SyncWakeUp()
 	return &Supervisor{l: l, warn: warn, stop: stop, netns: netns}, nil
 }
 

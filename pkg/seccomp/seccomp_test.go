@@ -27,6 +27,10 @@ func TestLayoutMatchesTheKernel(t *testing.T) {
 			t.Errorf("struct %s: %d bytes, the ioctl says %d", c.name, c.size, ioctlSize(c.req))
 		}
 	}
+	// SECCOMP_IOW(4, __u64): ADDFD's direction and type, number 4, 8 bytes.
+	if want := unix.SECCOMP_IOCTL_NOTIF_ADDFD&^(0x3fff<<16|0xff) | 8<<16 | 4; ioctlNotifSetFlags != want {
+		t.Errorf("SECCOMP_IOCTL_NOTIF_SET_FLAGS = %#x, want %#x", ioctlNotifSetFlags, want)
+	}
 	if off := unsafe.Offsetof(Data{}.Args); off != offsetArgs {
 		t.Errorf("seccomp_data.args at %d, want %d", off, offsetArgs)
 	}
