@@ -91,7 +91,11 @@ Sockets made through io_uring or the 32-bit
 .Xr socketcall 2
 interface stay TCP, and it says so.
 Without CAP_SYS_ADMIN it sets no_new_privs: setuid and file-capability
-programs run without their privileges.`},
+programs run without their privileges.
+.Xr clone3 2
+fails with ENOSYS under it (its flags are out of the filter's reach), and
+the C libraries fall back to
+.Xr clone 2 .`},
 	{Name: "run", Args: "Ar pid|name ...", Selector: "check", Text: `Show, per process and its children, how many of their TCP sockets are
 MPTCP and which fell back to TCP, from the kernel's socket diagnostics.`},
 	{Name: "enable", Args: "Ar unit ...", Flags: []string{"user", "root"}, Text: `Run a systemd unit's program under

@@ -124,6 +124,15 @@ func TestWhatItCannotDoIsSaid(t *testing.T) {
 	if w := r.warnings(); len(w) != 1 || !strings.Contains(w[0], "another network namespace") {
 		t.Errorf("in another network namespace: want one warning, got:\n%s", r.stderr)
 	}
+	// A namespace made by unshare rather than entered by setns (the
+	// supervisor reads namespaces only once one of those calls came).
+	r = run(t, ns, "unshare", "--net", "sh", "-c", "ip link set lo up && "+probe+" kinds")
+	if got := lines(r.stdout); got["tcp4"] != "6" {
+		t.Errorf("in a namespace of its own: tcp4 %q, want its own TCP socket (6)\n%s", got["tcp4"], r.stderr)
+	}
+	if w := r.warnings(); len(w) != 1 || !strings.Contains(w[0], "another network namespace") {
+		t.Errorf("in a namespace of its own: want one warning, got:\n%s", r.stderr)
+	}
 }
 
 // TestThirtyTwoBitPrograms: a 32-bit program's socket(2) is converted; its

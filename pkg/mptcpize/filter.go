@@ -11,6 +11,15 @@
 // through the 32-bit socketcall(2) multiplexer. Both are reported once when
 // a program uses them. A 32-bit program's direct socket(2) calls are
 // converted.
+//
+// The socket is made in the supervisor's network namespace, so a thread in
+// another one must get its own. Reading a thread's namespace costs more than
+// the rest of a conversion, so the filter also sends the calls that can move
+// a thread or a new process to another network namespace (setns, unshare
+// and clone with CLONE_NEWNET), and the supervisor reads namespaces only
+// once one was made. clone3's flags are in memory the filter cannot read:
+// clone3 fails with ENOSYS, and the C libraries fall back to clone, as on
+// kernels before 5.3.
 package mptcpize
 
 import (
@@ -29,7 +38,14 @@ type abi struct {
 	// socket, socketcall and ioUringSetup are its system call numbers;
 	// -1 where the table has no such call.
 	socket, socketcall, ioUringSetup int32
+	// clone, clone3, unshare and setns are those of the calls that can
+	// change a network namespace.
+	clone, clone3, unshare, setns int32
 }
+
+// cloneNewNet is CLONE_NEWNET: in clone's and unshare's flags, and
+// setns's nstype (where 0 means any namespace).
+const cloneNewNet = unix.CLONE_NEWNET
 
 // sysSocketcallSocket is socketcall(2)'s call number for socket
 // (SYS_SOCKET in include/uapi/linux/net.h).
@@ -43,8 +59,9 @@ const sockTypeMask = 0xf
 func Supported() bool { return len(abis) > 0 }
 
 // Filter returns the filter program: socket calls that make a TCP stream
-// socket, socketcall(SYS_SOCKET, ...) and io_uring_setup are sent to the
-// supervisor; everything else is allowed.
+// socket, socketcall(SYS_SOCKET, ...), io_uring_setup and the calls that
+// can enter another network namespace are sent to the supervisor; clone3
+// fails with ENOSYS; everything else is allowed.
 func Filter() ([]unix.SockFilter, error) {
 	if !Supported() {
 		return nil, fmt.Errorf("no seccomp filter for this architecture")
@@ -65,6 +82,10 @@ func Filter() ([]unix.SockFilter, error) {
 		if a.ioUringSetup >= 0 {
 			p.jeq(uint32(a.ioUringSetup), "notify", "")
 		}
+		p.jeq(uint32(a.setns), "setns", "")
+		p.jeq(uint32(a.unshare), "newnet", "")
+		p.jeq(uint32(a.clone), "newnet", "")
+		p.jeq(uint32(a.clone3), "enosys", "")
 		p.ret(unix.SECCOMP_RET_ALLOW)
 		if a.socketcall >= 0 {
 			p.label(a.name + "-socketcall")
@@ -83,6 +104,15 @@ func Filter() ([]unix.SockFilter, error) {
 	p.load(seccomp.OffsetArgLow(2))
 	p.jeq(0, "notify", "")
 	p.jeq(unix.IPPROTO_TCP, "notify", "allow")
+	p.label("setns")
+	p.load(seccomp.OffsetArgLow(1))
+	p.jeq(0, "notify", "")
+	p.jset(cloneNewNet, "notify", "allow")
+	p.label("newnet")
+	p.load(seccomp.OffsetArgLow(0))
+	p.jset(cloneNewNet, "notify", "allow")
+	p.label("enosys")
+	p.ret(unix.SECCOMP_RET_ERRNO | uint32(unix.ENOSYS))
 	p.label("notify")
 	p.ret(unix.SECCOMP_RET_USER_NOTIF)
 	p.label("allow")
@@ -118,6 +148,11 @@ func (p *program) and(k uint32)    { p.add(unix.BPF_ALU|unix.BPF_AND|unix.BPF_K,
 func (p *program) ret(k uint32)    { p.add(unix.BPF_RET|unix.BPF_K, k, "", "") }
 func (p *program) jeq(k uint32, jt, jf string) {
 	p.add(unix.BPF_JMP|unix.BPF_JEQ|unix.BPF_K, k, jt, jf)
+}
+
+// jset jumps to jt when A & k is not 0.
+func (p *program) jset(k uint32, jt, jf string) {
+	p.add(unix.BPF_JMP|unix.BPF_JSET|unix.BPF_K, k, jt, jf)
 }
 
 func (p *program) assemble() ([]unix.SockFilter, error) {
@@ -162,6 +197,9 @@ const (
 	// ioURing: the program sets up io_uring, whose socket operation the
 	// filter never sees.
 	ioURing
+	// netnsChange: a call that may put a thread or a new process in
+	// another network namespace.
+	netnsChange
 	// unexpected: anything else (the filter sends nothing else).
 	unexpected
 )
@@ -179,6 +217,8 @@ func classify(d seccomp.Data) call {
 			return call{kind: socketcall, abi: a.name}
 		case a.ioUringSetup:
 			return call{kind: ioURing, abi: a.name}
+		case a.setns, a.unshare, a.clone:
+			return call{kind: netnsChange, abi: a.name}
 		}
 		return call{kind: unexpected, abi: a.name}
 	}

@@ -84,6 +84,20 @@ func TestFilterSendsTCPStreamSocketsOnly(t *testing.T) {
 		{"compat tcp", seccomp.Data{Nr: compat.socket, Arch: compat.arch, Args: args(unix.AF_INET, unix.SOCK_STREAM, 0)}, notify},
 		{"compat udp", seccomp.Data{Nr: compat.socket, Arch: compat.arch, Args: args(unix.AF_INET, unix.SOCK_DGRAM, 0)}, allow},
 		{"compat native number", seccomp.Data{Nr: native.socket, Arch: compat.arch, Args: args(unix.AF_INET, unix.SOCK_STREAM, 0)}, allow},
+		// What can enter another network namespace reaches the
+		// supervisor; the rest of the same calls does not.
+		{"setns any namespace", seccomp.Data{Nr: native.setns, Arch: native.arch, Args: args(5, 0)}, notify},
+		{"setns network namespace", seccomp.Data{Nr: native.setns, Arch: native.arch, Args: args(5, unix.CLONE_NEWNET)}, notify},
+		{"setns pidfd, several namespaces", seccomp.Data{Nr: native.setns, Arch: native.arch, Args: args(5, unix.CLONE_NEWNET|unix.CLONE_NEWNS)}, notify},
+		{"setns mount namespace", seccomp.Data{Nr: native.setns, Arch: native.arch, Args: args(5, unix.CLONE_NEWNS)}, allow},
+		{"unshare -n", seccomp.Data{Nr: native.unshare, Arch: native.arch, Args: args(unix.CLONE_NEWNET | unix.CLONE_NEWNS)}, notify},
+		{"unshare -m", seccomp.Data{Nr: native.unshare, Arch: native.arch, Args: args(unix.CLONE_NEWNS)}, allow},
+		{"clone into a new network namespace", seccomp.Data{Nr: native.clone, Arch: native.arch, Args: args(unix.CLONE_NEWNET | int(unix.SIGCHLD))}, notify},
+		{"clone a thread", seccomp.Data{Nr: native.clone, Arch: native.arch, Args: args(unix.CLONE_VM | unix.CLONE_FS | unix.CLONE_FILES | unix.CLONE_SIGHAND | unix.CLONE_THREAD)}, allow},
+		{"fork", seccomp.Data{Nr: native.clone, Arch: native.arch, Args: args(int(unix.SIGCHLD))}, allow},
+		{"clone3", seccomp.Data{Nr: native.clone3, Arch: native.arch, Args: args(0x1000, 88)}, unix.SECCOMP_RET_ERRNO | uint32(unix.ENOSYS)},
+		{"compat setns", seccomp.Data{Nr: compat.setns, Arch: compat.arch, Args: args(5, unix.CLONE_NEWNET)}, notify},
+		{"compat clone3", seccomp.Data{Nr: compat.clone3, Arch: compat.arch}, unix.SECCOMP_RET_ERRNO | uint32(unix.ENOSYS)},
 	}
 	if compat.socketcall >= 0 {
 		cases = append(cases,
@@ -114,6 +128,9 @@ func TestClassify(t *testing.T) {
 		{"compat socket", seccomp.Data{Nr: compat.socket, Arch: compat.arch, Args: args(unix.AF_INET, unix.SOCK_STREAM, 0)},
 			call{kind: makeMPTCP, domain: unix.AF_INET, typ: unix.SOCK_STREAM, abi: compat.name}},
 		{"io_uring", seccomp.Data{Nr: native.ioUringSetup, Arch: native.arch}, call{kind: ioURing, abi: native.name}},
+		{"setns", seccomp.Data{Nr: native.setns, Arch: native.arch, Args: args(5, 0)}, call{kind: netnsChange, abi: native.name}},
+		{"compat unshare", seccomp.Data{Nr: compat.unshare, Arch: compat.arch, Args: args(unix.CLONE_NEWNET)}, call{kind: netnsChange, abi: compat.name}},
+		{"clone", seccomp.Data{Nr: native.clone, Arch: native.arch, Args: args(unix.CLONE_NEWNET)}, call{kind: netnsChange, abi: native.name}},
 		{"other", seccomp.Data{Nr: 0, Arch: native.arch}, call{kind: unexpected, abi: native.name}},
 		{"unknown arch", seccomp.Data{Nr: native.socket, Arch: 1}, call{kind: unexpected}},
 	}

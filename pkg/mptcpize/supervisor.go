@@ -26,6 +26,10 @@ type Supervisor struct {
 	warn  *Warnings
 	stop  int
 	netns string
+	// netnsMade: a process under the filter entered or made a network
+	// namespace (the filter sends those calls); until then every thread
+	// is in ours, and none is read.
+	netnsMade bool
 }
 
 // NewSupervisor serves the notifications of l, reporting through warn.
@@ -117,6 +121,8 @@ func (s *Supervisor) handle(n *seccomp.Notif) error {
 		s.warn.Warn("socketcall", "%s makes sockets through the 32-bit socketcall(2) interface, which mptcpgd run cannot convert: they stay plain TCP", process(n.Pid))
 	case ioURing:
 		s.warn.Warn("io_uring", "%s set up io_uring: sockets it makes through io_uring stay plain TCP (its socket() calls are converted)", process(n.Pid))
+	case netnsChange:
+		s.netnsMade = true
 	}
 	return s.answer(s.l.Continue(n.ID))
 }
@@ -186,7 +192,7 @@ func familyName(domain int) string {
 // than the supervisor's, and names it. A thread whose namespace cannot be
 // read (gone, or hidden) counts as ours.
 func (s *Supervisor) otherNetNS(tid uint32) (string, bool) {
-	if tid == 0 || s.netns == "" {
+	if tid == 0 || s.netns == "" || !s.netnsMade {
 		return "", false
 	}
 	ns, err := os.Readlink("/proc/" + strconv.FormatUint(uint64(tid), 10) + "/ns/net")
