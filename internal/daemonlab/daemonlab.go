@@ -71,6 +71,14 @@ func Binary(tb lab.TB) string {
 	return binPath
 }
 
+// Cleanup removes the binary Binary built, if it built one; a test
+// package's TestMain calls it after its tests.
+func Cleanup() {
+	if binPath != "" {
+		os.RemoveAll(filepath.Dir(binPath))
+	}
+}
+
 // Options say how to start a daemon.
 type Options struct {
 	// Config is the configuration file; empty runs with no --config (the

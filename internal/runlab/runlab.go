@@ -40,11 +40,13 @@ func Tool(tb lab.TB, name string) string {
 	return tools[name]
 }
 
-// Cleanup removes the programs.
+// Cleanup removes the programs, and the mptcpgd binary daemonlab built
+// for them.
 func Cleanup() {
 	if dir != "" {
 		os.RemoveAll(dir)
 	}
+	daemonlab.Cleanup()
 }
 
 func build(tb lab.TB) {
