@@ -35,6 +35,7 @@ var receiveRetryPause = time.Second
 func Follow(ctx context.Context, src EventSource, rebuild func() ([]sockdiag.Connection, error), v *View, log *logging.Logger) {
 	f := follower{rebuild: rebuild, v: v, log: log}
 	f.rebuildView("", logging.DebugLevel)
+	go f.rechecks(ctx)
 	failing, retries := false, 0
 	for {
 		if failing {
@@ -96,6 +97,28 @@ func (f *follower) rebuildView(why string, level zapcore.Level) {
 		return
 	}
 	f.log.Log(level, "rebuilt the MPTCP connection view "+why, logging.Int("connections", len(conns)))
+}
+
+// rechecks serves Recheck until ctx is done: the kernel is listed beside
+// the event loop, and only what the view had before the listing began is
+// dropped (Prune).
+func (f *follower) rechecks(ctx context.Context) {
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-f.v.recheck:
+		}
+		seq := f.v.Seq()
+		conns, err := f.rebuild()
+		if err != nil {
+			f.log.Debug("checking the connection view against the kernel failed", logging.Error(err))
+			continue
+		}
+		if n := f.v.Prune(conns, seq); n > 0 {
+			f.log.Info("dropped from the connection view what the kernel closed without an event", logging.Int("dropped", n))
+		}
+	}
 }
 
 // Events applies a batch of events (netlinkmptcp.EventHandler).

@@ -247,3 +247,47 @@ func addrPort(a net.Addr) netip.AddrPort {
 	ap := a.(*net.TCPAddr).AddrPort()
 	return netip.AddrPortFrom(ap.Addr().Unmap(), ap.Port())
 }
+
+// TestIntegrationRecheckDropsWhatClosedSilently: the server ends a
+// connection whose client keeps its socket open (CLOSE_WAIT), then the
+// client's endpoint over B is deleted. The kernel closes the subflow over B
+// without an event (its connection is no longer established), so the
+// view, fed by events, would keep it as a working subflow for ever.
+// Recheck drops it.
+func TestIntegrationRecheckDropsWhatClosedSilently(t *testing.T) {
+	client, server := newTestbed(t)
+	cv, diag := followIn(t, client)
+	l, err := server.ListenMPTCP("tcp", fmt.Sprintf(":%d", serverPort))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	_, s := connect(t, client, l)
+	subflowsInView := func(n int) func(Snapshot) error {
+		return func(s Snapshot) error {
+			if len(s.Connections) != 1 || len(s.Connections[0].Subflows) != n {
+				return fmt.Errorf("connections %+v", s.Connections)
+			}
+			return nil
+		}
+	}
+	waitView(t, cv, "the client's view has both subflows", subflowsInView(2))
+
+	s.Close()
+	client.IP("mptcp", "endpoint", "delete", "id", fmt.Sprint(endpointB))
+	lab.WaitFor(t, waitTime, "the kernel to list the client's connection in CLOSE_WAIT with one subflow", func() error {
+		conns, err := diag()
+		if err != nil {
+			return err
+		}
+		if len(conns) != 1 || conns[0].State != sockdiag.StateCloseWait || len(conns[0].Subflows) != 1 {
+			return fmt.Errorf("connections %+v", conns)
+		}
+		return nil
+	})
+	if subflowsInView(2)(cv.Snapshot()) != nil {
+		t.Logf("this kernel reported the subflow's end: %+v", cv.Snapshot().Connections)
+	}
+	cv.Recheck()
+	waitView(t, cv, "the client's view, rechecked, has the one subflow the kernel has", subflowsInView(1))
+}

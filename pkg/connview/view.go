@@ -151,6 +151,8 @@ type View struct {
 	now        func() time.Time
 	// joinObs hears of joins (ObserveJoins); nil hears nothing.
 	joinObs JoinObserver
+	// recheck asks Follow to prune the view against the kernel (Recheck).
+	recheck chan struct{}
 }
 
 // connection is a Connection with its subflows and announced addresses
@@ -160,6 +162,10 @@ type connection struct {
 	subflows  map[subflowKey]Subflow
 	peerAddrs map[uint8]netip.AddrPort
 	failed    map[netip.Addr]FailedJoin
+	// seq and added are the view's event count when the connection and
+	// each subflow came into it (Prune).
+	seq   uint64
+	added map[subflowKey]uint64
 }
 
 type subflowKey struct{ local, remote netip.AddrPort }
@@ -177,6 +183,18 @@ func New() *View {
 		joins:      make(chan struct{}, 1),
 		joinsArmed: true,
 		now:        time.Now,
+		recheck:    make(chan struct{}, 1),
+	}
+}
+
+// Recheck asks Follow to check the view against the kernel's socket
+// diagnostics and drop what the kernel closed without an event (Prune); a
+// change is signalled like any other. It does not block: a recheck already
+// asked for covers this one.
+func (v *View) Recheck() {
+	select {
+	case v.recheck <- struct{}{}:
+	default:
 	}
 }
 

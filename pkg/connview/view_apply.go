@@ -49,6 +49,7 @@ func (v *View) apply(ev *netlinkmptcp.Event, describe bool) (change string, ok b
 			initial.Backup, initial.IfIndex = old.Backup, old.IfIndex
 		}
 		c.subflows[initial.key()] = initial
+		c.added[initial.key()] = v.events
 		what := "created"
 		if ev.Type == netlinkmptcp.EventEstablished {
 			what = "established"
@@ -110,6 +111,9 @@ func (v *View) apply(ev *netlinkmptcp.Event, describe bool) (change string, ok b
 		old, known := c.subflows[sf.key()]
 		sf.Initial = old.Initial
 		c.subflows[sf.key()] = sf
+		if !known {
+			c.added[sf.key()] = v.events
+		}
 		if ev.Type == netlinkmptcp.EventSubEstablished {
 			delete(c.failed, local.Addr())
 			v.notifyJoins()
@@ -137,6 +141,7 @@ func (v *View) apply(ev *netlinkmptcp.Event, describe bool) (change string, ok b
 			sf = Subflow{Local: local, Remote: remote, LocalID: ev.LocalID, RemoteID: ev.RemoteID, IfIndex: int(ev.IfIndex)}
 		}
 		delete(c.subflows, key)
+		delete(c.added, key)
 		if ev.Error != 0 {
 			c.failed[local.Addr()] = FailedJoin{Local: local.Addr(), LocalID: ev.LocalID, Errno: ev.Error, At: v.now()}
 			if !ok && v.joinObs != nil {
@@ -170,11 +175,12 @@ func (v *View) lookup(token uint32, partial, describe bool) (c *connection, lazi
 		return nil, "", false
 	}
 	c = newConnection(Connection{Token: token, Partial: partial, Established: partial})
+	c.seq = v.events
 	v.conns[token] = c
 	return c, say(describe, func() string { return fmt.Sprintf(" (connection %08x was not in the view: added)", token) }), true
 }
 
 func newConnection(c Connection) *connection {
 	return &connection{Connection: c, subflows: map[subflowKey]Subflow{}, peerAddrs: map[uint8]netip.AddrPort{},
-		failed: map[netip.Addr]FailedJoin{}}
+		failed: map[netip.Addr]FailedJoin{}, added: map[subflowKey]uint64{}}
 }

@@ -24,16 +24,16 @@ func (v *View) MarkIncomplete(reason string) {
 func (v *View) Rebuild(conns []sockdiag.Connection) {
 	fresh := make(map[uint32]*connection, len(conns))
 	now := v.now()
+	v.mu.Lock()
+	defer v.mu.Unlock()
 	for _, sc := range conns {
 		if sc.Fallback || sc.ServerSide {
 			continue
 		}
-		c := fromDiag(sc)
+		c := fromDiag(sc, v.events)
 		c.Since = now
 		fresh[sc.Token] = c
 	}
-	v.mu.Lock()
-	defer v.mu.Unlock()
 	defer v.notify()
 	v.conns = fresh
 	v.complete = true
@@ -42,8 +42,9 @@ func (v *View) Rebuild(conns []sockdiag.Connection) {
 	v.notifyJoins()
 }
 
-// fromDiag is a connection as the socket diagnostics list it.
-func fromDiag(sc sockdiag.Connection) *connection {
+// fromDiag is a connection as the socket diagnostics list it, read when
+// the view had applied seq events.
+func fromDiag(sc sockdiag.Connection, seq uint64) *connection {
 	c := newConnection(Connection{
 		Token:       sc.Token,
 		Local:       unmap(sc.Local),
@@ -55,8 +56,61 @@ func fromDiag(sc sockdiag.Connection) *connection {
 		sf := Subflow{Local: unmap(s.Local), Remote: unmap(s.Remote), LocalID: s.LocalID, RemoteID: s.RemoteID,
 			Initial: s.Initial, Backup: s.Backup, IfIndex: s.IfIndex}
 		c.subflows[sf.key()] = sf
+		c.added[sf.key()] = seq
 	}
+	c.seq = seq
 	return c
+}
+
+// Seq is the number of events the view has applied: what Prune compares.
+func (v *View) Seq() uint64 {
+	v.mu.RLock()
+	defer v.mu.RUnlock()
+	return v.events
+}
+
+// Prune drops what the view holds but the kernel no longer has: the
+// subflows, and connections, that came into the view by the time it had
+// applied seq events (Seq, read before conns were listed) and that conns,
+// the socket diagnostics, do not list. The kernel closes subflows without
+// an event when their connection is no longer established (a program that
+// keeps a finished connection's socket open): such a subflow would look
+// like a working one for ever. What came later is kept: conns may predate
+// it. It returns how many subflows and connections it dropped.
+func (v *View) Prune(conns []sockdiag.Connection, seq uint64) int {
+	listed := make(map[uint32]map[subflowKey]bool, len(conns))
+	for _, sc := range conns {
+		sfs := map[subflowKey]bool{}
+		for _, s := range sc.Subflows {
+			sfs[subflowKey{unmap(s.Local), unmap(s.Remote)}] = true
+		}
+		listed[sc.Token] = sfs
+	}
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	dropped := 0
+	for token, c := range v.conns {
+		sfs, ok := listed[token]
+		if !ok {
+			if c.seq <= seq {
+				delete(v.conns, token)
+				dropped++
+			}
+			continue
+		}
+		for key := range c.subflows {
+			if !sfs[key] && c.added[key] <= seq {
+				delete(c.subflows, key)
+				delete(c.added, key)
+				dropped++
+			}
+		}
+	}
+	if dropped > 0 {
+		v.notify()
+		v.notifyJoins()
+	}
+	return dropped
 }
 
 // pastHandshake are the states of an MPTCP socket that has been

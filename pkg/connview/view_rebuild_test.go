@@ -56,3 +56,40 @@ func TestRebuild(t *testing.T) {
 		t.Errorf("closing a rebuilt connection: %q, %t", change, ok)
 	}
 }
+
+// A program that keeps a finished connection's socket open: the kernel
+// closes its subflows without an event, and the view would hold them for
+// ever. Prune drops what the socket diagnostics no longer list, but only
+// what the view had before they were read.
+func TestPruneDropsWhatTheKernelClosedSilently(t *testing.T) {
+	v := New()
+	v.Rebuild(nil)
+	other := func(e netlinkmptcp.Event) netlinkmptcp.Event { e.Token = 0x99; return e }
+	gone := func(e netlinkmptcp.Event) netlinkmptcp.Event { e.Token = 0x77; return e }
+	for _, e := range []netlinkmptcp.Event{created, established, joined, other(created), other(established), gone(created), gone(established)} {
+		v.Apply(e)
+	}
+	seq := v.Seq()
+	// Listed by the kernel: the connection without its joined subflow,
+	// the other one as it was; 0x77 is not listed at all.
+	listed := []sockdiag.Connection{
+		{Token: token, Local: clientAddr, Remote: serverAddr, State: sockdiag.StateCloseWait,
+			Subflows: []sockdiag.Subflow{{Local: clientAddr, Remote: serverAddr, Initial: true}}},
+		{Token: 0x99, Local: clientAddr, Remote: serverAddr, State: sockdiag.StateEstablished,
+			Subflows: []sockdiag.Subflow{{Local: mapped(clientAddr), Remote: mapped(serverAddr), Initial: true}}},
+	}
+	// A join the listing predates: kept.
+	v.Apply(other(joined))
+
+	if n := v.Prune(listed, seq); n != 2 {
+		t.Errorf("Prune dropped %d, want 2 (the silent subflow and the vanished connection)", n)
+	}
+	got := map[uint32][]Subflow{}
+	for _, c := range v.Snapshot().Connections {
+		got[c.Token] = c.Subflows
+	}
+	want := map[uint32][]Subflow{token: {initialSubflow}, 0x99: {initialSubflow, joinedSubflow}}
+	if diff := cmp.Diff(want, got, equateAddrs); diff != "" {
+		t.Errorf("after Prune (-want +got):\n%s", diff)
+	}
+}

@@ -79,7 +79,7 @@ func (v *View) SnapshotWith(conns []sockdiag.Connection, listeners []netip.AddrP
 		if sc.Fallback {
 			continue
 		}
-		c := fromDiag(sc).snapshot()
+		c := fromDiag(sc, 0).snapshot()
 		if f, ok := followed[sc.Token]; ok {
 			f.Local, f.Remote, f.Subflows, f.Established = c.Local, c.Remote, c.Subflows, c.Established
 			c = f

@@ -127,6 +127,9 @@ type Engine struct {
 	readd       map[netip.Addr]bool
 	missing     []rejoin.Missing
 	superviseAt time.Time
+	// lastRecheck is when the connection view was last asked to check
+	// itself against the kernel (recheckEvery).
+	lastRecheck time.Time
 	// disabled says why MPTCP is off in the namespace, "" while it is on.
 	disabled   string
 	summary    string

@@ -19,6 +19,26 @@ type fakeConns struct {
 	mu      sync.Mutex
 	conns   []connview.Connection
 	changed chan struct{}
+	// rechecks counts Recheck calls; onRecheck, if set, is what the
+	// kernel says (it runs on the engine's goroutine: it must not block).
+	rechecks  int
+	onRecheck func()
+}
+
+func (f *fakeConns) Recheck() {
+	f.mu.Lock()
+	f.rechecks++
+	fn := f.onRecheck
+	f.mu.Unlock()
+	if fn != nil {
+		fn()
+	}
+}
+
+func (f *fakeConns) rechecked() int {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.rechecks
 }
 
 func (f *fakeConns) Clients() []connview.Connection {
@@ -81,5 +101,38 @@ func TestEngineRetriesFailedJoins(t *testing.T) {
 	}
 	if st := h.waitStatus("the failing connection reported", func(st Status) bool { return len(st.Missing) > 0 }); !strings.Contains(st.Missing[0].Reason, "not retried") {
 		t.Errorf("reason %q does not say why it is not retried", st.Missing[0].Reason)
+	}
+	if conns.rechecked() == 0 {
+		t.Error("the working subflow that spared the endpoint was never checked against the kernel")
+	}
+}
+
+// A subflow the view holds but the kernel closed without an event (its
+// connection no longer established, the program keeping the socket open)
+// must not spare a failed join for ever: the engine has the view checked
+// against the kernel, and retries once the subflow is gone.
+func TestEngineRechecksTheSubflowThatSparesAnEndpoint(t *testing.T) {
+	k := newFakeKernel(clientNet())
+	conns := &fakeConns{changed: make(chan struct{}, 1)}
+	h := startEngine(t, parseConfig(t, ""), k, &memStore{}, func(o *Options) { o.Connections = conns })
+	now := h.clock.Now()
+	eth1, eth2 := netip.MustParseAddrPort("192.0.2.2:40000"), netip.MustParseAddrPort("198.51.100.2:40001")
+	server := netip.MustParseAddrPort("203.0.113.1:80")
+	failing := connview.Connection{Token: 1, Local: eth1, Remote: server, Established: true, Since: now,
+		Subflows:    []connview.Subflow{{Local: eth1, Remote: server, Initial: true}},
+		FailedJoins: []connview.FailedJoin{{Local: eth2.Addr(), LocalID: 2, Errno: unix.ECONNRESET, At: now.Add(time.Millisecond)}}}
+	stale := connview.Connection{Token: 2, Local: eth1, Remote: server, Established: true, Since: now,
+		Subflows: []connview.Subflow{{Local: eth1, Remote: server, Initial: true}, {Local: eth2, Remote: server, LocalID: 2}}}
+	pruned := stale
+	pruned.Subflows = stale.Subflows[:1]
+	conns.mu.Lock()
+	conns.onRecheck = func() { conns.set(failing, pruned) }
+	conns.mu.Unlock()
+	conns.set(failing, stale)
+	h.advanceUntil("eth2's endpoint re-added once the kernel said the sparing subflow is gone", time.Second, func(_ []mp.Endpoint, _ mp.Limits, log []string) bool {
+		return slices.Contains(log, "delete endpoint 198.51.100.2 id 2")
+	})
+	if n := conns.rechecked(); n != 1 {
+		t.Errorf("%d rechecks, want 1", n)
 	}
 }

@@ -18,7 +18,15 @@ import (
 type Connections interface {
 	Clients() []connview.Connection
 	JoinsChanged() <-chan struct{}
+	// Recheck asks for the view to be checked against the kernel (what
+	// it closed without an event); a change comes through JoinsChanged.
+	// It must not block.
+	Recheck()
 }
+
+// recheckEvery bounds how often the connection view is checked against
+// the kernel while a failed join is spared for other connections' sake.
+const recheckEvery = 5 * time.Second
 
 // superviseDelay coalesces the join changes of a burst of connections
 // into one look; the first retry of a failed join waits longer anyway.
@@ -71,6 +79,10 @@ func (e *Engine) supervise(now time.Time) {
 	}
 	p := e.sup.Plan(now, eps, joinConns(e.opt.Connections.Clients()))
 	e.missing = p.Missing
+	if p.Verify && (e.lastRecheck.IsZero() || now.Sub(e.lastRecheck) >= recheckEvery) {
+		e.lastRecheck = now
+		e.opt.Connections.Recheck()
+	}
 	for _, c := range p.Causes {
 		e.logJoinFailure(c)
 	}

@@ -109,6 +109,11 @@ type Plan struct {
 	// Next is when to look again (a join timing out, a retry due), zero if
 	// nothing waits.
 	Next time.Time
+	// Verify: a failed join was not retried only because the view says
+	// other connections have a working subflow over its endpoint. The
+	// kernel closes subflows without an event when their connection is no
+	// longer established, so those are worth checking against the kernel.
+	Verify bool
 }
 
 type retry struct {
@@ -199,6 +204,7 @@ func (s *Supervisor) Plan(now time.Time, eps []Endpoint, conns []Conn) Plan {
 				why(l, "; "+held, time.Time{})
 			}
 		case working > 0:
+			p.Verify = p.Verify || failedAny
 			for _, l := range lacking {
 				why(l, fmt.Sprintf("; not retried: %d other connection(s) have a working subflow over this endpoint and re-adding it would cut them (a per-connection retry needs the userspace path manager)", working), time.Time{})
 				if !l.failed {

@@ -40,6 +40,9 @@ func TestPlan(t *testing.T) {
 		reasons []string // one per missing connection, a part of it
 		next    time.Duration
 		causes  []syscall.Errno
+		// verify: the working subflows that spare the endpoint are worth
+		// checking against the kernel.
+		verify bool
 	}{
 		{name: "every connection has its subflow", ep: e2, conns: []Conn{conn(1, eth2), conn(2, eth2)}},
 		{name: "a join under way waits for its deadline", now: time.Second, ep: e2, conns: []Conn{conn(1)},
@@ -54,7 +57,10 @@ func TestPlan(t *testing.T) {
 		{name: "a working subflow elsewhere is never cut", now: time.Second, ep: e2,
 			conns:   []Conn{conn(1, eth2), failed(conn(2), syscall.ECONNRESET, 500*time.Millisecond)},
 			reasons: []string{"join failed: ECONNRESET (connection reset by peer) at 12:00:00; not retried: 1 other connection(s) have a working subflow"},
-			causes:  []syscall.Errno{syscall.ECONNRESET}},
+			causes:  []syscall.Errno{syscall.ECONNRESET}, verify: true},
+		{name: "a join under way beside a working subflow: nothing to verify", now: time.Second, ep: e2,
+			conns:   []Conn{conn(1, eth2), conn(2)},
+			reasons: []string{"joining (counts as failed at 12:00:05); not retried"}, next: 5 * time.Second},
 		{name: "an endpoint whose gateway does not answer waits", now: time.Second,
 			ep: Endpoint{ID: 2, Addr: eth2, IfName: "eth2", Since: t0,
 				Held: func() string { return "waiting for gateway 198.51.100.1 to answer ARP since 12:00:00 (FAILED)" }},
@@ -90,6 +96,9 @@ func TestPlan(t *testing.T) {
 			}
 			if !slices.Equal(causes, tt.causes) {
 				t.Errorf("causes = %v, want %v", causes, tt.causes)
+			}
+			if p.Verify != tt.verify {
+				t.Errorf("verify = %v, want %v", p.Verify, tt.verify)
 			}
 		})
 	}
