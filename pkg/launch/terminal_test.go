@@ -132,6 +132,16 @@ time.sleep(0.5); print("INTS", n[0])'` + "\n")
 
 	term.send(run + `sh -c 'echo ST$((1))ARTED; exec sleep 60'` + "\n")
 	term.expect("ST1ARTED")
+	// The shell prints, then execs sleep: Ctrl-Z once sleep runs, so that
+	// it is sleep that must be stopped.
+	waitFor(t, "sleep to run", func() bool {
+		for k := range processStates(t, ns) {
+			if strings.HasPrefix(k, "sleep/") {
+				return true
+			}
+		}
+		return false
+	})
 	term.send("\x1a")
 	term.expect("Stopped")
 	if states := processStates(t, ns); !allStopped(states) {
@@ -184,6 +194,18 @@ func allStopped(states map[string]string) bool {
 		}
 	}
 	return names == 2
+}
+
+// waitFor waits, at most 10 s, until cond holds.
+func waitFor(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
 }
 
 // waitRunning waits until no process in ns is stopped.
