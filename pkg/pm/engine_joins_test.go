@@ -5,6 +5,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -59,19 +60,37 @@ func (f *fakeConns) set(cs ...connview.Connection) {
 	}
 }
 
+// The client's addresses on eth1 and eth2 and the server of the
+// supervision tests.
+var (
+	eth1, eth2 = netip.MustParseAddrPort("192.0.2.2:40000"), netip.MustParseAddrPort("198.51.100.2:40001")
+	server     = netip.MustParseAddrPort("203.0.113.1:80")
+)
+
+// startSupervisedEngine starts an engine that supervises the joins of the
+// connections the returned fake holds.
+func startSupervisedEngine(t *testing.T) (*fakeKernel, *harness, *fakeConns) {
+	k := newFakeKernel(clientNet())
+	conns := &fakeConns{changed: make(chan struct{}, 1)}
+	h := startEngine(t, parseConfig(t, ""), k, &memStore{}, func(o *Options) { o.Connections = conns })
+	return k, h, conns
+}
+
+// failedJoinOverEth2 is a connection over eth1 whose join over eth2 the
+// kernel closed with errno just after now.
+func failedJoinOverEth2(now time.Time, errno syscall.Errno) connview.Connection {
+	return connview.Connection{Token: 1, Local: eth1, Remote: server, Established: true, Since: now,
+		Subflows:    []connview.Subflow{{Local: eth1, Remote: server, Initial: true}},
+		FailedJoins: []connview.FailedJoin{{Local: eth2.Addr(), LocalID: 2, Errno: errno, At: now.Add(time.Millisecond)}}}
+}
+
 // A join that failed gets its endpoint re-added (removed and added: the
 // in-kernel path manager's only retry), but never while another connection
 // has a working subflow over it.
 func TestEngineRetriesFailedJoins(t *testing.T) {
-	k := newFakeKernel(clientNet())
-	conns := &fakeConns{changed: make(chan struct{}, 1)}
-	h := startEngine(t, parseConfig(t, ""), k, &memStore{}, func(o *Options) { o.Connections = conns })
+	k, h, conns := startSupervisedEngine(t)
 	now := h.clock.Now()
-	eth1, eth2 := netip.MustParseAddrPort("192.0.2.2:40000"), netip.MustParseAddrPort("198.51.100.2:40001")
-	server := netip.MustParseAddrPort("203.0.113.1:80")
-	failedConn := connview.Connection{Token: 1, Local: eth1, Remote: server, Established: true, Since: now,
-		Subflows:    []connview.Subflow{{Local: eth1, Remote: server, Initial: true}},
-		FailedJoins: []connview.FailedJoin{{Local: eth2.Addr(), LocalID: 2, Errno: unix.EHOSTUNREACH, At: now.Add(time.Millisecond)}}}
+	failedConn := failedJoinOverEth2(now, unix.EHOSTUNREACH)
 	conns.set(failedConn)
 	h.advanceUntil("eth2's endpoint re-added", time.Second, func(_ []mp.Endpoint, _ mp.Limits, log []string) bool {
 		return slices.Contains(log, "delete endpoint 198.51.100.2 id 2") && slices.ContainsFunc(log, func(l string) bool {
@@ -112,15 +131,9 @@ func TestEngineRetriesFailedJoins(t *testing.T) {
 // must not spare a failed join for ever: the engine has the view checked
 // against the kernel, and retries once the subflow is gone.
 func TestEngineRechecksTheSubflowThatSparesAnEndpoint(t *testing.T) {
-	k := newFakeKernel(clientNet())
-	conns := &fakeConns{changed: make(chan struct{}, 1)}
-	h := startEngine(t, parseConfig(t, ""), k, &memStore{}, func(o *Options) { o.Connections = conns })
+	_, h, conns := startSupervisedEngine(t)
 	now := h.clock.Now()
-	eth1, eth2 := netip.MustParseAddrPort("192.0.2.2:40000"), netip.MustParseAddrPort("198.51.100.2:40001")
-	server := netip.MustParseAddrPort("203.0.113.1:80")
-	failing := connview.Connection{Token: 1, Local: eth1, Remote: server, Established: true, Since: now,
-		Subflows:    []connview.Subflow{{Local: eth1, Remote: server, Initial: true}},
-		FailedJoins: []connview.FailedJoin{{Local: eth2.Addr(), LocalID: 2, Errno: unix.ECONNRESET, At: now.Add(time.Millisecond)}}}
+	failing := failedJoinOverEth2(now, unix.ECONNRESET)
 	stale := connview.Connection{Token: 2, Local: eth1, Remote: server, Established: true, Since: now,
 		Subflows: []connview.Subflow{{Local: eth1, Remote: server, Initial: true}, {Local: eth2, Remote: server, LocalID: 2}}}
 	pruned := stale
