@@ -40,6 +40,13 @@ func TestEngineRepairsFlushAndRuleDeletion(t *testing.T) {
 	h.e.Resync("test")
 	h.waitFor("endpoints restored after a flush", hasAddrs("192.0.2.2", "198.51.100.2"))
 
+	deleteRuleAndWaitRestored(t, h, k)
+}
+
+// deleteRuleAndWaitRestored deletes our rule for 192.0.2.2 as someone
+// else would, and waits for the engine to put it back.
+func deleteRuleAndWaitRestored(t *testing.T, h *harness, k *fakeKernel) {
+	t.Helper()
 	r := netstate.Rule{Priority: 10000, Src: netip.MustParsePrefix("192.0.2.2/32"), Table: 10002, Protocol: 177}
 	_, _, log := k.snapshot()
 	n := len(log)

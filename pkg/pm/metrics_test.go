@@ -1,13 +1,11 @@
 package pm
 
 import (
-	"net/netip"
 	"slices"
 	"sync"
 	"testing"
 
 	mp "github.com/mptcpgd/mptcpgd/pkg/netlinkmptcp"
-	"github.com/mptcpgd/mptcpgd/pkg/netstate"
 )
 
 type countedMetrics struct {
@@ -42,16 +40,7 @@ func TestEngineCountsResyncsAndRepairs(t *testing.T) {
 	k := newFakeKernel(clientNet())
 	m := &countedMetrics{}
 	h := startEngine(t, parseConfig(t, ""), k, &memStore{}, func(o *Options) { o.Metrics = m })
-	r := netstate.Rule{Priority: 10000, Src: netip.MustParsePrefix("192.0.2.2/32"), Table: 10002, Protocol: 177}
-	_, _, log := k.snapshot()
-	n := len(log)
-	if err := k.DeleteRule(r); err != nil {
-		t.Fatal(err)
-	}
-	h.w.send(netstate.Update{Kind: netstate.RuleUpdate, Deleted: true, Rule: r})
-	h.waitFor("rule restored", func(_ []mp.Endpoint, _ mp.Limits, log []string) bool {
-		return slices.Contains(log[n:], "add rule 192.0.2.2")
-	})
+	deleteRuleAndWaitRestored(t, h, k)
 	h.e.Resync("test")
 	h.waitFor("the resync", func([]mp.Endpoint, mp.Limits, []string) bool {
 		resyncs, _ := m.get()
