@@ -19,12 +19,7 @@ import (
 func TestRejoinCommandRetriesNow(t *testing.T) {
 	s := startRejoinSeed(t, lab.V4, "[rejoin]\nretry_max = \"1h\"\n")
 	u := s.top.Uplinks[1]
-	st := s.startStream(t, s.top.ServerAddr(lab.V4), 256<<20)
-	st.waitSubflow("a subflow over eth2", u.Addr4, netip.Addr{})
-	s.top.CablePull(1)
-	st.waitNoSubflow("the subflow over eth2 closed", u.Addr4)
-	stop := resetJoins(t, s.top.Router, u.Addr4, 0)
-	s.top.CablePlug(1)
+	st, stop := streamThroughResetsAfterOutage(t, s)
 	// Wait until the daemon's next retry lies well ahead: several failed
 	// retries doubled the backoff.
 	var scheduled time.Time

@@ -193,11 +193,12 @@ func resetJoins(t *testing.T, router *lab.NS, src netip.Addr, port uint16) func(
 	return undo
 }
 
-// A middlebox resets the joins from eth2's address for a while after the
-// plug: the failed join is retried, and once the resets stop the
-// connection joins over eth2 again.
-func TestRejoinAfterJoinsWereReset(t *testing.T) {
-	s := startRejoinSeed(t, lab.V4, "")
+// streamThroughResetsAfterOutage starts a long IPv4 transfer that joins
+// over eth2, pulls eth2's cable until the subflow closed, has the router
+// reset every join from eth2's address, and plugs the cable back; it
+// returns the transfer and the undo of the resets.
+func streamThroughResetsAfterOutage(t *testing.T, s *seed) (*stream, func()) {
+	t.Helper()
 	u := s.top.Uplinks[1]
 	st := s.startStream(t, s.top.ServerAddr(lab.V4), 256<<20)
 	st.waitSubflow("a subflow over eth2", u.Addr4, netip.Addr{})
@@ -205,6 +206,16 @@ func TestRejoinAfterJoinsWereReset(t *testing.T) {
 	st.waitNoSubflow("the subflow over eth2 closed", u.Addr4)
 	stop := resetJoins(t, s.top.Router, u.Addr4, 0)
 	s.top.CablePlug(1)
+	return st, stop
+}
+
+// A middlebox resets the joins from eth2's address for a while after the
+// plug: the failed join is retried, and once the resets stop the
+// connection joins over eth2 again.
+func TestRejoinAfterJoinsWereReset(t *testing.T) {
+	s := startRejoinSeed(t, lab.V4, "")
+	u := s.top.Uplinks[1]
+	st, stop := streamThroughResetsAfterOutage(t, s)
 	waitFor(t, "show reporting the reset join", 20*time.Second, func() (bool, string) {
 		ms := s.client.Show().Status.Missing
 		return len(ms) > 0 && strings.Contains(ms[0].Reason, "join failed: ECONNREFUSED"), fmt.Sprint(ms)
