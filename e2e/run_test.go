@@ -41,8 +41,13 @@ func TestIperf3UnderMptcpgdRun(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	client := s.top.Client.Command(t.Context(), bin, "run", "--", iperf3, "-c", s.top.ServerAddr(lab.V4).String(),
+	// iperf3 runs 6 s; one that hangs (a connection stuck for good) fails
+	// the test instead of running into the package timeout.
+	ctx, cancel := context.WithTimeout(t.Context(), time.Minute)
+	defer cancel()
+	client := s.top.Client.Command(ctx, bin, "run", "--", iperf3, "-c", s.top.ServerAddr(lab.V4).String(),
 		"-p", strconv.Itoa(iperfPort), "-t", "6", "-J")
+	client.WaitDelay = 5 * time.Second
 	var clientOut, clientErr bytes.Buffer
 	client.Stdout, client.Stderr = &clientOut, &clientErr
 	if err := client.Start(); err != nil {

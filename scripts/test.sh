@@ -19,6 +19,11 @@ if grep -q -e '^--- FAIL' -e '^FAIL' "$out/host.log"; then
 	echo "host suite: FAIL"
 	# The failed tests and their first messages (go test's "file.go:N:").
 	grep -E -e '^\s*--- FAIL' -e '^FAIL\s' -e '^\s+[[:alnum:]_.-]+\.go:[0-9]+: ' "$out/host.log" | head -n 20 | cut -c1-240
+	# A package that ran out of time names the tests still running, above
+	# a goroutine dump long enough to push that out of a kept tail.
+	awk '/^panic: test timed out/ { p = 1; print; next }
+		p && /^[[:space:]]+(running tests:|Test)/ { print; next }
+		{ p = 0 }' "$out/host.log" | head -n 20
 else
 	echo "host suite: ok"
 fi

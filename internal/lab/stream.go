@@ -455,6 +455,7 @@ type StallMeter struct {
 	mu      sync.Mutex
 	last    time.Time
 	longest time.Duration
+	read    int64
 }
 
 func (m *StallMeter) Read(b []byte) (int, error) {
@@ -466,6 +467,7 @@ func (m *StallMeter) Read(b []byte) (int, error) {
 			m.longest = now.Sub(m.last)
 		}
 		m.last = now
+		m.read += int64(n)
 		m.mu.Unlock()
 	}
 	return n, err
@@ -476,4 +478,12 @@ func (m *StallMeter) Longest() time.Duration {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	return m.longest
+}
+
+// Progress is how many bytes were read so far and when the last of them
+// came (zero before the first).
+func (m *StallMeter) Progress() (read int64, last time.Time) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.read, m.last
 }

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
+	"strings"
 	"time"
 )
 
@@ -16,6 +17,9 @@ type Transfer struct {
 	Conn *net.TCPConn
 	// Start is when the connection was dialled.
 	Start time.Time
+	// StallLimit is how long the receiver may read nothing before Wait
+	// fails the transfer (DefaultStallLimit unless changed).
+	StallLimit time.Duration
 
 	top      *Topology
 	size     int64
@@ -58,7 +62,7 @@ func StartTransferTo(tb TB, top *Topology, dst netip.Addr, port uint16, size int
 	if dst.Is6() {
 		fam = V6
 	}
-	t := &Transfer{top: top, size: size, done: make(chan TransferResult, 1), wrote: make(chan error, 1), received: make(chan struct{})}
+	t := &Transfer{StallLimit: DefaultStallLimit, top: top, size: size, done: make(chan TransferResult, 1), wrote: make(chan error, 1), received: make(chan struct{})}
 	t.before = t.uplinkTx(tb)
 	ln, err := top.Server.ListenMPTCP(fam.Network(), fmt.Sprintf(":%d", port))
 	if err != nil {
@@ -106,8 +110,33 @@ func (t *Transfer) Received() <-chan struct{} { return t.received }
 // the report (CheckStream) is the caller's.
 func (t *Transfer) Wait(tb TB) TransferResult {
 	tb.Helper()
-	writeErr := <-t.wrote
-	res := <-t.done
+	var (
+		writeErr error
+		res      TransferResult
+	)
+	wrote, done := t.wrote, t.done
+	check := time.NewTicker(time.Second)
+	defer check.Stop()
+	for wrote != nil || done != nil {
+		select {
+		case writeErr = <-wrote:
+			wrote = nil
+		case res = <-done:
+			done = nil
+		case now := <-check.C:
+			read, last := t.meter.Progress()
+			if last.IsZero() {
+				last = t.Start
+			}
+			if now.Sub(last) > t.StallLimit {
+				// Say what the kernel shows before the sockets go.
+				diag := t.diagnose()
+				t.Conn.Close()
+				tb.Fatalf("the transfer is stuck: nothing received for %v, after %d of %d bytes\n%s",
+					now.Sub(last).Round(time.Second), read, t.size, diag)
+			}
+		}
+	}
 	// The transfer is over: close the client's socket as a program would,
 	// so that the kernel ends the connection (a socket left open keeps it,
 	// and its subflows, in every path manager's view until the scope ends).
@@ -120,6 +149,38 @@ func (t *Transfer) Wait(tb TB) TransferResult {
 		res.Sent = append(res.Sent, tx)
 	}
 	return res
+}
+
+// DefaultStallLimit is how long a transfer may receive nothing before Wait fails
+// it by default: far longer than any outage a test makes (the other path carries the
+// data meanwhile), so that a connection stuck for good fails its own test
+// with what the kernel shows instead of running into the package timeout.
+const DefaultStallLimit = time.Minute
+
+// diagnose is the client's and the server's MPTCP sockets with their
+// subflows, and the client's endpoints, as ss and ip show them.
+func (t *Transfer) diagnose() string {
+	var b strings.Builder
+	for _, c := range []struct {
+		ns   *NS
+		name string
+		args []string
+	}{
+		{t.top.Client, "ss", []string{"-tMni"}},
+		{t.top.Client, "ip", []string{"mptcp", "endpoint", "show"}},
+		{t.top.Server, "ss", []string{"-tMni"}},
+	} {
+		out, err := c.ns.Exec(c.name, c.args...)
+		fmt.Fprintf(&b, "%s: %s %s:\n", c.ns.Name, c.name, strings.Join(c.args, " "))
+		for line := range strings.Lines(out) {
+			// ss pads its lines to the terminal's width.
+			fmt.Fprintln(&b, strings.TrimRight(line, " \n"))
+		}
+		if err != nil {
+			fmt.Fprintf(&b, "(%v)\n", err)
+		}
+	}
+	return b.String()
 }
 
 func (t *Transfer) uplinkTx(tb TB) []uint64 {
