@@ -172,6 +172,9 @@ func Start(tb lab.TB, ns *lab.NS, opt Options) *Daemon {
 	d.Cmd = ns.Command(context.Background(), args[0], args[1:]...)
 	d.Cmd.Env = env
 	d.Cmd.Env = append(d.Cmd.Env, opt.Env...)
+	// A process left holding the daemon's stderr must not keep Stop
+	// waiting once the daemon itself has gone.
+	d.Cmd.WaitDelay = 5 * time.Second
 	d.Cmd.Stderr = writerFunc(func(b []byte) (int, error) {
 		d.mu.Lock()
 		defer d.mu.Unlock()
@@ -323,6 +326,7 @@ func RunIn(tb lab.TB, ns *lab.NS, args ...string) (stdout, stderr string, err er
 	cmd.Env = append(os.Environ(), "RUNTIME_DIRECTORY="+lockDir(tb))
 	var o, e bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &o, &e
+	cmd.WaitDelay = 5 * time.Second
 	err = cmd.Run()
 	return o.String(), e.String(), err
 }

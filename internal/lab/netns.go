@@ -248,6 +248,8 @@ func (n *NS) Exec(name string, args ...string) (string, error) {
 	cmd := n.Command(context.Background(), name, args...)
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	// A daemon it started must not keep the caller waiting on its output.
+	cmd.WaitDelay = 5 * time.Second
 	if err := cmd.Run(); err != nil {
 		return stdout.String(), fmt.Errorf("%s %s in %s: %w: %s", name, strings.Join(args, " "), n.Name, err, strings.TrimSpace(stderr.String()))
 	}
