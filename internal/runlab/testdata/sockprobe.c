@@ -22,6 +22,7 @@
 #define _GNU_SOURCE
 #include <arpa/inet.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <netinet/in.h>
 #include <pthread.h>
 #include <stdatomic.h>
@@ -60,6 +61,10 @@ static int kinds(void)
 		{"tcp4", AF_INET, SOCK_STREAM},
 		{"tcp6", AF_INET6, SOCK_STREAM},
 		{"tcp4-nonblock-cloexec", AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC},
+		/* Again, each after the other kind: a converted socket of one
+		 * kind must not carry the other's flags. */
+		{"tcp4-again", AF_INET, SOCK_STREAM},
+		{"tcp4-nonblock-cloexec-again", AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC},
 		{"udp4", AF_INET, SOCK_DGRAM},
 		{"udp6", AF_INET6, SOCK_DGRAM},
 		{"unix-stream", AF_UNIX, SOCK_STREAM},
@@ -72,6 +77,8 @@ static int kinds(void)
 			continue;
 		}
 		printf("%s %d\n", k[i].name, protocol(fd));
+		printf("%s-flags nonblock=%d cloexec=%d\n", k[i].name,
+		       (fcntl(fd, F_GETFL) & O_NONBLOCK) != 0, (fcntl(fd, F_GETFD) & FD_CLOEXEC) != 0);
 		close(fd);
 	}
 	int fd = socket(AF_INET, SOCK_STREAM, IPPROTO_TCP);
