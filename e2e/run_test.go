@@ -6,8 +6,10 @@ import (
 	"encoding/json"
 	"net"
 	"net/netip"
+	"os/exec"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -30,10 +32,7 @@ func TestIperf3UnderMptcpgdRun(t *testing.T) {
 	server := s.top.Server.Command(t.Context(), bin, "run", "--", iperf3, "-s", "-1", "-p", strconv.Itoa(iperfPort))
 	var serverOut bytes.Buffer
 	server.Stdout, server.Stderr = &serverOut, &serverOut
-	if err := server.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { server.Process.Kill(); server.Wait() })
+	startGroup(t, server)
 	waitMPTCPListener(t, s.top.Server, iperfPort)
 
 	eth2 := s.top.Uplinks[1]
@@ -47,12 +46,9 @@ func TestIperf3UnderMptcpgdRun(t *testing.T) {
 	defer cancel()
 	client := s.top.Client.Command(ctx, bin, "run", "--", iperf3, "-c", s.top.ServerAddr(lab.V4).String(),
 		"-p", strconv.Itoa(iperfPort), "-t", "6", "-J")
-	client.WaitDelay = 5 * time.Second
 	var clientOut, clientErr bytes.Buffer
 	client.Stdout, client.Stderr = &clientOut, &clientErr
-	if err := client.Start(); err != nil {
-		t.Fatal(err)
-	}
+	startGroup(t, client)
 	joined := waitJoin(t, s.top.Client, eth2.Addr4)
 	if err := client.Wait(); err != nil {
 		t.Fatalf("iperf3 client: %v\n%s\n%s", err, clientErr.String(), serverOut.String())
@@ -78,6 +74,24 @@ func TestIperf3UnderMptcpgdRun(t *testing.T) {
 	}
 	t.Logf("iperf3 under mptcpgd run: %.1f Mbit/s; a subflow from %s after %v; %s carried %.0f%% of the bytes",
 		rep.End.SumSent.BitsPerSecond/1e6, eth2.Addr4, joined.Round(time.Millisecond), eth2.Dev, 100*float64(after-before)/sent)
+}
+
+// startGroup starts cmd (mptcpgd run and its program) in a process group
+// of its own, which its context's end and the test's end kill as a whole:
+// killing only mptcpgd run would leave the program holding cmd's output,
+// and a failed test waiting for it for good.
+func startGroup(t *testing.T, cmd *exec.Cmd) {
+	t.Helper()
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	cmd.Cancel = func() error { return syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) }
+	cmd.WaitDelay = 5 * time.Second
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
+		_ = cmd.Wait()
+	})
 }
 
 // waitMPTCPListener waits for an MPTCP socket listening on port in ns.

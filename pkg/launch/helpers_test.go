@@ -65,7 +65,12 @@ func (r result) warnings() []string {
 // its environment so that the supervisor runs with Go's defaults.
 func wrapped(t *testing.T, ns *lab.NS, args ...string) *exec.Cmd {
 	t.Helper()
-	cmd := ns.Command(context.Background(), tool(t, "mptcpgd"), append([]string{"run", "--"}, args...)...)
+	// Bounded, so that a program that hangs fails its test rather than
+	// the package's timeout, whose dump names no cause.
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	t.Cleanup(cancel)
+	cmd := ns.Command(ctx, tool(t, "mptcpgd"), append([]string{"run", "--"}, args...)...)
+	cmd.WaitDelay = 10 * time.Second
 	for _, kv := range os.Environ() {
 		if !strings.HasPrefix(kv, "GODEBUG=") {
 			cmd.Env = append(cmd.Env, kv)
