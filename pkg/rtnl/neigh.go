@@ -52,6 +52,26 @@ func (c *Conn) Resolve(ifindex int, addr netip.Addr) error {
 	return nil
 }
 
+// Reprobe restarts the resolution of addr on ifindex with a probe now. An
+// unresolved entry (INCOMPLETE: its probes may have gone out while the
+// link was down) is first set to NONE, which ends its round of probes and
+// keeps the packets waiting on it (FAILED would drop them and fail their
+// sockets); then it is resolved as Resolve does. Use it only on an entry
+// known to be unresolved: a resolved one would be sent back to resolution
+// too, and an administrator's permanent one cleared.
+func (c *Conn) Reprobe(ifindex int, addr netip.Addr) error {
+	_, err := c.c.Execute(netlink.Message{
+		Header: netlink.Header{Type: unix.RTM_NEWNEIGH, Flags: netlink.Request | netlink.Acknowledge},
+		Data:   neighMessage(ifindex, addr, unix.NUD_NONE, 0),
+	})
+	if err != nil {
+		if e := nlerr.New(fmt.Sprintf("restart resolving neighbour %s on ifindex %d", addr, ifindex), err); !errors.Is(e, nlerr.ErrNotFound) {
+			return e
+		}
+	}
+	return c.Resolve(ifindex, addr)
+}
+
 // neighMessage encodes an ndmsg with the destination attribute alone: the
 // kernel's strict checks refuse any other attribute in a get request, and
 // an empty link-layer address in a new one.

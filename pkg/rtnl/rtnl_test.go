@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
 	"net/netip"
 	"os"
 	"path/filepath"
@@ -321,6 +322,91 @@ func TestNeighbourStateAndResolve(t *testing.T) {
 				t.Errorf("after Resolve the gateway is %v", st)
 			}
 		})
+	}
+}
+
+// TestReprobeRestartsAnUnresolvedEntry: an entry left INCOMPLETE by
+// probes that went unanswered (here the peer drops them; the kernel's next
+// probe is a minute away) is probed again at once by Reprobe, and a
+// connection waiting on the entry is not failed by it but completes.
+func TestReprobeRestartsAnUnresolvedEntry(t *testing.T) {
+	for _, gw := range []string{"192.0.2.1", "2001:db8:1::1"} {
+		t.Run(gw, func(t *testing.T) {
+			h, peer := twoHosts(t)
+			c, _ := dialIn(t, h)
+			idx := linkIndex(t, c, "eth1")
+			addr := netip.MustParseAddr(gw)
+			h.Sysctl("net.ipv4.neigh.eth1.retrans_time_ms", "60000")
+			h.Sysctl("net.ipv6.neigh.eth1.retrans_time_ms", "60000")
+			ln, err := peer.ListenTCP("tcp", "[::]:0")
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { ln.Close() })
+			go func() {
+				for {
+					conn, err := ln.Accept()
+					if err != nil {
+						return
+					}
+					conn.Close()
+				}
+			}()
+			deaf := "table netdev mgdtest {\n chain in {\n  type filter hook ingress device p1 priority 0;\n" +
+				"  ether type arp drop\n  icmpv6 type nd-neighbor-solicit drop\n }\n}\n"
+			peer.MustExec("sh", "-c", "printf '"+deaf+"' | nft -f -")
+
+			dialed := make(chan error, 1)
+			go func() {
+				ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+				defer cancel()
+				port := ln.Addr().(*net.TCPAddr).Port
+				conn, err := h.DialTCP(ctx, "tcp", net.JoinHostPort(gw, strconv.Itoa(port)), netip.Addr{})
+				if err == nil {
+					conn.Close()
+				}
+				dialed <- err
+			}()
+			waitNeighbour(t, c, idx, addr, "INCOMPLETE", func(st netstate.NeighState) bool { return st == netstate.NeighIncomplete })
+			// Restarted while the peer still drops the probes: the connection
+			// keeps waiting.
+			if err := c.Reprobe(idx, addr); err != nil {
+				t.Fatal(err)
+			}
+			select {
+			case err := <-dialed:
+				t.Fatalf("the connection ended while its gateway was unresolved: %v", err)
+			case <-time.After(200 * time.Millisecond):
+			}
+			peer.MustExec("nft", "delete", "table", "netdev", "mgdtest")
+			if err := c.Reprobe(idx, addr); err != nil {
+				t.Fatal(err)
+			}
+			waitNeighbour(t, c, idx, addr, "usable", netstate.NeighState.Usable)
+			if err := <-dialed; err != nil {
+				t.Errorf("the connection that waited on the entry: %v", err)
+			}
+		})
+	}
+}
+
+// waitNeighbour waits up to 10 s (the kernel's own next probe is a minute
+// away) for addr's entry to satisfy ok.
+func waitNeighbour(t *testing.T, c *Conn, idx int, addr netip.Addr, what string, ok func(netstate.NeighState) bool) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		st, found, err := c.Neighbour(idx, addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if found && ok(st) {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s's entry is %v (found %v), want %s", addr, st, found, what)
+		}
+		time.Sleep(10 * time.Millisecond)
 	}
 }
 
