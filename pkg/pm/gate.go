@@ -15,6 +15,9 @@ import (
 type Neighbours interface {
 	Neighbour(ifindex int, addr netip.Addr) (netstate.NeighState, bool, error)
 	Resolve(ifindex int, addr netip.Addr) error
+	// Reprobe restarts the resolution of an unresolved entry with a probe
+	// now (rtnl.Conn.Reprobe).
+	Reprobe(ifindex int, addr netip.Addr) error
 }
 
 // NeighbourWatcher switches neighbour notifications on and off; a Watcher
@@ -27,6 +30,19 @@ type NeighbourWatcher interface {
 // endpoint is added anyway, with one warning.
 const DefaultGatewayTimeout = 30 * time.Second
 
+// The gate's own probes of a gateway it waits for. Left alone, the kernel
+// probes an unresolved entry once a second, starting from the first packet
+// that needed it, often while the link was still down, and a probe sent the
+// moment the carrier returns can come before the path answers: either way
+// the gateway's answer waits up to a second for the next probe. The gate
+// probes again reprobeFirst after the wait began, then at doubling
+// intervals up to reprobeMax, until the wait ends: two ARP requests (or
+// neighbour solicitations) a second at most.
+const (
+	reprobeFirst = 100 * time.Millisecond
+	reprobeMax   = 500 * time.Millisecond
+)
+
 type neighKey struct {
 	ifindex int
 	addr    netip.Addr
@@ -36,6 +52,11 @@ type gatewayWait struct {
 	ifname string
 	since  time.Time
 	state  netstate.NeighState
+	// probeAt is when the gate probes again, after probeGap; probeFailed
+	// says a failure to ask for that was logged (once per wait).
+	probeAt     time.Time
+	probeGap    time.Duration
+	probeFailed bool
 }
 
 // gatewayGate holds an endpoint's (re-)addition while its gateway's
@@ -73,6 +94,11 @@ func (g *gatewayGate) open(gw srcroute.Gateway, now time.Time) (bool, string) {
 	k := neighKey{gw.IfIndex, gw.Addr}
 	if w, ok := g.waits[k]; ok {
 		if now.Sub(w.since) < g.timeout {
+			if !now.Before(w.probeAt) {
+				g.reprobe(k, w)
+				w.probeGap = min(2*w.probeGap, reprobeMax)
+				w.probeAt = now.Add(w.probeGap)
+			}
 			return false, g.waitText(gw, w)
 		}
 		g.release(k)
@@ -94,10 +120,15 @@ func (g *gatewayGate) open(gw srcroute.Gateway, now time.Time) (bool, string) {
 	if !ok || st.Usable() {
 		return true, ""
 	}
-	w := &gatewayWait{ifname: gw.IfName, since: now, state: st}
+	w := &gatewayWait{ifname: gw.IfName, since: now, state: st, probeAt: now.Add(reprobeFirst), probeGap: reprobeFirst}
 	g.waits[k] = w
 	g.setWatching(true)
-	g.resolve(k)
+	if st&netstate.NeighIncomplete != 0 {
+		// Its probes may have gone out while the link was down.
+		g.reprobe(k, w)
+	} else {
+		g.resolve(k)
+	}
 	g.log.Info("waiting for the gateway to answer before adding its endpoint", logging.String(logging.FieldIface, gw.IfName),
 		logging.Stringer(logging.FieldGateway, gw.Addr), logging.Stringer("state", st))
 	return false, g.waitText(gw, w)
@@ -141,6 +172,13 @@ func (g *gatewayGate) resolve(k neighKey) {
 	}
 }
 
+func (g *gatewayGate) reprobe(k neighKey, w *gatewayWait) {
+	if err := g.neigh.Reprobe(k.ifindex, k.addr); err != nil && !w.probeFailed {
+		w.probeFailed = true
+		g.log.Warn("asking the kernel to probe the gateway again failed", logging.Stringer(logging.FieldGateway, k.addr), logging.Error(err))
+	}
+}
+
 func (g *gatewayGate) release(k neighKey) {
 	delete(g.waits, k)
 	if len(g.waits) == 0 {
@@ -177,15 +215,18 @@ func (g *gatewayGate) setWatching(on bool) {
 	g.watching = on
 }
 
-// next is when the earliest wait times out, zero if none waits.
+// next is when the gate next probes a gateway or a wait times out, zero if
+// none waits.
 func (g *gatewayGate) next() time.Time {
 	var t time.Time
 	if g == nil {
 		return t
 	}
 	for _, w := range g.waits {
-		if end := w.since.Add(g.timeout); t.IsZero() || end.Before(t) {
-			t = end
+		for _, at := range []time.Time{w.since.Add(g.timeout), w.probeAt} {
+			if t.IsZero() || at.Before(t) {
+				t = at
+			}
 		}
 	}
 	return t
