@@ -15,9 +15,14 @@ import (
 const (
 	rejoinReps = 10
 	rejoinSize = 96 << 20
-	// arpLate is how long the router ignores ARP after the plug, and
-	// resetsFor how long the middlebox resets joins after it.
+	// The router ignores ARP for arpLate plus a part of arpSpread after
+	// the plug, a different part in each of a scenario's runs (the same
+	// ones for every setup): the kernel probes an unresolved entry once a
+	// second from the plug, so a delay of whole seconds would meet those
+	// probes in phase and favour whoever probes that way. resetsFor is how
+	// long the middlebox resets joins after the plug.
 	arpLate   = 2 * time.Second
+	arpSpread = time.Second
 	resetsFor = 3 * time.Second
 	// rejoinLook bounds the wait for the uplink to carry data again.
 	rejoinLook = 8 * time.Second
@@ -28,28 +33,30 @@ type rejoinScenario struct {
 	name string
 	// failGateway keeps the cable out until the gateway's entry is FAILED.
 	failGateway bool
-	// beforePlug runs right before the plug; what it returns runs right
-	// after it and returns when the path is usable again.
-	beforePlug func(s *lab.Scope, top *lab.Topology) (usable func() time.Time)
+	// beforePlug runs right before the plug of the scenario's run rep;
+	// what it returns runs right after it and returns when the path is
+	// usable again.
+	beforePlug func(s *lab.Scope, top *lab.Topology, rep int) (usable func() time.Time)
 }
 
 var rejoinScenarios = []rejoinScenario{
 	{name: "long outage (gateway FAILED at the plug)", failGateway: true,
-		beforePlug: func(s *lab.Scope, top *lab.Topology) func() time.Time {
+		beforePlug: func(s *lab.Scope, top *lab.Topology, rep int) func() time.Time {
 			return func() time.Time { return time.Now() }
 		}},
-	{name: "the router answers ARP 2 s after the plug", failGateway: true,
-		beforePlug: func(s *lab.Scope, top *lab.Topology) func() time.Time {
+	{name: "the router answers ARP 2–3 s after the plug", failGateway: true,
+		beforePlug: func(s *lab.Scope, top *lab.Topology, rep int) func() time.Time {
 			dev := top.Uplinks[1].RouterDev
 			top.Router.IP("link", "set", dev, "arp", "off")
+			late := arpLate + arpSpread*time.Duration(2*rep+1)/(2*rejoinReps)
 			return func() time.Time {
-				time.Sleep(arpLate)
+				time.Sleep(late)
 				top.Router.IP("link", "set", dev, "arp", "on")
 				return time.Now()
 			}
 		}},
 	{name: "a middlebox resets joins for 3 s after the plug",
-		beforePlug: func(s *lab.Scope, top *lab.Topology) func() time.Time {
+		beforePlug: func(s *lab.Scope, top *lab.Topology, rep int) func() time.Time {
 			stop := benchResetJoins(s, top.Router, top.Uplinks[1].Addr4)
 			return func() time.Time {
 				time.Sleep(resetsFor)
@@ -90,8 +97,8 @@ func rejoinSection(s *lab.Scope, e *env) {
 			}
 			pulls := map[int]time.Time{}
 			for _, sc := range rejoinScenarios {
-				for range rejoinReps {
-					r := rejoinRun(c, e, top, sc, pulls)
+				for rep := range rejoinReps {
+					r := rejoinRun(c, e, top, sc, rep, pulls)
 					results[setup.name][sc.name] = append(results[setup.name][sc.name], r)
 					c.Logf("%s: %s: eth2 carrying again %v after the path was usable (%t)", setup.name, sc.name, r.back.Round(time.Millisecond), r.carrying)
 				}
@@ -105,7 +112,7 @@ func rejoinSection(s *lab.Scope, e *env) {
 // rejoinRun is one transfer: eth2's cable out (until the gateway's entry is
 // FAILED, where the scenario asks), the scenario's trouble at the plug,
 // then how long after the path became usable eth2 carries data again.
-func rejoinRun(c *lab.Scope, e *env, top *lab.Topology, sc rejoinScenario, pulls map[int]time.Time) rejoinResult {
+func rejoinRun(c *lab.Scope, e *env, top *lab.Topology, sc rejoinScenario, rep int, pulls map[int]time.Time) rejoinResult {
 	if next := pulls[1].Add(flapSpacing); time.Now().Before(next) {
 		time.Sleep(time.Until(next))
 	}
@@ -125,7 +132,7 @@ func rejoinRun(c *lab.Scope, e *env, top *lab.Topology, sc rejoinScenario, pulls
 		// did to the entry meanwhile.
 		top.Client.IP("neigh", "replace", u.Gateway4.String(), "dev", u.Dev, "nud", "failed")
 	}
-	usable := sc.beforePlug(c, top)
+	usable := sc.beforePlug(c, top, rep)
 	top.CablePlug(1)
 	at := usable()
 	var r rejoinResult
@@ -164,11 +171,12 @@ func rejoinTable(res map[string]map[string][]rejoinResult) *table {
 		intro: fmt.Sprintf("The seed lab's DHCP variant, uplinks shaped to %d Mbit/s; one MPTCP connection sends from "+
 			"eth1's address while eth2's cable is pulled and plugged back. Three ways the path comes back: after an outage "+
 			"of %v after which the client's neighbour entry for eth2's gateway is FAILED (as a long outage leaves it; set by "+
-			"the bench at the plug, so that every setup meets the same state); the same, with the router ignoring ARP for %v after the plug; and a short "+
+			"the bench at the plug, so that every setup meets the same state); the same, with the router ignoring ARP for %v to %v after the plug "+
+			"(spread evenly over a scenario's runs, the same for every setup: whole seconds would meet the kernel's once-a-second probes in phase); and a short "+
 			"outage (%v) after which a middlebox (nftables on the router) resets joins from eth2's address for %v. The "+
 			"time runs from the moment the path is usable (the plug; ARP back; the resets stop) until eth2 carries data "+
 			"again (64 KiB within 20 ms), looked for up to %v. %d runs per scenario and setup.",
-			rateMbit, outage, arpLate, outage, resetsFor, rejoinLook, rejoinReps),
+			rateMbit, outage, arpLate, arpLate+arpSpread, outage, resetsFor, rejoinLook, rejoinReps),
 		header: []string{"", "mptcpgd", "mptcpd", "static endpoints, no daemon", "mptcpgd/static"},
 	}
 	names := []string{"mptcpgd", "mptcpd", "static endpoints"}
