@@ -41,10 +41,13 @@ func ListSockets(cfg *Config) ([]Socket, error) {
 	return listSockets(conn)
 }
 
+// TCP is dumped before MPTCP: an MPTCP socket made between the two dumps
+// then shows in the second alone, as MPTCP; dumped the other way round, its
+// TCP subflow would show alone, as a plain TCP socket.
 func listSockets(conn *netlink.Conn) ([]Socket, error) {
-	var out []Socket
+	var mptcp, tcp []Socket
 	mptcpInodes := map[uint32]bool{}
-	for _, protocol := range []uint32{unix.IPPROTO_MPTCP, unix.IPPROTO_TCP} {
+	for _, protocol := range []uint32{unix.IPPROTO_TCP, unix.IPPROTO_MPTCP} {
 		for _, family := range []uint8{unix.AF_INET, unix.AF_INET6} {
 			msgs, err := dump(conn, request{family: family, protocol: protocol, states: allStates})
 			switch {
@@ -62,14 +65,21 @@ func listSockets(conn *netlink.Conn) ([]Socket, error) {
 				}
 				if s.MPTCP {
 					mptcpInodes[s.Inode] = true
-				} else if s.Inode != 0 && mptcpInodes[s.Inode] {
-					continue
+					mptcp = append(mptcp, s)
+				} else {
+					tcp = append(tcp, s)
 				}
-				out = append(out, s)
 			}
 		}
 	}
-	return out, nil
+	// An MPTCP socket's subflows share its inode: they are its, not
+	// sockets of their own.
+	for _, s := range tcp {
+		if s.Inode == 0 || !mptcpInodes[s.Inode] {
+			mptcp = append(mptcp, s)
+		}
+	}
+	return mptcp, nil
 }
 
 // parseSocket decodes one reply of a dump; an MPTCP socket's struct

@@ -51,3 +51,29 @@ func TestListSockets(t *testing.T) {
 		t.Errorf("ListSockets (-want +got):\n%s", d)
 	}
 }
+
+// TestListSocketsSeesAnMPTCPSocketMadeMeanwhile: an MPTCP listener made
+// between the dumps of the two protocols is listed as MPTCP, not as the
+// plain TCP listener its subflow would look like alone.
+func TestListSocketsSeesAnMPTCPSocketMadeMeanwhile(t *testing.T) {
+	listener := map[string][]byte{
+		"mptcp_ipv6": withInode(diagMsg(unix.AF_INET6, StateListen, local6, remote6, 0), 20),
+		"tcp_ipv6":   withInode(diagMsg(unix.AF_INET6, StateListen, local6, remote6, 0, ulp("mptcp")), 20),
+	}
+	requests := 0
+	got, err := listSockets(fakeKernel(t, func(req []byte) ([]netlink.Message, error) {
+		requests++
+		// Made once the first protocol's two dumps are done.
+		if b, ok := listener[requestName(req)]; ok && requests > 2 {
+			return []netlink.Message{{Data: b}}, nil
+		}
+		return nil, nil
+	}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []Socket{{Inode: 20, MPTCP: true, State: StateListen, Local: local6, Remote: remote6}}
+	if d := cmp.Diff(want, got, equateAddrs); d != "" {
+		t.Errorf("ListSockets (-want +got):\n%s", d)
+	}
+}
