@@ -108,7 +108,10 @@ func TestKernelSourceRoutingMakesSecondUplinkWork(t *testing.T) {
 					rules := ourRules(top.Client)
 					return len(rules) == 2*len(top.Families()), strings.Join(rules, "\n")
 				})
-				const size = 16 << 20
+				// Long enough that a join that comes a second or two late
+				// under software emulation still leaves eth2 its share (16 MiB
+				// once ended with eth2 at 11% on Linux 6.1 under TCG).
+				const size = 64 << 20
 				with := transfer(t, top, top.ServerAddr(fam), size)
 				if with.joins == 0 || !slices.Contains(with.locals, u2.Addr(fam)) || with.sent[1] < size/5 {
 					t.Errorf("no subflow joined over %s with source routing: joins %d, local addresses %v", u2.Dev, with.joins, with.locals)
