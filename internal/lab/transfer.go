@@ -151,10 +151,11 @@ func (t *Transfer) Wait(tb TB) TransferResult {
 	return res
 }
 
-// DefaultStallLimit is how long a transfer may receive nothing before Wait fails
-// it by default: far longer than any outage a test makes (the other path carries the
-// data meanwhile), so that a connection stuck for good fails its own test
-// with what the kernel shows instead of running into the package timeout.
+// DefaultStallLimit is how long a transfer may receive nothing before Wait
+// fails it by default: far longer than any outage a test makes (the other
+// path carries the data meanwhile), so that a connection stuck for good
+// fails its own test with what the kernel shows instead of running into
+// the package timeout.
 const DefaultStallLimit = time.Minute
 
 // diagnose is the client's and the server's MPTCP sockets with their
