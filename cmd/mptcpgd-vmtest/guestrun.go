@@ -166,9 +166,13 @@ func failedTests(log string) (failed, messages []string) {
 			failed = append(failed, line)
 		}
 	}
-	for _, m := range all {
-		if len(messages) < maxErrors && slices.Contains(failed, m.test) {
-			messages = append(messages, m.text)
+	// The test's own errors say why; the daemon's log lines (zaptest's
+	// logger.go) before them only say what happened, so they come after.
+	for _, own := range []bool{true, false} {
+		for _, m := range all {
+			if len(messages) < maxErrors && slices.Contains(failed, m.test) && own != strings.HasPrefix(m.text, "logger.go:") {
+				messages = append(messages, m.text)
+			}
 		}
 	}
 	return failed, messages

@@ -179,3 +179,24 @@ func TestProgressFilter(t *testing.T) {
 		t.Errorf("progress %q, want only the finished vmtest line", b.String())
 	}
 }
+
+func TestFailedTestsPutsTheTestsOwnErrorsFirst(t *testing.T) {
+	var log strings.Builder
+	log.WriteString("=== RUN   TestA\n=== RUN   TestA/static\n")
+	for i := range 8 {
+		log.WriteString("    logger.go:146: 2026-12-01T10:46:29Z\tINFO\tline " + string(rune('0'+i)) + "\n")
+	}
+	log.WriteString("    routing_kernel_test.go:119: eth2 sent 3 bytes\n")
+	log.WriteString("--- FAIL: TestA (9.00s)\n    --- FAIL: TestA/static (9.00s)\n=== RUN   TestB\n    b_test.go:1: passing noise\n--- PASS: TestB (0.00s)\n")
+	path := filepath.Join(t.TempDir(), "pkg.log")
+	if err := os.WriteFile(path, []byte(log.String()), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	failed, messages := failedTests(path)
+	if !slices.Equal(failed, []string{"TestA", "TestA/static"}) {
+		t.Errorf("failed = %q", failed)
+	}
+	if len(messages) != maxErrors || messages[0] != "routing_kernel_test.go:119: eth2 sent 3 bytes" || !strings.Contains(messages[1], "line 0") {
+		t.Errorf("messages = %q; want the test's error first, then the first log lines", messages)
+	}
+}
