@@ -17,8 +17,11 @@ echo
 echo "== make test: summary =="
 if grep -q -e '^--- FAIL' -e '^FAIL' "$out/host.log"; then
 	echo "host suite: FAIL"
-	# The failed tests and their first messages (go test's "file.go:N:").
-	grep -E -e '^\s*--- FAIL' -e '^FAIL\s' -e '^\s+[[:alnum:]_.-]+\.go:[0-9]+: ' "$out/host.log" | head -n 20 | cut -c1-240
+	# The failed tests and their first messages (go test's "file.go:N:"),
+	# then the daemon's log lines (zaptest's logger.go), which say what
+	# happened but not why it failed.
+	grep -E -e '^\s*--- FAIL' -e '^FAIL\s' -e '^\s+[[:alnum:]_.-]+\.go:[0-9]+: ' "$out/host.log" | grep -v -E '^\s+logger\.go:' | head -n 20 | cut -c1-240
+	grep -E '^\s+logger\.go:[0-9]+: ' "$out/host.log" | head -n 6 | cut -c1-240
 	# A package that ran out of time names the tests still running, above
 	# a goroutine dump long enough to push that out of a kept tail.
 	awk '/^panic: test timed out/ { p = 1; print; next }
