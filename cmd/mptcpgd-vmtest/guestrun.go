@@ -34,6 +34,18 @@ type guestRun struct {
 	Jobs []guestJob
 }
 
+// only returns r with the jobs that have no result in results.
+func (r guestRun) only(results []result) guestRun {
+	var jobs []guestJob
+	for _, j := range r.Jobs {
+		if slices.ContainsFunc(results, func(res result) bool { return res.Label == j.Label && res.Status == "no result" }) {
+			jobs = append(jobs, j)
+		}
+	}
+	r.Jobs = jobs
+	return r
+}
+
 // Script is the shell script for the guest.
 func (r guestRun) Script() string {
 	var b strings.Builder

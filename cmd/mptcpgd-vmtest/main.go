@@ -74,7 +74,7 @@ func (o opts) boot(ctx context.Context, guest string, m vm.Machine, run guestRun
 	if err := os.WriteFile(filepath.Join(work, "run.sh"), []byte(run.Script()), 0o755); err != nil {
 		return guestResults{}, err
 	}
-	logs := filepath.Join(o.logs, strings.Fields(guest)[0])
+	logs := o.logDir(guest)
 	if err := os.MkdirAll(logs, 0o755); err != nil {
 		return guestResults{}, err
 	}
@@ -88,11 +88,32 @@ func (o opts) boot(ctx context.Context, guest string, m vm.Machine, run guestRun
 	runErr := m.Run(ctx)
 	g := guestResults{Guest: guest, Wall: time.Since(start), Err: runErr}
 	g.Results = readResults(out, run.Jobs)
-	if g.ranNothing() {
-		closeConsole()
-		g.ConsoleTail = tailLines(filepath.Join(logs, "console.log"), consoleTail)
+	closeConsole()
+	consoleLog := filepath.Join(logs, "console.log")
+	g.Panic = kernelPanic(consoleLog)
+	if g.ranNothing() || g.Panic != "" {
+		g.ConsoleTail = tailLines(consoleLog, consoleTail)
 	}
 	return g, keepLogs(g.Results, logs)
+}
+
+// logDir is where guest's console and job logs are kept.
+func (o opts) logDir(guest string) string {
+	return filepath.Join(o.logs, strings.Fields(guest)[0])
+}
+
+// kernelPanic returns the console's "Kernel panic" line, if it has one.
+func kernelPanic(console string) string {
+	b, err := os.ReadFile(console)
+	if err != nil {
+		return ""
+	}
+	for line := range strings.Lines(string(b)) {
+		if i := strings.Index(line, "Kernel panic - not syncing"); i >= 0 {
+			return strings.TrimSpace(line[i:])
+		}
+	}
+	return ""
 }
 
 // consoleTail is how many console lines a guest that ran nothing shows.

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"slices"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -19,9 +20,48 @@ type guestResults struct {
 	Wall time.Duration
 	// Err is why the guest did not finish (a timeout, qemu failing), if so.
 	Err error
-	// ConsoleTail are the last lines of its console when no job finished:
-	// why the guest never ran them.
+	// ConsoleTail are the last lines of its console when no job finished
+	// or its kernel panicked: why the guest never ran them.
 	ConsoleTail []string
+	// Panic is the console's "Kernel panic" line, if the kernel panicked.
+	Panic string
+	// Notes say what the table alone does not: a second boot after a panic.
+	Notes []string
+}
+
+// withoutResult counts g's jobs that did not finish.
+func (g guestResults) withoutResult() int {
+	n := 0
+	for _, r := range g.Results {
+		if r.Status == "no result" {
+			n++
+		}
+	}
+	return n
+}
+
+// retried merges the results of second, a boot for the jobs that g left
+// without a result, into g, and notes why there was a second boot.
+func (g guestResults) retried(second guestResults, console string) guestResults {
+	g.Notes = append(g.Notes, fmt.Sprintf("its kernel panicked (%s; console kept in %s): %d packages without a result ran in a second boot",
+		g.Panic, console, g.withoutResult()))
+	results := slices.Clone(g.Results)
+	for i, r := range results {
+		if r.Status != "no result" {
+			continue
+		}
+		for _, s := range second.Results {
+			if s.Label == r.Label {
+				results[i] = s
+			}
+		}
+	}
+	g.Results = results
+	g.Wall += second.Wall
+	g.Err = second.Err
+	g.Panic, g.ConsoleTail = second.Panic, second.ConsoleTail
+	g.Notes = append(g.Notes, second.Notes...)
+	return g
 }
 
 // ranNothing reports whether no job of g finished.
@@ -73,6 +113,15 @@ func writeTable(w io.Writer, runs []guestResults) {
 // jobs, the end of its console.
 func writeFailures(w io.Writer, runs []guestResults) {
 	for _, g := range runs {
+		for _, n := range g.Notes {
+			fmt.Fprintf(w, "\n%s: %s\n", g.Guest, n)
+		}
+		if g.Panic != "" && !g.ranNothing() && g.withoutResult() > 0 {
+			fmt.Fprintf(w, "\n%s: its kernel panicked; its console ended with:\n", g.Guest)
+			for _, line := range g.ConsoleTail {
+				fmt.Fprintf(w, "  | %s\n", line)
+			}
+		}
 		if len(g.Results) > 0 && g.ranNothing() {
 			why := "its console ended with:"
 			if g.Err != nil {

@@ -200,3 +200,46 @@ func TestFailedTestsPutsTheTestsOwnErrorsFirst(t *testing.T) {
 		t.Errorf("messages = %q; want the test's error first, then the first log lines", messages)
 	}
 }
+
+func TestASecondBootAfterAKernelPanic(t *testing.T) {
+	console := filepath.Join(t.TempDir(), "console.log")
+	if err := os.WriteFile(console, []byte("guest: e2e: started\n[  131.2] Kernel panic - not syncing: Fatal exception in interrupt\n[  131.3] Kernel Offset: disabled\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if got := kernelPanic(console); got != "Kernel panic - not syncing: Fatal exception in interrupt" {
+		t.Errorf("kernelPanic = %q", got)
+	}
+	if got := kernelPanic(filepath.Join(t.TempDir(), "none")); got != "" {
+		t.Errorf("kernelPanic of no console = %q", got)
+	}
+
+	run := guestRun{Jobs: []guestJob{{Name: "pm", Label: "pkg/pm"}, {Name: "e2e", Label: "e2e"}, {Name: "rtnl", Label: "pkg/rtnl"}}}
+	first := guestResults{Guest: "6.12", Wall: time.Minute, Panic: "Kernel panic - not syncing: x", Results: []result{
+		{Label: "pkg/pm", Status: "ok"}, {Label: "e2e", Status: "no result"}, {Label: "pkg/rtnl", Status: "no result"},
+	}}
+	if got := run.only(first.Results).Jobs; len(got) != 2 || got[0].Label != "e2e" || got[1].Label != "pkg/rtnl" {
+		t.Errorf("the second boot runs %v; want e2e and pkg/rtnl", got)
+	}
+	second := guestResults{Guest: "6.12", Wall: 2 * time.Minute, Results: []result{{Label: "e2e", Status: "ok"}, {Label: "pkg/rtnl", Status: "FAIL"}}}
+	g := first.retried(second, "/logs/console-panic.log")
+	if want := []string{"ok", "ok", "FAIL"}; !slices.Equal([]string{g.Results[0].Status, g.Results[1].Status, g.Results[2].Status}, want) {
+		t.Errorf("merged results %+v; want statuses %v", g.Results, want)
+	}
+	if g.Wall != 3*time.Minute || g.Panic != "" || !g.failed() {
+		t.Errorf("merged guest: wall %s, panic %q, failed %t", g.Wall, g.Panic, g.failed())
+	}
+	var b bytes.Buffer
+	writeTable(&b, []guestResults{g})
+	if want := "6.12: its kernel panicked (Kernel panic - not syncing: x; console kept in /logs/console-panic.log): 2 packages without a result ran in a second boot"; !strings.Contains(b.String(), want) {
+		t.Errorf("table lacks %q:\n%s", want, b.String())
+	}
+
+	// A second panic leaves its packages without a result, and its console shows.
+	again := guestResults{Guest: "6.12", Panic: "Kernel panic - not syncing: y", ConsoleTail: []string{"Kernel panic - not syncing: y"},
+		Results: []result{{Label: "e2e", Status: "ok"}, {Label: "pkg/rtnl", Status: "no result"}}}
+	b.Reset()
+	writeTable(&b, []guestResults{first.retried(again, "/logs/console-panic.log")})
+	if want := "6.12: its kernel panicked; its console ended with:\n  | Kernel panic - not syncing: y"; !strings.Contains(b.String(), want) {
+		t.Errorf("table lacks %q:\n%s", want, b.String())
+	}
+}
