@@ -43,7 +43,7 @@ func (g guestResults) withoutResult() int {
 // retried merges the results of second, a boot for the jobs that g left
 // without a result, into g, and notes why there was a second boot.
 func (g guestResults) retried(second guestResults, console string) guestResults {
-	g.Notes = append(g.Notes, fmt.Sprintf("its kernel panicked (%s; console kept in %s): %d packages without a result ran in a second boot",
+	g.Notes = append(g.Notes, fmt.Sprintf("its kernel panicked (%s; console kept in %s): the packages it left without a result (%d) ran in a second boot",
 		g.Panic, console, g.withoutResult()))
 	results := slices.Clone(g.Results)
 	for i, r := range results {

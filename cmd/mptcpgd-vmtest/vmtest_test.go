@@ -230,7 +230,7 @@ func TestASecondBootAfterAKernelPanic(t *testing.T) {
 	}
 	var b bytes.Buffer
 	writeTable(&b, []guestResults{g})
-	if want := "6.12: its kernel panicked (Kernel panic - not syncing: x; console kept in /logs/console-panic.log): 2 packages without a result ran in a second boot"; !strings.Contains(b.String(), want) {
+	if want := "6.12: its kernel panicked (Kernel panic - not syncing: x; console kept in /logs/console-panic.log): the packages it left without a result (2) ran in a second boot"; !strings.Contains(b.String(), want) {
 		t.Errorf("table lacks %q:\n%s", want, b.String())
 	}
 
