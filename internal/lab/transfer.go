@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
+	"slices"
 	"strings"
 	"time"
 )
@@ -130,7 +131,7 @@ func (t *Transfer) Wait(tb TB) TransferResult {
 			}
 			if now.Sub(last) > t.StallLimit {
 				// Say what the kernel shows before the sockets go.
-				diag := t.diagnose()
+				diag := t.Diagnose()
 				t.Conn.Close()
 				tb.Fatalf("the transfer is stuck: nothing received for %v, after %d of %d bytes\n%s",
 					now.Sub(last).Round(time.Second), read, t.size, diag)
@@ -158,9 +159,11 @@ func (t *Transfer) Wait(tb TB) TransferResult {
 // the package timeout.
 const DefaultStallLimit = time.Minute
 
-// diagnose is the client's and the server's MPTCP sockets with their
-// subflows, and the client's endpoints, as ss and ip show them.
-func (t *Transfer) diagnose() string {
+// Diagnose is what a test that waited in vain for a transfer shows: the
+// client's and the server's MPTCP sockets with their subflows, the client's
+// endpoints and neighbours, as ss and ip show them, and both ends' MP_JOIN
+// counters (the namespaces are the test's own, so they count its joins).
+func (t *Transfer) Diagnose() string {
 	var b strings.Builder
 	for _, c := range []struct {
 		ns   *NS
@@ -169,6 +172,7 @@ func (t *Transfer) diagnose() string {
 	}{
 		{t.top.Client, "ss", []string{"-tMni"}},
 		{t.top.Client, "ip", []string{"mptcp", "endpoint", "show"}},
+		{t.top.Client, "ip", []string{"neigh", "show"}},
 		{t.top.Server, "ss", []string{"-tMni"}},
 	} {
 		out, err := c.ns.Exec(c.name, c.args...)
@@ -180,6 +184,21 @@ func (t *Transfer) diagnose() string {
 		if err != nil {
 			fmt.Fprintf(&b, "(%v)\n", err)
 		}
+	}
+	for _, ns := range []*NS{t.top.Client, t.top.Server} {
+		counters, err := ns.Nstat()
+		if err != nil {
+			fmt.Fprintf(&b, "%s: (%v)\n", ns.Name, err)
+			continue
+		}
+		var joins []string
+		for name, v := range counters {
+			if strings.HasPrefix(name, "MPTcpExt") && strings.Contains(name, "Join") && v > 0 {
+				joins = append(joins, fmt.Sprintf("%s %d", name, v))
+			}
+		}
+		slices.Sort(joins)
+		fmt.Fprintf(&b, "%s: MP_JOIN counters: %s\n", ns.Name, strings.Join(joins, ", "))
 	}
 	return b.String()
 }

@@ -145,6 +145,13 @@ func ourRules(ns *lab.NS) []string {
 // bound only catches a hang, nothing is measured.
 func eventually(t *testing.T, what string, cond func() (bool, string)) {
 	t.Helper()
+	eventuallyOr(t, what, cond, nil)
+}
+
+// eventuallyOr is eventually, and a timeout also shows diagnose's account
+// of what the kernel holds (taken once, when the wait has failed).
+func eventuallyOr(t *testing.T, what string, cond func() (bool, string), diagnose func() string) {
+	t.Helper()
 	deadline := time.Now().Add(15 * time.Second)
 	for {
 		ok, saw := cond()
@@ -152,6 +159,9 @@ func eventually(t *testing.T, what string, cond func() (bool, string)) {
 			return
 		}
 		if time.Now().After(deadline) {
+			if diagnose != nil {
+				saw += "\n" + diagnose()
+			}
 			t.Fatalf("timed out waiting for %s; saw:\n%s", what, saw)
 		}
 		time.Sleep(20 * time.Millisecond)
@@ -289,12 +299,12 @@ func TestKernelTransferSurvivesCarrierLoss(t *testing.T) {
 			return false, strings.Join(seen, "\n")
 		}
 	}
-	eventually(t, "a subflow joined over eth2", hasSubflowFrom(eth2))
+	eventuallyOr(t, "a subflow joined over eth2", hasSubflowFrom(eth2), tr.Diagnose)
 	top.CablePull(1)
 	wantEndpoints(t, c, "eth2 withdrawn on carrier loss", "192.0.2.2 subflow dev eth1")
 	time.Sleep(300 * time.Millisecond)
 	top.CablePlug(1)
-	eventually(t, "the same connection regains a subflow over eth2", hasSubflowFrom(eth2))
+	eventuallyOr(t, "the same connection regains a subflow over eth2", hasSubflowFrom(eth2), tr.Diagnose)
 
 	res := tr.Wait(t)
 	if res.WriteErr != nil {
