@@ -6,7 +6,6 @@ import (
 	"os"
 	"path"
 	"path/filepath"
-	"time"
 
 	"github.com/mptcpgd/mptcpgd/internal/runlab"
 	"github.com/mptcpgd/mptcpgd/internal/vm"
@@ -127,46 +126,37 @@ func (r kernelRun) kernel(ctx context.Context, series string) (guestResults, err
 		},
 	}
 	g, err := r.boot(ctx, k.Release, m, run, r.work, out)
-	if err == nil && ctx.Err() == nil && len(g.Results) > 0 && g.ranNothing() && g.Wall < bootFailureWall {
-		// A guest that stopped early without running anything never got
-		// to the tests: boot it once more, and keep the first one's
-		// console lines in the table either way.
-		r.progress("Linux %s: the guest stopped after %s without running a package; booting it once more", series, round(g.Wall))
-		for _, line := range g.ConsoleTail {
-			r.progress("  | %s", line)
-		}
-		return r.boot(ctx, k.Release, m, run, r.work, out)
+	if err != nil || ctx.Err() != nil {
+		return g, err
 	}
-	if err == nil && ctx.Err() == nil && g.Panic != "" && g.withoutResult() > 0 {
-		return r.afterPanic(ctx, k.Release, m, run, out, g)
+	if why := g.secondBootReason(); why != "" {
+		return r.bootAgain(ctx, k.Release, m, run, out, g, why)
 	}
-	return g, err
+	return g, nil
 }
 
-// afterPanic boots the guest once more for the packages that a panic of
-// its kernel left without a result. Debian's 6.12 under software
-// emulation panicked in its own allocator in an interrupt, once in many
-// runs, in whichever package ran at the time; the table names the panic
-// and keeps the first console, so the second boot hides nothing.
-func (r kernelRun) afterPanic(ctx context.Context, release string, m vm.Machine, run guestRun, out string, first guestResults) (guestResults, error) {
+// bootAgain boots the guest once more for the packages that the first boot
+// left without a result: a guest that stopped early never got to its tests,
+// and Debian's 6.12 under software emulation panicked in its own allocator
+// in an interrupt, once in many runs, in whichever package ran at the time.
+// The table says why and keeps the first console, so the second boot hides
+// nothing.
+func (r kernelRun) bootAgain(ctx context.Context, release string, m vm.Machine, run guestRun, out string, first guestResults, why string) (guestResults, error) {
 	logs := r.logDir(release)
-	kept := filepath.Join(logs, "console-panic.log")
+	kept := filepath.Join(logs, "console-first-boot.log")
 	if err := os.Rename(filepath.Join(logs, "console.log"), kept); err != nil {
 		return first, err
 	}
-	r.progress("Linux %s: the guest kernel panicked (%s); booting it once more for the %d packages without a result",
-		release, first.Panic, first.withoutResult())
+	r.progress("Linux %s: %s; booting it once more for the %d packages without a result", release, why, first.withoutResult())
+	for _, line := range first.ConsoleTail {
+		r.progress("  | %s", line)
+	}
 	second, err := r.boot(ctx, release, m, run.only(first.Results), r.work, out)
 	if err != nil {
 		return first, err
 	}
-	return first.retried(second, kept), nil
+	return first.retried(second, why, kept), nil
 }
-
-// bootFailureWall: a kernel guest that ran nothing and stopped sooner than
-// this failed to boot or to start its run (a boot takes 5-15 s); one that
-// took longer hung in a test, and booting it again would only hang again.
-const bootFailureWall = 2 * time.Minute
 
 // initramfs builds (cached) the kernel guest's initramfs for k.
 func (r kernelRun) initramfs(k unpackedKernel) (string, error) {

@@ -40,11 +40,31 @@ func (g guestResults) withoutResult() int {
 	return n
 }
 
+// bootFailureWall: a kernel guest that ran nothing and stopped sooner than
+// this failed to boot or to start its run (a boot takes 5-15 s); one that
+// took longer hung in a test, and booting it again would only hang again.
+const bootFailureWall = 2 * time.Minute
+
+// secondBootReason says why g's packages without a result deserve a second
+// boot, or "" when they do not: its kernel panicked, or it failed to boot.
+func (g guestResults) secondBootReason() string {
+	switch {
+	case g.withoutResult() == 0:
+		return ""
+	case g.Panic != "":
+		return "its kernel panicked: " + g.Panic
+	case g.ranNothing() && g.Wall < bootFailureWall:
+		return fmt.Sprintf("it stopped after %s without running a package", round(g.Wall))
+	}
+	return ""
+}
+
 // retried merges the results of second, a boot for the jobs that g left
-// without a result, into g, and notes why there was a second boot.
-func (g guestResults) retried(second guestResults, console string) guestResults {
-	g.Notes = append(g.Notes, fmt.Sprintf("its kernel panicked (%s; console kept in %s): the packages it left without a result (%d) ran in a second boot",
-		g.Panic, console, g.withoutResult()))
+// without a result, into g, and notes why there was a second boot and
+// where the first boot's console is.
+func (g guestResults) retried(second guestResults, why, console string) guestResults {
+	g.Notes = append(g.Notes, fmt.Sprintf("%s (console kept in %s): the packages it left without a result (%d) ran in a second boot",
+		why, console, g.withoutResult()))
 	results := slices.Clone(g.Results)
 	for i, r := range results {
 		if r.Status != "no result" {

@@ -221,7 +221,11 @@ func TestASecondBootAfterAKernelPanic(t *testing.T) {
 		t.Errorf("the second boot runs %v; want e2e and pkg/rtnl", got)
 	}
 	second := guestResults{Guest: "6.12", Wall: 2 * time.Minute, Results: []result{{Label: "e2e", Status: "ok"}, {Label: "pkg/rtnl", Status: "FAIL"}}}
-	g := first.retried(second, "/logs/console-panic.log")
+	why := first.secondBootReason()
+	if why != "its kernel panicked: Kernel panic - not syncing: x" {
+		t.Errorf("secondBootReason = %q", why)
+	}
+	g := first.retried(second, why, "/logs/console-first-boot.log")
 	if want := []string{"ok", "ok", "FAIL"}; !slices.Equal([]string{g.Results[0].Status, g.Results[1].Status, g.Results[2].Status}, want) {
 		t.Errorf("merged results %+v; want statuses %v", g.Results, want)
 	}
@@ -230,7 +234,7 @@ func TestASecondBootAfterAKernelPanic(t *testing.T) {
 	}
 	var b bytes.Buffer
 	writeTable(&b, []guestResults{g})
-	if want := "6.12: its kernel panicked (Kernel panic - not syncing: x; console kept in /logs/console-panic.log): the packages it left without a result (2) ran in a second boot"; !strings.Contains(b.String(), want) {
+	if want := "6.12: its kernel panicked: Kernel panic - not syncing: x (console kept in /logs/console-first-boot.log): the packages it left without a result (2) ran in a second boot"; !strings.Contains(b.String(), want) {
 		t.Errorf("table lacks %q:\n%s", want, b.String())
 	}
 
@@ -238,8 +242,44 @@ func TestASecondBootAfterAKernelPanic(t *testing.T) {
 	again := guestResults{Guest: "6.12", Panic: "Kernel panic - not syncing: y", ConsoleTail: []string{"Kernel panic - not syncing: y"},
 		Results: []result{{Label: "e2e", Status: "ok"}, {Label: "pkg/rtnl", Status: "no result"}}}
 	b.Reset()
-	writeTable(&b, []guestResults{first.retried(again, "/logs/console-panic.log")})
+	writeTable(&b, []guestResults{first.retried(again, why, "/logs/console-first-boot.log")})
 	if want := "6.12: its kernel panicked; its console ended with:\n  | Kernel panic - not syncing: y"; !strings.Contains(b.String(), want) {
+		t.Errorf("table lacks %q:\n%s", want, b.String())
+	}
+}
+
+func TestSecondBootOnlyForAPanicOrABootFailure(t *testing.T) {
+	none := []result{{Label: "pkg/pm", Status: "no result"}, {Label: "e2e", Status: "no result"}}
+	some := []result{{Label: "pkg/pm", Status: "FAIL"}, {Label: "e2e", Status: "no result"}}
+	all := []result{{Label: "pkg/pm", Status: "FAIL"}, {Label: "e2e", Status: "ok"}}
+	for _, c := range []struct {
+		name string
+		g    guestResults
+		want string
+	}{
+		{"stopped during boot", guestResults{Wall: 14 * time.Second, Results: none}, "it stopped after 14s without running a package"},
+		{"hung in its first package", guestResults{Wall: 12 * time.Minute, Results: none}, ""},
+		{"a package hung after others ran", guestResults{Wall: 30 * time.Second, Results: some}, ""},
+		{"panicked during boot", guestResults{Wall: 9 * time.Second, Panic: "Kernel panic - x", Results: none}, "its kernel panicked: Kernel panic - x"},
+		{"panicked late", guestResults{Wall: 9 * time.Minute, Panic: "Kernel panic - x", Results: some}, "its kernel panicked: Kernel panic - x"},
+		{"panicked at power-off", guestResults{Wall: 9 * time.Minute, Panic: "Kernel panic - x", Results: all}, ""},
+		{"no packages", guestResults{Wall: time.Second}, ""},
+	} {
+		if got := c.g.secondBootReason(); got != c.want {
+			t.Errorf("%s: secondBootReason = %q, want %q", c.name, got, c.want)
+		}
+	}
+
+	// A boot failure's second boot runs everything and says so.
+	first := guestResults{Guest: "6.1", Wall: 14 * time.Second, Results: none, ConsoleTail: []string{"qemu: could not load kernel"}}
+	second := guestResults{Guest: "6.1", Wall: 5 * time.Minute, Results: all}
+	g := first.retried(second, first.secondBootReason(), "/logs/console-first-boot.log")
+	if len(g.Results) != 2 || g.Results[0].Status != "FAIL" || g.Results[1].Status != "ok" || g.Wall != 5*time.Minute+14*time.Second || g.ConsoleTail != nil {
+		t.Errorf("merged guest %+v; want the second boot's results and both walls", g)
+	}
+	var b bytes.Buffer
+	writeTable(&b, []guestResults{g})
+	if want := "6.1: it stopped after 14s without running a package (console kept in /logs/console-first-boot.log): the packages it left without a result (2) ran in a second boot"; !strings.Contains(b.String(), want) {
 		t.Errorf("table lacks %q:\n%s", want, b.String())
 	}
 }
