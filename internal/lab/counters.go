@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"fmt"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -129,4 +130,18 @@ func WaitFor(tb TB, timeout time.Duration, what string, cond func() error) {
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
+}
+
+// RisenCounters lists, sorted, the counters named with prefix that rose
+// from before to after, as "Name +delta": what a failed test shows of the
+// kernel's side (resets, MP_FAIL, checksum errors) without a wall of zeros.
+func RisenCounters(before, after map[string]uint64, prefix string) []string {
+	var out []string
+	for name := range after {
+		if d := CounterDelta(before, after, name); d > 0 && strings.HasPrefix(name, prefix) {
+			out = append(out, fmt.Sprintf("%s +%d", name, d))
+		}
+	}
+	slices.Sort(out)
+	return out
 }

@@ -274,3 +274,14 @@ func TestCheckStream(t *testing.T) {
 		t.Errorf("CheckStream(missing): errors %q; want one failure", rec.errors)
 	}
 }
+
+func TestCaughtCorruptionLogsDistinctlyAndCounts(t *testing.T) {
+	before := caughtCorruptions.Load()
+	var rec recordingTB
+	CaughtCorruption(&rec, "192.0.2.2:5->203.0.113.2:80", 3)
+	if len(rec.errors) != 0 || len(rec.logs) != 1 || caughtCorruptions.Load() != before+1 ||
+		!strings.Contains(rec.logs[0], "KNOWN KERNEL DEFECT") || !strings.Contains(rec.logs[0], "MPTcpExtDataCsumErr +3") ||
+		!strings.Contains(rec.logs[0], "192.0.2.2:5->203.0.113.2:80") {
+		t.Errorf("CaughtCorruption: errors %q, logs %q, count %d -> %d; want one distinct log naming the subflow and the counter", rec.errors, rec.logs, before, caughtCorruptions.Load())
+	}
+}

@@ -54,7 +54,7 @@ func TestMPTCPJoinedSubflow(t *testing.T) {
 
 			_, tx1 := linkStats(t, topo.Client, topo.Uplinks[0].Dev)
 			_, tx2 := linkStats(t, topo.Client, second.Dev)
-			before := nstat(t, topo.Server)
+			before, clientBefore := nstat(t, topo.Server), nstat(t, topo.Client)
 
 			ctx, cancel := context.WithTimeout(context.Background(), workTimeout)
 			defer cancel()
@@ -107,8 +107,19 @@ func TestMPTCPJoinedSubflow(t *testing.T) {
 				t.Fatal(err)
 			}
 			first := SubflowAddrs{Local: netip.MustParseAddrPort(c.LocalAddr().String()), Remote: netip.MustParseAddrPort(l.Addr().String())}
-			if len(sfs) != 2 || sfs[0] != first || !hasSubflow(sfs, joined) {
-				t.Errorf("client subflows = %v, want the first one %v and one %v", sfs, first, joined)
+			// 6.1 keeps a closed first subflow in the list, disconnected:
+			// its remote port reads 0.
+			closedFirst := SubflowAddrs{Local: first.Local, Remote: netip.AddrPortFrom(first.Remote.Addr(), 0)}
+			csumErrs := CounterDelta(before, nstat(t, topo.Server), "MPTcpExtDataCsumErr")
+			switch {
+			case len(sfs) == 2 && sfs[0] == closedFirst && hasSubflow(sfs, joined) && csumErrs > 0:
+				CaughtCorruption(t, first.String(), csumErrs)
+			case len(sfs) != 2 || sfs[0] != first || !hasSubflow(sfs, joined):
+				// The counters say why the kernel closed a subflow (a
+				// reset, an MP_FAIL, a checksum error), if it did.
+				t.Errorf("client subflows = %v, want the first one %v and one %v; MPTCP counters that rose: client %q, server %q",
+					sfs, first, joined,
+					RisenCounters(clientBefore, nstat(t, topo.Client), "MPTcpExt"), RisenCounters(before, nstat(t, topo.Server), "MPTcpExt"))
 			}
 
 			if err := c.CloseWrite(); err != nil {
