@@ -156,16 +156,52 @@ type View struct {
 }
 
 // connection is a Connection with its subflows and announced addresses
-// keyed for updates.
+// kept for updates. A connection has a few subflows at most, so they are a
+// slice searched in order: a map of them per connection, allocated for
+// every connection a busy host opens, made up most of the daemon's CPU per
+// connection (the allocations, and the collections and page returns that
+// the small heap limit then asks for). The maps are made on first use:
+// most connections never see an announcement or a failed join.
 type connection struct {
 	Connection
-	subflows  map[subflowKey]Subflow
+	subflows  []trackedSubflow
 	peerAddrs map[uint8]netip.AddrPort
 	failed    map[netip.Addr]FailedJoin
-	// seq and added are the view's event count when the connection and
-	// each subflow came into it (Prune).
-	seq   uint64
-	added map[subflowKey]uint64
+	// seq is the view's event count when the connection came into it
+	// (Prune).
+	seq uint64
+}
+
+// trackedSubflow is a subflow with the view's event count when it came
+// into the view (Prune).
+type trackedSubflow struct {
+	Subflow
+	added uint64
+}
+
+// subflowSlot returns the view's entry for the subflow with key, or a new
+// zero one appended for it (known false). The pointer is good until the
+// next change of c.subflows.
+func (c *connection) subflowSlot(key subflowKey) (t *trackedSubflow, known bool) {
+	for i := range c.subflows {
+		if c.subflows[i].key() == key {
+			return &c.subflows[i], true
+		}
+	}
+	c.subflows = append(c.subflows, trackedSubflow{})
+	return &c.subflows[len(c.subflows)-1], false
+}
+
+// dropSubflow removes the subflow with key and returns it, if c has it.
+func (c *connection) dropSubflow(key subflowKey) (Subflow, bool) {
+	for i := range c.subflows {
+		if c.subflows[i].key() == key {
+			sf := c.subflows[i].Subflow
+			c.subflows = slices.Delete(c.subflows, i, i+1)
+			return sf, true
+		}
+	}
+	return Subflow{}, false
 }
 
 type subflowKey struct{ local, remote netip.AddrPort }

@@ -45,11 +45,11 @@ func (v *View) apply(ev *netlinkmptcp.Event, describe bool) (change string, ok b
 			v.notifyJoins()
 		}
 		initial := Subflow{Local: local, Remote: remote, LocalID: ev.LocalID, RemoteID: ev.RemoteID, Initial: true}
-		if old, ok := c.subflows[initial.key()]; ok {
-			initial.Backup, initial.IfIndex = old.Backup, old.IfIndex
+		t, known := c.subflowSlot(initial.key())
+		if known {
+			initial.Backup, initial.IfIndex = t.Backup, t.IfIndex
 		}
-		c.subflows[initial.key()] = initial
-		c.added[initial.key()] = v.events
+		t.Subflow, t.added = initial, v.events
 		what := "created"
 		if ev.Type == netlinkmptcp.EventEstablished {
 			what = "established"
@@ -75,6 +75,9 @@ func (v *View) apply(ev *netlinkmptcp.Event, describe bool) (change string, ok b
 		c, lazily, ok := v.lookup(ev.Token, true, describe)
 		if !ok {
 			return notFollowed(describe, ev), false
+		}
+		if c.peerAddrs == nil {
+			c.peerAddrs = map[uint8]netip.AddrPort{}
 		}
 		c.peerAddrs[ev.RemoteID] = remote
 		return say(describe, func() string {
@@ -108,11 +111,11 @@ func (v *View) apply(ev *netlinkmptcp.Event, describe bool) (change string, ok b
 			return notFollowed(describe, ev), false
 		}
 		sf := Subflow{Local: local, Remote: remote, LocalID: ev.LocalID, RemoteID: ev.RemoteID, Backup: ev.Backup, IfIndex: int(ev.IfIndex)}
-		old, known := c.subflows[sf.key()]
-		sf.Initial = old.Initial
-		c.subflows[sf.key()] = sf
+		t, known := c.subflowSlot(sf.key())
+		sf.Initial = t.Initial
+		t.Subflow = sf
 		if !known {
-			c.added[sf.key()] = v.events
+			t.added = v.events
 		}
 		if ev.Type == netlinkmptcp.EventSubEstablished {
 			delete(c.failed, local.Addr())
@@ -136,13 +139,14 @@ func (v *View) apply(ev *netlinkmptcp.Event, describe bool) (change string, ok b
 			return notFollowed(describe, ev), false
 		}
 		key := subflowKey{local, remote}
-		sf, ok := c.subflows[key]
+		sf, ok := c.dropSubflow(key)
 		if !ok {
 			sf = Subflow{Local: local, Remote: remote, LocalID: ev.LocalID, RemoteID: ev.RemoteID, IfIndex: int(ev.IfIndex)}
 		}
-		delete(c.subflows, key)
-		delete(c.added, key)
 		if ev.Error != 0 {
+			if c.failed == nil {
+				c.failed = map[netip.Addr]FailedJoin{}
+			}
 			c.failed[local.Addr()] = FailedJoin{Local: local.Addr(), LocalID: ev.LocalID, Errno: ev.Error, At: v.now()}
 			if !ok && v.joinObs != nil {
 				v.joinObs.JoinFailed(local.Addr(), sf.IfIndex, ev.Error)
@@ -174,13 +178,8 @@ func (v *View) lookup(token uint32, partial, describe bool) (c *connection, lazi
 	if partial && v.complete {
 		return nil, "", false
 	}
-	c = newConnection(Connection{Token: token, Partial: partial, Established: partial})
+	c = &connection{Connection: Connection{Token: token, Partial: partial, Established: partial}}
 	c.seq = v.events
 	v.conns[token] = c
 	return c, say(describe, func() string { return fmt.Sprintf(" (connection %08x was not in the view: added)", token) }), true
-}
-
-func newConnection(c Connection) *connection {
-	return &connection{Connection: c, subflows: map[subflowKey]Subflow{}, peerAddrs: map[uint8]netip.AddrPort{},
-		failed: map[netip.Addr]FailedJoin{}, added: map[subflowKey]uint64{}}
 }

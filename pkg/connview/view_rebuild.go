@@ -45,18 +45,18 @@ func (v *View) Rebuild(conns []sockdiag.Connection) {
 // fromDiag is a connection as the socket diagnostics list it, read when
 // the view had applied seq events.
 func fromDiag(sc sockdiag.Connection, seq uint64) *connection {
-	c := newConnection(Connection{
+	c := &connection{Connection: Connection{
 		Token:       sc.Token,
 		Local:       unmap(sc.Local),
 		Remote:      unmap(sc.Remote),
 		ServerSide:  sc.ServerSide,
 		Established: slices.Contains(pastHandshake, sc.State),
-	})
+	}}
 	for _, s := range sc.Subflows {
 		sf := Subflow{Local: unmap(s.Local), Remote: unmap(s.Remote), LocalID: s.LocalID, RemoteID: s.RemoteID,
 			Initial: s.Initial, Backup: s.Backup, IfIndex: s.IfIndex}
-		c.subflows[sf.key()] = sf
-		c.added[sf.key()] = seq
+		t, _ := c.subflowSlot(sf.key())
+		t.Subflow, t.added = sf, seq
 	}
 	c.seq = seq
 	return c
@@ -98,13 +98,9 @@ func (v *View) Prune(conns []sockdiag.Connection, seq uint64) int {
 			}
 			continue
 		}
-		for key := range c.subflows {
-			if !sfs[key] && c.added[key] <= seq {
-				delete(c.subflows, key)
-				delete(c.added, key)
-				dropped++
-			}
-		}
+		before := len(c.subflows)
+		c.subflows = slices.DeleteFunc(c.subflows, func(t trackedSubflow) bool { return !sfs[t.key()] && t.added <= seq })
+		dropped += before - len(c.subflows)
 	}
 	if dropped > 0 {
 		v.notify()

@@ -13,8 +13,8 @@ import (
 func (c *connection) snapshot() Connection {
 	out := c.Connection
 	out.Subflows = make([]Subflow, 0, len(c.subflows))
-	for _, sf := range c.subflows {
-		out.Subflows = append(out.Subflows, sf)
+	for _, t := range c.subflows {
+		out.Subflows = append(out.Subflows, t.Subflow)
 	}
 	slices.SortFunc(out.Subflows, compareSubflows)
 	out.PeerAddrs = make([]PeerAddr, 0, len(c.peerAddrs))
