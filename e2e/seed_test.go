@@ -240,7 +240,11 @@ func TestRestartBothDaemonsDuringTransfer(t *testing.T) {
 		}
 	}
 	s.server = daemonlab.Start(t, s.top.Server, daemonlab.Options{Config: configPath(t, "server.toml")})
-	s.client = daemonlab.Start(t, s.top.Client, daemonlab.Options{Config: configPath(t, "client.toml")})
+	// At debug level the restarted client logs what its connection view
+	// learns and why join supervision acts: on 6.1 under emulation it once
+	// re-added an endpoint here, and its info lines could not say whether
+	// the kernel had closed the connection's first subflow.
+	s.client = daemonlab.Start(t, s.top.Client, daemonlab.Options{Config: configPath(t, "client.toml"), Args: []string{"-log-level", "debug"}})
 	res := st.wait()
 	idsAfter := map[string][]uint8{"client": endpointIDs(s.client), "server": endpointIDs(s.server)}
 	for _, who := range []string{"client", "server"} {
