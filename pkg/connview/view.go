@@ -179,14 +179,18 @@ type trackedSubflow struct {
 	added uint64
 }
 
+// subflowIndex is the index of the subflow with key in c.subflows, -1 if
+// c has none.
+func (c *connection) subflowIndex(key subflowKey) int {
+	return slices.IndexFunc(c.subflows, func(t trackedSubflow) bool { return t.key() == key })
+}
+
 // subflowSlot returns the view's entry for the subflow with key, or a new
 // zero one appended for it (known false). The pointer is good until the
 // next change of c.subflows.
 func (c *connection) subflowSlot(key subflowKey) (t *trackedSubflow, known bool) {
-	for i := range c.subflows {
-		if c.subflows[i].key() == key {
-			return &c.subflows[i], true
-		}
+	if i := c.subflowIndex(key); i >= 0 {
+		return &c.subflows[i], true
 	}
 	c.subflows = append(c.subflows, trackedSubflow{})
 	return &c.subflows[len(c.subflows)-1], false
@@ -194,14 +198,13 @@ func (c *connection) subflowSlot(key subflowKey) (t *trackedSubflow, known bool)
 
 // dropSubflow removes the subflow with key and returns it, if c has it.
 func (c *connection) dropSubflow(key subflowKey) (Subflow, bool) {
-	for i := range c.subflows {
-		if c.subflows[i].key() == key {
-			sf := c.subflows[i].Subflow
-			c.subflows = slices.Delete(c.subflows, i, i+1)
-			return sf, true
-		}
+	i := c.subflowIndex(key)
+	if i < 0 {
+		return Subflow{}, false
 	}
-	return Subflow{}, false
+	sf := c.subflows[i].Subflow
+	c.subflows = slices.Delete(c.subflows, i, i+1)
+	return sf, true
 }
 
 type subflowKey struct{ local, remote netip.AddrPort }
