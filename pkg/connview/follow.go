@@ -35,6 +35,9 @@ var receiveRetryPause = time.Second
 func Follow(ctx context.Context, src EventSource, rebuild func() ([]sockdiag.Connection, error), v *View, log *logging.Logger) {
 	f := follower{rebuild: rebuild, v: v, log: log}
 	f.rebuildView("", logging.DebugLevel)
+	// A connection opened from now on is not in that read: it comes in by
+	// its events, its joins observed.
+	v.markFollowing()
 	go f.rechecks(ctx)
 	failing, retries := false, 0
 	for {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -289,5 +290,55 @@ func TestFollowStopsWhenCancelled(t *testing.T) {
 	case <-done:
 	case <-time.After(10 * time.Second):
 		t.Fatal("Follow did not return after its context was cancelled")
+	}
+}
+
+// TestFollowingAfterTheFirstRead: Following closes only once the first
+// read of the kernel is over, a failed one too, and a connection opened
+// after that has its join observed.
+func TestFollowingAfterTheFirstRead(t *testing.T) {
+	var once sync.Once
+	entered, release := make(chan struct{}), make(chan struct{})
+	read := func() ([]sockdiag.Connection, error) {
+		once.Do(func() { close(entered) })
+		<-release
+		return nil, errors.New("sock_diag refused")
+	}
+	src := newFakeSource(received{events: []netlinkmptcp.Event{established, joined}})
+	v := New()
+	var joins joinLog
+	v.ObserveJoins(&joins)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		Follow(ctx, src, read, v, logging.NewLogger(zapcore.NewNopCore()))
+	}()
+	defer func() {
+		cancel()
+		<-done
+	}()
+
+	<-entered
+	select {
+	case <-v.Following():
+		t.Fatal("Following closed while the first read was still running")
+	default:
+	}
+	close(release)
+	for _, w := range []struct {
+		what string
+		c    <-chan struct{}
+	}{{"Following to close after the first read", v.Following()}, {"the scripted events", src.drained}} {
+		select {
+		case <-w.c:
+		case <-time.After(10 * time.Second):
+			t.Fatalf("waited 10s for %s", w.what)
+		}
+	}
+	cancel()
+	<-done
+	if want := []string{"established 198.51.100.2 42"}; !slices.Equal(joins, want) {
+		t.Errorf("joins observed %v, want %v", joins, want)
 	}
 }

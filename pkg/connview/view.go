@@ -153,6 +153,9 @@ type View struct {
 	joinObs JoinObserver
 	// recheck asks Follow to prune the view against the kernel (Recheck).
 	recheck chan struct{}
+	// following is closed by Follow after its first read (Following).
+	following     chan struct{}
+	followingOnce sync.Once
 }
 
 // connection is a Connection with its subflows and announced addresses
@@ -223,8 +226,19 @@ func New() *View {
 		joinsArmed: true,
 		now:        time.Now,
 		recheck:    make(chan struct{}, 1),
+		following:  make(chan struct{}),
 	}
 }
+
+// Following is closed once Follow has read the connections that already
+// existed (or failed to) and applies events: a connection opened after
+// that comes into the view by its events, with each of its joins
+// (JoinObserver). Before it, a connection can come in by the read, its
+// joins included, and those joins are not observed. The daemon tells
+// systemd it is ready only after this.
+func (v *View) Following() <-chan struct{} { return v.following }
+
+func (v *View) markFollowing() { v.followingOnce.Do(func() { close(v.following) }) }
 
 // Recheck asks Follow to check the view against the kernel's socket
 // diagnostics and drop what the kernel closed without an event (Prune); a

@@ -131,7 +131,7 @@ func Run(ctx context.Context, o Options) error {
 	rl := &reloader{opts: o, engine: engine, level: atomicLevel, log: log, notify: notify, status: status}
 	rl.current.Store(cfg)
 	nm := &networkManager{log: log, config: rl.current.Load, leaveTo: engine.LeaveTo, refresh: nmRefresh}
-	n := &notifier{notify: notify, log: log, engine: engine, status: status, onReady: func() {
+	n := &notifier{notify: notify, ready: []<-chan struct{}{engine.Ready(), view.Following()}, log: log, engine: engine, status: status, onReady: func() {
 		log.Info("mptcpgd running", logging.String(logging.FieldConfig, cfg.Source), logging.String("version", o.Version))
 	}}
 

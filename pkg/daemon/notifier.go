@@ -47,11 +47,16 @@ func (s *statusLine) String() string {
 }
 
 // notifier speaks systemd's notify protocol: READY=1 once the path manager
-// has applied its first reconcile, STATUS= as things change (at most once
-// per statusEvery, and nothing wakes it while nothing changes), WATCHDOG=1
-// while the path manager answers, STOPPING=1 on the way out.
+// has applied its first reconcile and the connection view follows events
+// (so that every connection opened after READY has its joins counted),
+// STATUS= as things change (at most once per statusEvery, and nothing wakes
+// it while nothing changes), WATCHDOG=1 while the path manager answers,
+// STOPPING=1 on the way out.
 type notifier struct {
 	notify sdnotify.Notifier
+	// ready are closed when the daemon is ready: the path manager's
+	// first reconcile, the connection view's first read.
+	ready  []<-chan struct{}
 	log    *logging.Logger
 	engine *pm.Engine
 	status *statusLine
@@ -60,10 +65,12 @@ type notifier struct {
 }
 
 func (n *notifier) run(ctx context.Context) error {
-	select {
-	case <-n.engine.Ready():
-	case <-ctx.Done():
-		return nil
+	for _, ready := range n.ready {
+		select {
+		case <-ready:
+		case <-ctx.Done():
+			return nil
+		}
 	}
 	last := n.status.String()
 	if err := n.notify.Ready(last); err != nil {
