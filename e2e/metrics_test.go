@@ -72,7 +72,9 @@ func TestMetrics(t *testing.T) {
 		}
 	}
 	if v[fmt.Sprintf("%s{interface=%s}", daemonmetrics.NameJoins, eth2)] < 1 {
-		t.Errorf("no join counted over %s:\n%s", eth2, fromSocket)
+		// The first line says where joins were counted and whether events
+		// were lost: a summary of the run shows only that line.
+		t.Errorf("no join counted over %s (%s):\n%s", eth2, valuesOf(v, daemonmetrics.NameJoins, daemonmetrics.Prefix+"event_losses_total"), fromSocket)
 	}
 	var fromFile []byte
 	lab.WaitFor(t, 10*time.Second, "the textfile with the transfer's bytes", func() error {
@@ -114,6 +116,21 @@ func TestMetrics(t *testing.T) {
 			t.Errorf("top shows no active line for %s:\n%s", dev, out)
 		}
 	}
+}
+
+// valuesOf lists the samples of the families named, "name{labels}=value",
+// in order.
+func valuesOf(v map[string]float64, names ...string) string {
+	var out []string
+	for k, x := range v {
+		for _, n := range names {
+			if strings.HasPrefix(k, n+"{") {
+				out = append(out, fmt.Sprintf("%s=%v", strings.TrimPrefix(k, daemonmetrics.Prefix), x))
+			}
+		}
+	}
+	slices.Sort(out)
+	return strings.Join(out, " ")
 }
 
 func sentKey(dev string) string {
