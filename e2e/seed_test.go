@@ -231,6 +231,8 @@ func TestHotplugThirdUplinkDuringTransfer(t *testing.T) {
 func TestRestartBothDaemonsDuringTransfer(t *testing.T) {
 	s := startSeed(t, lab.TopologyOptions{Variant: lab.Static})
 	idsBefore := map[string][]uint8{"client": endpointIDs(s.client), "server": endpointIDs(s.server)}
+	addrsBefore := endpointAddrs(s.client)
+	clientBefore, serverBefore := counters(t, s.top.Client), counters(t, s.top.Server)
 	st := s.startStream(t, s.top.ServerAddr(lab.V4), 48<<20)
 	st.waitSubflow("a subflow over eth2", s.top.Uplinks[1].Addr4, netip.Addr{})
 	time.Sleep(500 * time.Millisecond)
@@ -241,18 +243,51 @@ func TestRestartBothDaemonsDuringTransfer(t *testing.T) {
 	}
 	s.server = daemonlab.Start(t, s.top.Server, daemonlab.Options{Config: configPath(t, "server.toml")})
 	// At debug level the restarted client logs what its connection view
-	// learns and why join supervision acts: on 6.1 under emulation it once
-	// re-added an endpoint here, and its info lines could not say whether
-	// the kernel had closed the connection's first subflow.
+	// learns and why join supervision acts: a failure shows which subflow
+	// the kernel closed, and why (the reset reason).
 	s.client = daemonlab.Start(t, s.top.Client, daemonlab.Options{Config: configPath(t, "client.toml"), Args: []string{"-log-level", "debug"}})
 	res := st.wait()
 	idsAfter := map[string][]uint8{"client": endpointIDs(s.client), "server": endpointIDs(s.server)}
+	serverAfter := counters(t, s.top.Server)
 	for _, who := range []string{"client", "server"} {
-		if !slices.Equal(idsBefore[who], idsAfter[who]) {
-			t.Errorf("%s endpoint ids changed across the restart: %v -> %v", who, idsBefore[who], idsAfter[who])
+		if slices.Equal(idsBefore[who], idsAfter[who]) {
+			continue
 		}
+		// The kernel's known defect, caught by the server's DSS checksum,
+		// resets the subflow that carried the corrupted data; the client's
+		// join supervision then re-adds that uplink's endpoint, with a new
+		// id, so that the connection joins over it again: mptcpgd doing
+		// its job, not a restart that lost our endpoints.
+		csumErrs := lab.CounterDelta(serverBefore, serverAfter, "MPTcpExtDataCsumErr")
+		if who == "client" && csumErrs > 0 && slices.Equal(addrsBefore, endpointAddrs(s.client)) {
+			lab.CaughtCorruption(t, fmt.Sprintf("over a client uplink, whose endpoint mptcpgd re-added to rejoin (ids %v -> %v)", idsBefore[who], idsAfter[who]), csumErrs)
+			continue
+		}
+		t.Errorf("%s endpoint ids changed across the restart: %v -> %v; MPTCP counters that rose: client %q, server %q", who, idsBefore[who], idsAfter[who],
+			lab.RisenCounters(clientBefore, counters(t, s.top.Client), "MPTcpExt"), lab.RisenCounters(serverBefore, serverAfter, "MPTcpExt"))
 	}
 	t.Logf("both daemons restarted mid-transfer: longest stall %v, goodput %.1f Mbit/s", res.Stall.Round(time.Millisecond), res.Goodput)
+}
+
+// endpointAddrs are the addresses of the daemon's own endpoints, sorted.
+func endpointAddrs(d *daemonlab.Daemon) []netip.Addr {
+	var addrs []netip.Addr
+	for _, e := range d.Show().Status.Endpoints {
+		if e.Owner == pm.OwnerOurs {
+			addrs = append(addrs, e.Addr)
+		}
+	}
+	slices.SortFunc(addrs, netip.Addr.Compare)
+	return addrs
+}
+
+func counters(t *testing.T, ns *lab.NS) map[string]uint64 {
+	t.Helper()
+	c, err := ns.Nstat()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
 }
 
 func endpointIDs(d *daemonlab.Daemon) []uint8 {
