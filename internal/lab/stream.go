@@ -423,6 +423,21 @@ func CaughtCorruption(tb TB, subflow string, csumErrs uint64) {
 		csumErrs, subflow, total)
 }
 
+// CaughtByChecksum is CaughtCorruption for a test that read the
+// receiver's counters before and after a transfer that lost a subflow:
+// when MPTcpExtDataCsumErr rose, the loss is logged and counted as the
+// kernel's defect and it returns true; else it returns false, and the loss
+// is the test's failure.
+func CaughtByChecksum(tb TB, before, after map[string]uint64, subflow string) bool {
+	tb.Helper()
+	n := CounterDelta(before, after, "MPTcpExtDataCsumErr")
+	if n == 0 {
+		return false
+	}
+	CaughtCorruption(tb, subflow, n)
+	return true
+}
+
 // RunTests runs a test binary's tests (call it from TestMain) and then
 // reports how often the kernel's known defect showed up: each such
 // transfer passed but was logged. It returns the exit code.

@@ -285,3 +285,18 @@ func TestCaughtCorruptionLogsDistinctlyAndCounts(t *testing.T) {
 		t.Errorf("CaughtCorruption: errors %q, logs %q, count %d -> %d; want one distinct log naming the subflow and the counter", rec.errors, rec.logs, before, caughtCorruptions.Load())
 	}
 }
+
+func TestCaughtByChecksumOnlyWhenTheCounterRose(t *testing.T) {
+	before := caughtCorruptions.Load()
+	var rec recordingTB
+	quiet := map[string]uint64{"MPTcpExtDataCsumErr": 2, "MPTcpExtMPRstRx": 1}
+	if CaughtByChecksum(&rec, quiet, map[string]uint64{"MPTcpExtDataCsumErr": 2, "MPTcpExtMPRstRx": 5}, "a") {
+		t.Error("a loss without a checksum error was taken for the kernel's defect")
+	}
+	if !CaughtByChecksum(&rec, quiet, map[string]uint64{"MPTcpExtDataCsumErr": 3}, "b") {
+		t.Error("a loss with a checksum error was not taken for the kernel's defect")
+	}
+	if len(rec.errors) != 0 || len(rec.logs) != 1 || !strings.Contains(rec.logs[0], "MPTcpExtDataCsumErr +1") || caughtCorruptions.Load() != before+1 {
+		t.Errorf("errors %q, logs %q, count %d -> %d; want one log of the second loss, counted", rec.errors, rec.logs, before, caughtCorruptions.Load())
+	}
+}
