@@ -407,34 +407,26 @@ var misdeliveries atomic.Int64
 // this test binary so far, for a summary at the end of a run.
 func Misdeliveries() int64 { return misdeliveries.Load() }
 
-// caughtCorruptions counts the subflows that CaughtCorruption has logged.
+// caughtCorruptions counts the subflows that CaughtByChecksum has logged.
 var caughtCorruptions atomic.Int64
 
-// CaughtCorruption logs, distinctly and counted, a subflow lost to the
-// kernel's known defect: the receiver's DSS checksum caught corrupted data
-// (MPTcpExtDataCsumErr rose by csumErrs) and, as RFC 8684 section 3.7 has it
-// on a connection with a join, reset the subflow that carried them. The
-// stream stays right; the connection has one subflow fewer. Call it only
-// with the counter's rise in hand: a subflow lost without one is a failure.
-func CaughtCorruption(tb TB, subflow string, csumErrs uint64) {
-	tb.Helper()
-	total := caughtCorruptions.Add(1)
-	tb.Logf("KNOWN KERNEL DEFECT (docs/architecture.md, not a test failure): the peer's DSS checksum caught corrupted data (MPTcpExtDataCsumErr +%d) and reset subflow %s; subflows lost so in this run: %d",
-		csumErrs, subflow, total)
-}
-
-// CaughtByChecksum is CaughtCorruption for a test that read the
-// receiver's counters before and after a transfer that lost a subflow:
-// when MPTcpExtDataCsumErr rose, the loss is logged and counted as the
-// kernel's defect and it returns true; else it returns false, and the loss
-// is the test's failure.
+// CaughtByChecksum tells whether a subflow a transfer lost is the kernel's
+// known defect: the receiver's DSS checksum caught corrupted data
+// (MPTcpExtDataCsumErr rose from before to after, the receiver's counters)
+// and, as RFC 8684 section 3.7 has it on a connection with a join, reset
+// the subflow that carried them. The stream stays right; the connection
+// has one subflow fewer, or joins again. If so the loss is logged
+// distinctly and counted, and it returns true; else it returns false, and
+// the loss is the test's failure.
 func CaughtByChecksum(tb TB, before, after map[string]uint64, subflow string) bool {
 	tb.Helper()
 	n := CounterDelta(before, after, "MPTcpExtDataCsumErr")
 	if n == 0 {
 		return false
 	}
-	CaughtCorruption(tb, subflow, n)
+	total := caughtCorruptions.Add(1)
+	tb.Logf("KNOWN KERNEL DEFECT (docs/architecture.md, not a test failure): the peer's DSS checksum caught corrupted data (MPTcpExtDataCsumErr +%d) and reset subflow %s; subflows lost so in this run: %d",
+		n, subflow, total)
 	return true
 }
 
