@@ -2,6 +2,7 @@ package seccomp
 
 import (
 	"testing"
+	"time"
 	"unsafe"
 
 	"golang.org/x/sys/unix"
@@ -42,5 +43,57 @@ func TestLayoutMatchesTheKernel(t *testing.T) {
 	low := *(*uint32)(unsafe.Add(unsafe.Pointer(&d), OffsetArgLow(2)))
 	if low != 0x55667788 {
 		t.Errorf("OffsetArgLow(2) reads %#x, want the low half 0x55667788", low)
+	}
+}
+
+// Wait reports the same events whether they were there when it looked or
+// came while it blocked. A pipe stands in for the listener: readable is a
+// pending notification, a closed writer a filter without users.
+func TestWait(t *testing.T) {
+	write := func(fd int) {
+		if _, err := unix.Write(fd, []byte{1, 0, 0, 0, 0, 0, 0, 0}); err != nil {
+			t.Error(err)
+		}
+	}
+	cases := []struct {
+		name string
+		act  func(w, stop int)
+		want Event
+	}{
+		{"pending", func(w, _ int) { write(w) }, Pending},
+		{"unused", func(w, _ int) { unix.Close(w) }, Unused},
+		{"stopped", func(_, stop int) { write(stop) }, Stopped},
+		{"nothing", func(int, int) {}, Timeout},
+	}
+	for _, c := range cases {
+		for _, later := range []bool{false, true} {
+			if later && c.want == Timeout {
+				continue
+			}
+			name := c.name + "/at-once"
+			if later {
+				name = c.name + "/while-blocked"
+			}
+			t.Run(name, func(t *testing.T) {
+				var p [2]int
+				if err := unix.Pipe2(p[:], unix.O_CLOEXEC); err != nil {
+					t.Fatal(err)
+				}
+				stop, err := unix.Eventfd(0, unix.EFD_CLOEXEC)
+				if err != nil {
+					t.Fatal(err)
+				}
+				t.Cleanup(func() { unix.Close(p[0]); unix.Close(p[1]); unix.Close(stop) })
+				if later {
+					go func() { time.Sleep(50 * time.Millisecond); c.act(p[1], stop) }()
+				} else {
+					c.act(p[1], stop)
+				}
+				got, err := NewListener(p[0]).Wait(stop, 500)
+				if err != nil || got != c.want {
+					t.Errorf("Wait = %v, %v; want %v", got, err, c.want)
+				}
+			})
+		}
 	}
 }
