@@ -30,8 +30,10 @@ type guestRun struct {
 	// Out is the results directory, as the guest sees it.
 	Out string
 	// Env are the variables every job gets (CI=true among them).
-	Env  []string
-	Jobs []guestJob
+	Env []string
+	// Setup is shell run once before the jobs.
+	Setup string
+	Jobs  []guestJob
 }
 
 // only returns r with the jobs that have no result in results.
@@ -69,6 +71,7 @@ job() {
 	echo "vmtest: $name: exit status $rc"
 }
 `)
+	b.WriteString(r.Setup)
 	for _, j := range r.Jobs {
 		args := []string{"job", j.Name, j.Dir}
 		args = append(args, j.Argv...)

@@ -100,6 +100,7 @@ func (r kernelRun) kernel(ctx context.Context, series string) (guestResults, err
 		Out: outMount,
 		Env: append([]string{"CI=true", "MPTCPGD_BIN=" + path.Join(workMount, "bin", "mptcpgd"),
 			runlab.PrebuiltEnv + "=" + path.Join(workMount, "bin", "runlab")}, r.env...),
+		Setup: keepNetfilterHooks,
 	}
 	for _, p := range r.pkgs {
 		run.Jobs = append(run.Jobs, guestJob{
@@ -134,6 +135,30 @@ func (r kernelRun) kernel(ctx context.Context, series string) (guestResults, err
 	}
 	return g, nil
 }
+
+// keepNetfilterHooks registers a base chain on every IPv4, IPv6 and
+// ingress hook in the guest's own namespace, where no test runs, for the
+// whole run. The kernel turns a hook on and off with a jump label, which it
+// patches in place through an int3 while other CPUs run the code; under
+// software emulation with a thread per CPU, a CPU forwarding a packet then
+// sometimes traps on that int3 after the patching is over, and the kernel
+// panics ("Oops: int3" in ip_forward, Debian's 6.12: both boots of a test
+// that added and deleted a forward chain during a ping flood, within 80 s).
+// With a chain of its own on each hook, the tests' tables (the rejoin tests'
+// middlebox, rtnl's deaf ingress) never turn a hook on or off.
+const keepNetfilterHooks = `nft -f - <<'EOF' || echo "vmtest: netfilter's hooks are not kept on: a test that adds or deletes a chain may crash this kernel under emulation"
+table inet vmtest_keep_hooks {
+	chain prerouting { type filter hook prerouting priority 0; }
+	chain input { type filter hook input priority 0; }
+	chain forward { type filter hook forward priority 0; }
+	chain output { type filter hook output priority 0; }
+	chain postrouting { type filter hook postrouting priority 0; }
+}
+table netdev vmtest_keep_hooks {
+	chain ingress { type filter hook ingress device lo priority 0; }
+}
+EOF
+`
 
 // bootAgain boots the guest once more for the packages that the first boot
 // left without a result: a guest that stopped early never got to its tests,

@@ -101,10 +101,11 @@ func TestRunScriptInAShell(t *testing.T) {
 	out := t.TempDir()
 	work := t.TempDir()
 	run := guestRun{
-		Out: out,
-		Env: []string{"GREETING=it's here"},
+		Out:   out,
+		Env:   []string{"GREETING=it's here"},
+		Setup: "echo 'set up first' >" + shellQuote(filepath.Join(work, "setup")) + "\n",
 		Jobs: []guestJob{
-			{Name: "pass", Label: "pkg/pass", Dir: work, Argv: []string{"sh", "-c", `echo "$GREETING" in "$(pwd)"; echo "--- FAIL: TestNotReally" >/dev/null`}},
+			{Name: "pass", Label: "pkg/pass", Dir: work, Argv: []string{"sh", "-c", `echo "$GREETING" in "$(pwd)"; cat setup; echo "--- FAIL: TestNotReally" >/dev/null`}},
 			{Name: "fail", Label: "pkg/fail", Dir: work, Argv: []string{"sh", "-c", "echo '=== RUN   TestOK'; echo '    ok_test.go:3: a log line'; " +
 				"echo '=== RUN   TestX/sub'; echo '    x_test.go:12: got 1, want 2'; echo '--- FAIL: TestX (0.00s)'; echo '    --- FAIL: TestX/sub (0.00s)'; exit 1"}},
 		},
@@ -128,6 +129,8 @@ func TestRunScriptInAShell(t *testing.T) {
 	}
 	if log, _ := os.ReadFile(results[0].Log); !strings.Contains(string(log), "it's here in "+work) {
 		t.Errorf("pass's log %q: the environment or the directory is wrong", log)
+	} else if !strings.Contains(string(log), "set up first") {
+		t.Errorf("pass's log %q: the setup did not run before the first job", log)
 	}
 	if r := results[1]; r.Status != "FAIL" || !slices.Equal(r.Failed, []string{"TestX", "TestX/sub"}) || !slices.Equal(r.Errors, []string{"x_test.go:12: got 1, want 2"}) {
 		t.Errorf("fail: %+v", r)
