@@ -1,6 +1,7 @@
 package seccomp
 
 import (
+	"sync"
 	"testing"
 	"time"
 	"unsafe"
@@ -57,13 +58,13 @@ func TestWait(t *testing.T) {
 	}
 	cases := []struct {
 		name string
-		act  func(w, stop int)
+		act  func(e ends)
 		want Event
 	}{
-		{"pending", func(w, _ int) { write(w) }, Pending},
-		{"unused", func(w, _ int) { unix.Close(w) }, Unused},
-		{"stopped", func(_, stop int) { write(stop) }, Stopped},
-		{"nothing", func(int, int) {}, Timeout},
+		{"pending", func(e ends) { write(e.writer) }, Pending},
+		{"unused", func(e ends) { e.closeWriter() }, Unused},
+		{"stopped", func(e ends) { write(e.stop) }, Stopped},
+		{"nothing", func(ends) {}, Timeout},
 	}
 	for _, c := range cases {
 		for _, later := range []bool{false, true} {
@@ -83,11 +84,14 @@ func TestWait(t *testing.T) {
 				if err != nil {
 					t.Fatal(err)
 				}
-				t.Cleanup(func() { unix.Close(p[0]); unix.Close(p[1]); unix.Close(stop) })
+				// The writer is closed once, by the case or at the end,
+				// never a descriptor number that was given out again.
+				e := ends{writer: p[1], stop: stop, closeWriter: sync.OnceFunc(func() { unix.Close(p[1]) })}
+				t.Cleanup(func() { unix.Close(p[0]); e.closeWriter(); unix.Close(stop) })
 				if later {
-					go func() { time.Sleep(50 * time.Millisecond); c.act(p[1], stop) }()
+					go func() { time.Sleep(50 * time.Millisecond); c.act(e) }()
 				} else {
-					c.act(p[1], stop)
+					c.act(e)
 				}
 				got, err := NewListener(p[0]).Wait(stop, 500)
 				if err != nil || got != c.want {
@@ -96,4 +100,11 @@ func TestWait(t *testing.T) {
 			})
 		}
 	}
+}
+
+// ends are what a TestWait case acts on: the pipe's writer and the stop
+// eventfd.
+type ends struct {
+	writer, stop int
+	closeWriter  func()
 }
